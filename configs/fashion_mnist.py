@@ -1,0 +1,34 @@
+"""A scaled-down AlexNet on Fashion-MNIST, sized for two CPU cores.
+
+  python -m alexnet.main --config configs/fashion_mnist.py --workdir runs/fmnist
+  python -m alexnet.main --config configs/fashion_mnist.py:smoke ...   # a few tiny steps
+
+Starts from the paper's config (imagenet_paper.py) and changes only what small
+grey images and two CPU cores need; everything else stays the paper's.
+"""
+
+import pathlib
+import runpy
+
+import ml_collections
+
+_PAPER = runpy.run_path(str(pathlib.Path(__file__).with_name('imagenet_paper.py')))
+
+
+def get_config(variant: str = '') -> ml_collections.ConfigDict:
+  config = _PAPER['get_config']()
+
+  model = config.model
+  model.num_classes = 10  # the ten Fashion-MNIST classes
+  model.width = 1 / 8  # conv 12/32/48/48/32, fc 512: fits two CPU cores
+  model.image_size = 64  # 28×28 images upscaled; conv1 11×11/4 then gives 15×15 maps
+  model.init = 'he'  # N(0, 0.01) starves a net this narrow of signal
+
+  mesh = config.mesh
+  mesh.model = 1  # one CPU device holds both towers
+
+  if variant == 'smoke':
+    model.width = 1 / 16
+  elif variant:
+    raise ValueError(f'Unknown variant {variant!r} of fashion_mnist.py; known: smoke.')
+  return config

@@ -1,0 +1,1 @@
+"""AlexNet (Krizhevsky, Sutskever, Hinton, NIPS 2012) in JAX/Flax."""

@@ -1,0 +1,340 @@
+"""The network of the paper (§3, Figure 2) as a Flax NNX module.
+
+The forward pass is the program that *one device* runs. A device holds the
+kernels of ``towers // model_axis_size`` of the paper's two towers (§3.2): all
+of them on a 1×1 mesh, one each when the ``model`` axis has size 2. It computes
+its towers' activations and calls :func:`alexnet.towers.exchange` at the four
+places where the paper's GPUs communicated: the inputs of conv3, fc6, fc7 and
+fc8. :class:`alexnet.parallel.ShardedAlexNet` runs this program under ``jax.shard_map`` on
+any ``('data', 'model')`` mesh; parameters always have their global shapes.
+
+Every choice the paper makes is a field of :class:`ModelConfig` whose default
+is the paper's value; ``docs/design.md`` lists where implementations differ.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Mapping
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from alexnet import towers
+
+INITS = ('paper', 'caffe', 'he')
+ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
+    'relu': jax.nn.relu,  # §3.1: "Rectified Linear Units"
+    'tanh': jnp.tanh,  # §3.1, Figure 1: the saturating baseline
+}
+COMPUTE_DTYPES = ('float32', 'bfloat16')
+CONV_LAYERS = ('conv1', 'conv2', 'conv3', 'conv4', 'conv5')
+FC_LAYERS = ('fc6', 'fc7', 'fc8')
+LAYERS = CONV_LAYERS + FC_LAYERS
+DROPOUT_LAYERS = ('fc6', 'fc7')  # §4.2: dropout on the first two fully-connected layers
+
+# Kernels per tower (§3.5, Figure 2). towers=2 is the paper's net; towers=1 is the
+# one-GPU comparison net of §3.5's footnote, which halves conv1-conv4 and keeps
+# conv5 and the fully-connected layers at full size.
+_FEATURES_PER_TOWER = {
+    2: dict(conv1=48, conv2=128, conv3=192, conv4=192, conv5=128, fc6=2048, fc7=2048),
+    1: dict(conv1=48, conv2=128, conv3=192, conv4=192, conv5=256, fc6=4096, fc7=4096),
+}
+
+# (kernel std, bias) per layer. 'paper' is §5; 'caffe' is bvlc_alexnet, which found
+# bias 1 left the loss flat and used std 0.005 / bias 0.1 on fc6 and fc7.
+_INIT_TABLES = {
+    'paper': dict(conv1=(0.01, 0.0), conv2=(0.01, 1.0), conv3=(0.01, 0.0), conv4=(0.01, 1.0),
+                  conv5=(0.01, 1.0), fc6=(0.01, 1.0), fc7=(0.01, 1.0), fc8=(0.01, 0.0)),
+    'caffe': dict(conv1=(0.01, 0.0), conv2=(0.01, 0.1), conv3=(0.01, 0.0), conv4=(0.01, 0.1),
+                  conv5=(0.01, 0.1), fc6=(0.005, 0.1), fc7=(0.005, 0.1), fc8=(0.01, 0.0)),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+  """The network's choices; every default is the paper's value."""
+
+  num_classes: int = 1000  # §6: the 1000 ILSVRC classes
+  towers: int = 2  # §3.2: two GPUs, each with half the kernels; 1 = §3.5 footnote's one-GPU net
+  width: float = 1.0  # not in the paper: multiplies every layer's kernel count (small-image runs)
+  image_size: int = 227  # §3.5 says 224, but only 227 gives 55×55 unpadded; 224 pads conv1 (0, 3)
+  input_channels: int = 3  # §2: raw RGB
+  conv1_kernel: int = 11  # §3.5: 96 kernels of 11×11×3
+  conv1_stride: int = 4  # §3.5: "a stride of 4 pixels"
+  lrn: bool = True  # §3.3: response normalisation after conv1 and conv2
+  lrn_k: float = 2.0  # §3.3
+  lrn_size: int = 5  # §3.3: n, adjacent kernel maps summed over
+  lrn_alpha: float = 1e-4  # §3.3
+  lrn_beta: float = 0.75  # §3.3
+  lrn_alpha_over_size: bool = False  # §3.3 uses α; cuda-convnet2 and Caffe use α/n
+  overlapping_pool: bool = True  # §3.4: window 3, stride 2; False = window 2, stride 2
+  dropout_rate: float = 0.5  # §4.2: on fc6 and fc7
+  init: str = 'paper'  # §5: N(0, 0.01), bias 1 on conv2/4/5 and fc6/7; or 'caffe', 'he'
+  activation: str = 'relu'  # §3.1; 'tanh' is Figure 1's saturating baseline
+  compute_dtype: str = 'float32'  # not in the paper; 'bfloat16' keeps float32 parameters
+
+  def __post_init__(self):
+    _require(self.towers in (1, 2), 'towers', self.towers, '1 or 2')
+    _require(self.num_classes >= 1, 'num_classes', self.num_classes, 'a positive integer')
+    _require(self.width > 0, 'width', self.width, 'a positive number')
+    _require(self.input_channels >= 1, 'input_channels', self.input_channels, 'a positive integer')
+    _require(self.conv1_kernel >= 1, 'conv1_kernel', self.conv1_kernel, 'a positive integer')
+    _require(self.conv1_stride >= 1, 'conv1_stride', self.conv1_stride, 'a positive integer')
+    _require(self.image_size >= self.conv1_kernel, 'image_size', self.image_size,
+             f'at least conv1_kernel={self.conv1_kernel}')
+    _require(self.lrn_size >= 1 and self.lrn_size % 2 == 1, 'lrn_size', self.lrn_size,
+             'an odd positive integer (the window is centred on each channel)')
+    _require(0.0 <= self.dropout_rate < 1.0, 'dropout_rate', self.dropout_rate, 'in [0, 1)')
+    _require(self.init in INITS, 'init', self.init, ' or '.join(INITS))
+    _require(self.activation in ACTIVATIONS, 'activation', self.activation,
+             ' or '.join(ACTIVATIONS))
+    _require(self.compute_dtype in COMPUTE_DTYPES, 'compute_dtype', self.compute_dtype,
+             ' or '.join(COMPUTE_DTYPES))
+
+  @classmethod
+  def from_mapping(cls, fields: Mapping) -> ModelConfig:
+    """Builds the config from e.g. an ml_collections ``config.model``, naming unknown fields."""
+    unknown = sorted(set(fields) - {f.name for f in dataclasses.fields(cls)})
+    if unknown:
+      raise ValueError(f'Unknown model config field(s) {unknown}; known fields: '
+                       f'{[f.name for f in dataclasses.fields(cls)]}.')
+    return cls(**dict(fields))
+
+  @property
+  def pool_window(self) -> int:
+    return 3 if self.overlapping_pool else 2
+
+  @property
+  def pool_stride(self) -> int:
+    return 2
+
+  @property
+  def conv1_padding(self) -> tuple[int, int]:
+    """Padding of conv1 so that its last window fits exactly (§3.5, paper.md).
+
+    227 needs none (55×55); 224 needs 3 on the far side, as cuda-convnet's
+    overhanging last window, so the map is still 55×55.
+    """
+    return 0, (-(self.image_size - self.conv1_kernel)) % self.conv1_stride
+
+
+def _require(ok: bool, field: str, value, allowed: str) -> None:
+  if not ok:
+    raise ValueError(f'model.{field}={value!r} is not allowed: it must be {allowed}.')
+
+
+def layer_features(config: ModelConfig) -> dict[str, int]:
+  """Kernels (or neurons) of each layer, summed over the towers."""
+  per_tower = _FEATURES_PER_TOWER[config.towers]
+  features = {name: config.towers * max(1, round(n * config.width)) for name, n in per_tower.items()}
+  features['fc8'] = config.num_classes
+  return features
+
+
+def pooled_size(size: int, window: int, stride: int) -> int:
+  """Side of a max-pooled map: floor mode as in the paper, never below 1."""
+  return max(1, (size - window) // stride + 1)
+
+
+def feature_map_sizes(config: ModelConfig) -> dict[str, int]:
+  """Side of each layer's square output map: 55, 27, 27, 13, 13, 13, 13, 6 for the paper."""
+  low, high = config.conv1_padding
+  conv1 = (config.image_size + low + high - config.conv1_kernel) // config.conv1_stride + 1
+  pool1 = pooled_size(conv1, config.pool_window, config.pool_stride)
+  pool2 = pooled_size(pool1, config.pool_window, config.pool_stride)
+  pool5 = pooled_size(pool2, config.pool_window, config.pool_stride)
+  return dict(conv1=conv1, pool1=pool1, conv2=pool1, pool2=pool2, conv3=pool2, conv4=pool2,
+              conv5=pool2, pool5=pool5)
+
+
+def max_pool(x: jax.Array, window: int, stride: int) -> jax.Array:
+  """Max-pooling over the spatial axes (§3.4), as in the paper (no padding).
+
+  A map smaller than the window (tiny inputs only) is padded with -inf on the far
+  side so that it pools to 1×1 rather than vanishing.
+  """
+  height, width = x.shape[1:3]
+  padding = ((0, max(0, window - height)), (0, max(0, window - width)))
+  return nnx.max_pool(x, (window, window), strides=(stride, stride), padding=padding)
+
+
+def local_response_norm(x: jax.Array, *, groups: int, k: float, size: int, alpha: float,
+                        beta: float, alpha_over_size: bool) -> jax.Array:
+  """§3.3: b_i = a_i / (k + α Σ_j a_j²)^β, j over the ``size`` channels centred on i.
+
+  The channels are ``groups`` towers side by side; the window never crosses from
+  one tower into the next, exactly as when each GPU normalised its own maps.
+  Computed in float32 whatever the compute dtype.
+  """
+  *lead, channels = x.shape
+  by_tower = x.reshape(*lead, groups, channels // groups).astype(jnp.float32)
+  half = size // 2
+  ones = (1,) * by_tower.ndim
+  window_sums = jax.lax.reduce_window(
+      jnp.square(by_tower), 0.0, jax.lax.add,
+      window_dimensions=ones[:-1] + (size,), window_strides=ones,
+      padding=((0, 0),) * (by_tower.ndim - 1) + ((half, half),))
+  scale = alpha / size if alpha_over_size else alpha
+  normalised = by_tower * (k + scale * window_sums) ** -beta
+  return normalised.reshape(x.shape).astype(x.dtype)
+
+
+def _initial_values(config: ModelConfig, layer: str, rngs: nnx.Rngs, kernel_shape, bias_shape):
+  fan_in = math.prod(kernel_shape[:-1])
+  if config.init == 'he':
+    std, bias = math.sqrt(2.0 / fan_in), 0.0
+  else:
+    std, bias = _INIT_TABLES[config.init][layer]
+  kernel = std * jax.random.normal(rngs.params(), kernel_shape, jnp.float32)
+  return kernel, jnp.full(bias_shape, bias, jnp.float32)
+
+
+class TowerConv(nnx.Module):
+  """A convolution whose kernels are divided equally between the towers (§3.2).
+
+  The kernel has its global shape (kh, kw, in, out) on every mesh; a device holds
+  the output channels of its own towers. With ``own_tower_input`` each tower reads
+  only its own tower's input maps (conv2, conv4, conv5: "kernels ... connected only
+  to those kernel maps in the previous layer which reside on the same GPU"); the
+  kernel is then (kh, kw, in / towers, out), the layout of
+  ``feature_group_count=towers``, and the towers on one device run as separate
+  convolutions.
+  """
+
+  def __init__(self, layer: str, config: ModelConfig, in_features: int, out_features: int,
+               kernel_size: int, *, stride: int, padding: tuple[int, int],
+               own_tower_input: bool, rngs: nnx.Rngs):
+    self.towers = config.towers
+    self.own_tower_input = own_tower_input
+    self.stride = stride
+    self.padding = padding
+    kernel_in = in_features // config.towers if own_tower_input else in_features
+    kernel, bias = _initial_values(config, layer, rngs,
+                                   (kernel_size, kernel_size, kernel_in, out_features),
+                                   (out_features,))
+    self.kernel = towers.TowerParam(kernel)
+    self.bias = towers.TowerParam(bias)
+
+  def __call__(self, x: jax.Array) -> jax.Array:
+    kernel = self.kernel[...].astype(x.dtype)
+    groups = towers.towers_on_this_device(self.towers) if self.own_tower_input else 1
+    conv = lambda inputs, k: jax.lax.conv_general_dilated(
+        inputs, k, window_strides=(self.stride, self.stride), padding=(self.padding,) * 2,
+        dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+    outputs = [conv(xs, ks) for xs, ks in zip(jnp.split(x, groups, axis=-1),
+                                              jnp.split(kernel, groups, axis=-1))]
+    y = outputs[0] if groups == 1 else jnp.concatenate(outputs, axis=-1)
+    return y + self.bias[...].astype(x.dtype)
+
+
+class TowerDense(nnx.Module):
+  """A fully-connected layer whose neurons are divided equally between the towers."""
+
+  def __init__(self, layer: str, config: ModelConfig, in_features: int, out_features: int, *,
+               rngs: nnx.Rngs):
+    kernel, bias = _initial_values(config, layer, rngs, (in_features, out_features),
+                                   (out_features,))
+    self.kernel = towers.TowerParam(kernel)
+    self.bias = towers.TowerParam(bias)
+
+  def __call__(self, x: jax.Array) -> jax.Array:
+    return x @ self.kernel[...].astype(x.dtype) + self.bias[...].astype(x.dtype)
+
+
+class Classifier(nnx.Module):
+  """fc8: every device holds all of it and computes all logits (§3.2 replicated layer).
+
+  Splitting it like the other layers would force a fifth exchange, of the logits,
+  before the softmax; replicating it costs 4M parameters per device and no traffic.
+  """
+
+  def __init__(self, config: ModelConfig, in_features: int, *, rngs: nnx.Rngs):
+    kernel, bias = _initial_values(config, 'fc8', rngs, (in_features, config.num_classes),
+                                   (config.num_classes,))
+    self.kernel = nnx.Param(kernel)
+    self.bias = nnx.Param(bias)
+
+  def __call__(self, x: jax.Array) -> jax.Array:
+    return x @ self.kernel[...].astype(x.dtype) + self.bias[...].astype(x.dtype)
+
+
+class AlexNet(nnx.Module):
+  """The paper's network (§3); see the module docstring for how it runs on a mesh."""
+
+  def __init__(self, config: ModelConfig, *, rngs: nnx.Rngs):
+    self.config = config
+    features = layer_features(config)
+    sizes = feature_map_sizes(config)
+    self.conv1 = TowerConv('conv1', config, config.input_channels, features['conv1'],
+                           config.conv1_kernel, stride=config.conv1_stride,
+                           padding=config.conv1_padding, own_tower_input=False, rngs=rngs)
+    self.conv2 = TowerConv('conv2', config, features['conv1'], features['conv2'], 5, stride=1,
+                           padding=(2, 2), own_tower_input=True, rngs=rngs)
+    self.conv3 = TowerConv('conv3', config, features['conv2'], features['conv3'], 3, stride=1,
+                           padding=(1, 1), own_tower_input=False, rngs=rngs)
+    self.conv4 = TowerConv('conv4', config, features['conv3'], features['conv4'], 3, stride=1,
+                           padding=(1, 1), own_tower_input=True, rngs=rngs)
+    self.conv5 = TowerConv('conv5', config, features['conv4'], features['conv5'], 3, stride=1,
+                           padding=(1, 1), own_tower_input=True, rngs=rngs)
+    flat = sizes['pool5'] ** 2 * features['conv5']
+    self.fc6 = TowerDense('fc6', config, flat, features['fc6'], rngs=rngs)
+    self.fc7 = TowerDense('fc7', config, features['fc6'], features['fc7'], rngs=rngs)
+    self.fc8 = Classifier(config, features['fc7'], rngs=rngs)
+
+  def __call__(self, images: jax.Array,
+               dropout_masks: Mapping[str, jax.Array] | None = None) -> jax.Array:
+    """Logits of this device's batch rows, computed by this device's towers.
+
+    Args:
+      images: (batch, height, width, channels), every tower sees the whole image.
+      dropout_masks: for training, boolean "keep" masks for fc6 and fc7 covering
+        this device's rows and neurons (see :meth:`alexnet.parallel.ShardedAlexNet.dropout_masks`);
+        None evaluates the network without dropout.
+    """
+    config = self.config
+    activation = ACTIVATIONS[config.activation]
+    x = images.astype(config.compute_dtype)
+
+    x = self._record('conv1', activation(self.conv1(x)))
+    x = self._record('pool1', self._pool(self._normalise(x)))
+    x = self._record('conv2', activation(self.conv2(x)))
+    x = self._record('pool2', self._pool(self._normalise(x)))
+    x = self._record('conv3', activation(self.conv3(towers.exchange(x))))
+    x = self._record('conv4', activation(self.conv4(x)))
+    x = self._record('conv5', activation(self.conv5(x)))
+    x = self._record('pool5', self._pool(x))
+
+    x = towers.exchange(x).reshape(x.shape[0], -1)
+    x = self._record('fc6', self._dropout('fc6', activation(self.fc6(x)), dropout_masks))
+    x = self._record('fc7', self._dropout('fc7', activation(self.fc7(towers.exchange(x))),
+                                          dropout_masks))
+    logits = self.fc8(towers.exchange(x, replicated=True))
+    return self._record('fc8', logits.astype(jnp.float32))
+
+  def _normalise(self, x: jax.Array) -> jax.Array:
+    if not self.config.lrn:
+      return x
+    config = self.config
+    return local_response_norm(
+        x, groups=towers.towers_on_this_device(config.towers), k=config.lrn_k,
+        size=config.lrn_size, alpha=config.lrn_alpha, beta=config.lrn_beta,
+        alpha_over_size=config.lrn_alpha_over_size)
+
+  def _pool(self, x: jax.Array) -> jax.Array:
+    return max_pool(x, self.config.pool_window, self.config.pool_stride)
+
+  def _dropout(self, layer: str, x: jax.Array, masks: Mapping[str, jax.Array] | None):
+    """Inverted dropout (§4.2): the same function in expectation as the paper's ×0.5 at test."""
+    if masks is None or self.config.dropout_rate == 0.0:
+      return x
+    keep = 1.0 - self.config.dropout_rate
+    return jnp.where(masks[layer], x / jnp.asarray(keep, x.dtype), jnp.zeros_like(x))
+
+  def _record(self, name: str, x: jax.Array) -> jax.Array:
+    """Keeps the layer's output in the ``nnx.Intermediate`` 'layer_outputs' (for the summary)."""
+    self.sow(nnx.Intermediate, 'layer_outputs', {name: x}, init_fn=dict,
+             reduce_fn=lambda outputs, new: {**outputs, **new})
+    return x

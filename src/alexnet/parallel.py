@@ -1,0 +1,156 @@
+"""The network on a ``('data', 'model')`` mesh, from one device to many hosts.
+
+:class:`ShardedAlexNet` runs the network's per-device program (written with the
+pieces of :mod:`alexnet.towers`) under ``jax.shard_map``: the towers are split
+over ``model``, the batch over ``data``. Because parameters enter the map
+replicated over ``data``, autodiff sums their gradients over ``data``. The split
+is written by hand because XLA's automatic partitioner replicates grouped
+convolutions (openxla/xla#47945). One code path serves every mesh: a single
+device is a 1×1 mesh on which the exchanges move nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import jax
+import numpy as np
+from flax import nnx
+from jax.sharding import AxisType, Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from alexnet.model import DROPOUT_LAYERS, AlexNet, ModelConfig, layer_features
+from alexnet.towers import DATA_AXIS, MODEL_AXIS, partition_specs
+
+
+def make_mesh(data: int = -1, model: int = 1, devices: Sequence[jax.Device] | None = None) -> Mesh:
+  """A ``('data', 'model')`` mesh over ``devices`` (all devices of all processes by default).
+
+  ``data=-1`` takes every device the model axis leaves. Both axes are ``Auto``:
+  the towers are partitioned by hand inside ``shard_map``, and outside it (the
+  loss, the dropout masks) XLA may propagate shardings freely.
+  """
+  devices = list(jax.devices() if devices is None else devices)
+  if model < 1:
+    raise ValueError(f'mesh.model={model} must be at least 1.')
+  if data == -1:
+    if len(devices) % model:
+      raise ValueError(f'mesh.model={model} does not divide the {len(devices)} devices; '
+                       f'choose a model axis size that divides {len(devices)}.')
+    data = len(devices) // model
+  if data < 1 or data * model != len(devices):
+    raise ValueError(f'mesh.data={data} × mesh.model={model} needs {data * model} devices but '
+                     f'{len(devices)} are available; set mesh.data=-1 to use them all.')
+  return jax.make_mesh((data, model), (DATA_AXIS, MODEL_AXIS),
+                       axis_types=(AxisType.Auto, AxisType.Auto), devices=devices)
+
+
+def mesh_for(towers: int, data: int = -1, model: int = -1) -> Mesh:
+  """The mesh of a config: ``model=-1`` puts one tower per device when the devices allow."""
+  if model == -1:
+    model = towers if jax.device_count() % towers == 0 else 1
+  return make_mesh(data, model)
+
+
+def check_mesh(mesh: Mesh, towers: int) -> None:
+  """Explains what to change when the mesh cannot hold the towers."""
+  if tuple(mesh.axis_names) != (DATA_AXIS, MODEL_AXIS):
+    raise ValueError(f'The mesh must have axes {(DATA_AXIS, MODEL_AXIS)}, not {mesh.axis_names}.')
+  model = mesh.shape[MODEL_AXIS]
+  if towers % model:
+    hint = ('mesh.model=1: the one-tower net runs whole on each device' if towers == 1 else
+            f'mesh.model=1 (each device holds both towers) or mesh.model={towers} '
+            '(one tower per device, as in the paper)')
+    raise ValueError(f'A model axis of size {model} cannot hold the {towers} tower(s) of '
+                     f'model.towers={towers}: each device must hold whole towers. Set {hint}.')
+
+
+def check_batch(batch_size: int, mesh: Mesh) -> None:
+  data = mesh.shape[DATA_AXIS]
+  if batch_size % data:
+    raise ValueError(f'A batch of {batch_size} images cannot be split evenly over the '
+                     f'{data} devices of the data axis: make the batch size a multiple of '
+                     f'{data} or change mesh.data.')
+
+
+def global_batch(local_batch: Mapping[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array]:
+  """Assembles the global batch from each process's own rows, split over ``data``."""
+  sharding = NamedSharding(mesh, P(DATA_AXIS))
+  return {name: jax.make_array_from_process_local_data(sharding, np.asarray(value))
+          for name, value in local_batch.items()}
+
+
+class ShardedAlexNet:
+  """The network with its towers split over a ``('data', 'model')`` mesh.
+
+  Parameters are plain nested dicts of arrays with the same global shapes on
+  every mesh, so they (and checkpoints) move between meshes unchanged.
+  """
+
+  def __init__(self, config: ModelConfig, mesh: Mesh):
+    check_mesh(mesh, config.towers)
+    self.config = config
+    self.mesh = mesh
+    abstract_model = nnx.eval_shape(lambda: AlexNet(config, rngs=nnx.Rngs(0)))
+    self.graphdef, abstract_state = nnx.split(abstract_model)
+    self.param_specs = partition_specs(abstract_model)
+    self.param_shardings = jax.tree.map(lambda spec: NamedSharding(mesh, spec),
+                                        self.param_specs)
+    self.abstract_params = jax.tree.map(
+        lambda value, sharding: jax.ShapeDtypeStruct(value.shape, value.dtype, sharding=sharding),
+        nnx.to_pure_dict(abstract_state), self.param_shardings)
+
+  def init(self, key: jax.Array) -> dict:
+    """Initialises the parameters in their shards; the values do not depend on the mesh."""
+
+    def create(key):
+      return nnx.to_pure_dict(nnx.state(AlexNet(self.config, rngs=nnx.Rngs(params=key))))
+
+    return jax.jit(create, out_shardings=self.param_shardings)(key)
+
+  def dropout_masks(self, key: jax.Array, batch_size: int) -> dict[str, jax.Array]:
+    """Boolean keep-masks of fc6 and fc7 for the whole global batch (§4.2).
+
+    They are drawn at their global shape, so every mesh applies the same masks;
+    each device then receives the block of its rows and neurons.
+    """
+    features = layer_features(self.config)
+    keep = 1.0 - self.config.dropout_rate
+    keys = jax.random.split(key, len(DROPOUT_LAYERS))
+    return {layer: jax.random.bernoulli(k, keep, (batch_size, features[layer]))
+            for layer, k in zip(DROPOUT_LAYERS, keys)}
+
+  def apply(self, params: Mapping, images: jax.Array,
+            dropout_key: jax.Array | None = None) -> jax.Array:
+    """Float32 logits of the global batch; dropout is applied iff ``dropout_key`` is given."""
+    check_batch(images.shape[0], self.mesh)
+    masks = None
+    if dropout_key is not None and self.config.dropout_rate > 0:
+      masks = self.dropout_masks(dropout_key, images.shape[0])
+    mask_specs = jax.tree.map(lambda _: P(DATA_AXIS, MODEL_AXIS), masks)
+
+    def per_device(params, images, masks):
+      return nnx.merge(self.graphdef, params)(images, masks)
+
+    return jax.shard_map(per_device, mesh=self.mesh,
+                         in_specs=(self.param_specs, P(DATA_AXIS), mask_specs),
+                         out_specs=P(DATA_AXIS))(params, images, masks)
+
+  def layer_output_shapes(self, batch_size: int = 1) -> dict[str, tuple[int, ...]]:
+    """Shape of each layer's output on one device, traced only: nothing is computed."""
+    config = self.config
+    images = jax.ShapeDtypeStruct(
+        (batch_size, config.image_size, config.image_size, config.input_channels), np.float32)
+    shapes = {}
+
+    def per_device(params, images):
+      model = nnx.merge(self.graphdef, params)
+      logits = model(images)
+      outputs = nnx.pop(model, nnx.Intermediate)['layer_outputs'].get_value()
+      shapes.update({name: value.shape for name, value in outputs.items()})
+      return logits
+
+    jax.eval_shape(jax.shard_map(per_device, mesh=self.mesh,
+                                 in_specs=(self.param_specs, P(DATA_AXIS)),
+                                 out_specs=P(DATA_AXIS)), self.abstract_params, images)
+    return shapes
