@@ -33,6 +33,9 @@ COMPUTE_DTYPES = ('float32', 'bfloat16')
 CONV_LAYERS = ('conv1', 'conv2', 'conv3', 'conv4', 'conv5')
 FC_LAYERS = ('fc6', 'fc7', 'fc8')
 LAYERS = CONV_LAYERS + FC_LAYERS
+# Every output the forward pass reports to its `observe` hook, in order.
+LAYER_OUTPUTS = ('conv1', 'pool1', 'conv2', 'pool2', 'conv3', 'conv4', 'conv5', 'pool5',
+                 'fc6', 'fc7', 'fc8')
 DROPOUT_LAYERS = ('fc6', 'fc7')  # §4.2: dropout on the first two fully-connected layers
 
 # Kernels per tower (§3.5, Figure 2). towers=2 is the paper's net; towers=1 is the
@@ -284,35 +287,42 @@ class AlexNet(nnx.Module):
     self.fc7 = TowerDense('fc7', config, features['fc6'], features['fc7'], rngs=rngs)
     self.fc8 = Classifier(config, features['fc7'], rngs=rngs)
 
-  def __call__(self, images: jax.Array,
-               dropout_masks: Mapping[str, jax.Array] | None = None) -> jax.Array:
+  def __call__(self, images: jax.Array, dropout_masks: Mapping[str, jax.Array] | None = None,
+               *, observe: Callable[[str, jax.Array], None] | None = None) -> jax.Array:
     """Logits of this device's batch rows, computed by this device's towers.
 
     Args:
       images: (batch, height, width, channels), every tower sees the whole image.
       dropout_masks: for training, boolean "keep" masks for fc6 and fc7 covering
-        this device's rows and neurons (see :meth:`alexnet.parallel.ShardedAlexNet.dropout_masks`);
-        None evaluates the network without dropout.
+        this device's rows and neurons (see
+        :meth:`alexnet.parallel.ShardedAlexNet.dropout_masks`); None evaluates
+        the network without dropout.
+      observe: called with each layer's name and this device's part of its
+        output (conv1, pool1, ..., fc8), e.g. to print the summary.
     """
     config = self.config
     activation = ACTIVATIONS[config.activation]
-    x = images.astype(config.compute_dtype)
+    seen = observe or (lambda name, value: None)
 
-    x = self._record('conv1', activation(self.conv1(x)))
-    x = self._record('pool1', self._pool(self._normalise(x)))
-    x = self._record('conv2', activation(self.conv2(x)))
-    x = self._record('pool2', self._pool(self._normalise(x)))
-    x = self._record('conv3', activation(self.conv3(towers.exchange(x))))
-    x = self._record('conv4', activation(self.conv4(x)))
-    x = self._record('conv5', activation(self.conv5(x)))
-    x = self._record('pool5', self._pool(x))
+    def output(name: str, value: jax.Array) -> jax.Array:
+      seen(name, value)
+      return value
+
+    x = images.astype(config.compute_dtype)
+    x = output('conv1', activation(self.conv1(x)))
+    x = output('pool1', self._pool(self._normalise(x)))
+    x = output('conv2', activation(self.conv2(x)))
+    x = output('pool2', self._pool(self._normalise(x)))
+    x = output('conv3', activation(self.conv3(towers.exchange(x))))
+    x = output('conv4', activation(self.conv4(x)))
+    x = output('conv5', activation(self.conv5(x)))
+    x = output('pool5', self._pool(x))
 
     x = towers.exchange(x).reshape(x.shape[0], -1)
-    x = self._record('fc6', self._dropout('fc6', activation(self.fc6(x)), dropout_masks))
-    x = self._record('fc7', self._dropout('fc7', activation(self.fc7(towers.exchange(x))),
-                                          dropout_masks))
-    logits = self.fc8(towers.exchange(x, replicated=True))
-    return self._record('fc8', logits.astype(jnp.float32))
+    x = output('fc6', self._dropout('fc6', activation(self.fc6(x)), dropout_masks))
+    x = output('fc7', self._dropout('fc7', activation(self.fc7(towers.exchange(x))),
+                                    dropout_masks))
+    return output('fc8', self.fc8(towers.exchange(x, replicated=True)).astype(jnp.float32))
 
   def _normalise(self, x: jax.Array) -> jax.Array:
     if not self.config.lrn:
@@ -332,9 +342,3 @@ class AlexNet(nnx.Module):
       return x
     keep = 1.0 - self.config.dropout_rate
     return jnp.where(masks[layer], x / jnp.asarray(keep, x.dtype), jnp.zeros_like(x))
-
-  def _record(self, name: str, x: jax.Array) -> jax.Array:
-    """Keeps the layer's output in the ``nnx.Intermediate`` 'layer_outputs' (for the summary)."""
-    self.sow(nnx.Intermediate, 'layer_outputs', {name: x}, init_fn=dict,
-             reduce_fn=lambda outputs, new: {**outputs, **new})
-    return x

@@ -136,21 +136,19 @@ class ShardedAlexNet:
                          in_specs=(self.param_specs, P(DATA_AXIS), mask_specs),
                          out_specs=P(DATA_AXIS))(params, images, masks)
 
-  def layer_output_shapes(self, batch_size: int = 1) -> dict[str, tuple[int, ...]]:
-    """Shape of each layer's output on one device, traced only: nothing is computed."""
+  def layer_outputs(self, batch_size: int = 1) -> dict[str, jax.ShapeDtypeStruct]:
+    """Shape and dtype of each layer's output on one device, traced only: nothing is computed."""
     config = self.config
     images = jax.ShapeDtypeStruct(
         (batch_size, config.image_size, config.image_size, config.input_channels), np.float32)
-    shapes = {}
+    outputs = {}
 
     def per_device(params, images):
-      model = nnx.merge(self.graphdef, params)
-      logits = model(images)
-      outputs = nnx.pop(model, nnx.Intermediate)['layer_outputs'].get_value()
-      shapes.update({name: value.shape for name, value in outputs.items()})
-      return logits
+      record = lambda name, value: outputs.setdefault(name, jax.ShapeDtypeStruct(value.shape,
+                                                                                 value.dtype))
+      return nnx.merge(self.graphdef, params)(images, observe=record)
 
     jax.eval_shape(jax.shard_map(per_device, mesh=self.mesh,
                                  in_specs=(self.param_specs, P(DATA_AXIS)),
                                  out_specs=P(DATA_AXIS)), self.abstract_params, images)
-    return shapes
+    return outputs

@@ -1,0 +1,78 @@
+"""Prints the network of a config layer by layer: shapes, parameters, towers, devices.
+
+  python -m alexnet.summary --config configs/imagenet_paper.py
+  python -m alexnet.summary --config configs/imagenet_paper.py --config.model.towers=1
+
+Shapes come from tracing the network (``jax.eval_shape``), so the full-size
+net is summarised in a second on a CPU. Placement follows ``config.mesh.model``
+(-1: one tower per device, the paper's layout) whatever devices this machine has.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+from absl import app
+from ml_collections import config_flags
+
+from alexnet import parallel
+from alexnet.model import LAYER_OUTPUTS, ModelConfig
+
+_CONFIG = config_flags.DEFINE_config_file('config', None, 'Config file.', lock_config=True)
+
+# Where each layer's input comes from (§3.2, Figure 2).
+_INPUTS = dict(conv1='the image, on every tower', conv2='own tower', conv3='all towers (exchange)',
+               conv4='own tower', conv5='own tower', fc6='all towers (exchange)',
+               fc7='all towers (exchange)', fc8='all towers (exchange)')
+
+
+def placement(layer: str, towers: int, model_axis: int) -> str:
+  """Which tower(s) and which device(s) of the model axis hold a layer's parameters."""
+  if layer == 'fc8':
+    return 'replicated on every device'
+  per_device = towers // model_axis
+  if towers == 1:
+    return 'the single tower'
+  return ', '.join(
+      f'tower{"s" if per_device > 1 else ""} '
+      f'{"+".join(str(t + 1) for t in range(d * per_device, (d + 1) * per_device))} → device {d}'
+      for d in range(model_axis))
+
+
+def summary_table(config: ModelConfig, model_axis: int) -> str:
+  """The per-layer table; output shapes are global (all towers, one image)."""
+  net = parallel.ShardedAlexNet(config, parallel.make_mesh(1, 1, jax.devices()[:1]))
+  outputs = net.layer_outputs(batch_size=1)
+  params = net.abstract_params
+  rows = [('layer', 'output', 'parameters', 'held by (model axis of %d)' % model_axis, 'input')]
+  for name in LAYER_OUTPUTS:
+    shape = '×'.join(str(d) for d in outputs[name].shape[1:])
+    if name in params:
+      count = sum(math.prod(p.shape) for p in params[name].values())
+      source = _INPUTS[name] if config.towers > 1 or name == 'conv1' else 'the layer above'
+      rows.append((name, shape, f'{count:,}', placement(name, config.towers, model_axis), source))
+    else:
+      rows.append((name, shape, '', '', 'max-pool of the layer above'))
+  total = sum(math.prod(p.shape) for p in jax.tree.leaves(params))
+  rows.append(('total', '', f'{total:,}', '', ''))
+  widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+  lines = ['  '.join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+  lines.insert(1, '  '.join('-' * w for w in widths))
+  return '\n'.join(lines)
+
+
+def main(argv) -> None:
+  del argv
+  config = _CONFIG.value
+  model = ModelConfig.from_mapping(config.model)
+  model_axis = config.mesh.model if config.mesh.model != -1 else model.towers
+  parallel.check_mesh(parallel.make_mesh(1, 1, jax.devices()[:1]), model.towers)
+  if model.towers % model_axis:
+    raise app.UsageError(f'mesh.model={model_axis} cannot hold model.towers={model.towers}: '
+                         'use 1, or the number of towers.')
+  print(summary_table(model, model_axis))
+
+
+if __name__ == '__main__':
+  app.run(main)

@@ -1,0 +1,135 @@
+"""The training state and the pure, jitted train and evaluation steps (§5).
+
+``train_step(state, batch, learning_rate)`` and ``eval_step(params, batch)`` are
+pure functions of their arguments, compiled once for the mesh with explicit
+shardings; the loop around them lives in :mod:`alexnet.trainer`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from alexnet.parallel import ShardedAlexNet
+
+
+@struct.dataclass
+class TrainState:
+  """Everything a step changes; with the data position (the step) it is a full checkpoint."""
+
+  step: jax.Array  # int32: steps taken, which is also the data position
+  params: dict  # nested dict of float32 arrays, global shapes (see alexnet.parallel)
+  opt_state: optax.OptState  # momentum and the injected learning rate
+  rng: jax.Array  # uint32 key data; dropout of step s uses fold_in(rng, s)
+  nonfinite_step: jax.Array  # int32: -1, or the first step whose loss or gradients were NaN/Inf
+
+
+def state_shardings(net: ShardedAlexNet, tx: optax.GradientTransformation) -> TrainState:
+  """Shardings of every leaf: optimizer slots follow their parameter, the rest is replicated."""
+  replicated = NamedSharding(net.mesh, P())
+  abstract_opt_state = jax.eval_shape(tx.init, net.abstract_params)
+  opt_shardings = optax.tree_utils.tree_map_params(
+      tx, lambda _, sharding: sharding, abstract_opt_state, net.param_shardings,
+      transform_non_params=lambda _: replicated)
+  return TrainState(step=replicated, params=net.param_shardings, opt_state=opt_shardings,
+                    rng=replicated, nonfinite_step=replicated)
+
+
+def create_train_state(net: ShardedAlexNet, tx: optax.GradientTransformation,
+                       seed: int) -> TrainState:
+  """A fresh state, initialised directly in its shards; the values do not depend on the mesh."""
+  params_key, dropout_key = jax.random.split(jax.random.key(seed))
+
+  def create():
+    params = net.init(params_key)
+    return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params),
+                      rng=jax.random.key_data(dropout_key),
+                      nonfinite_step=jnp.full((), -1, jnp.int32))
+
+  return jax.jit(create, out_shardings=state_shardings(net, tx))()
+
+
+def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
+  """§5: the multinomial logistic regression objective, averaged over the batch."""
+  return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+
+
+def top_k_errors(scores: jax.Array, labels: jax.Array, k: int) -> jax.Array:
+  """1.0 where the label is not among the k highest-scoring classes (§6's top-1 / top-5).
+
+  Counted as "k or more classes score strictly higher than the label", which
+  needs no sort and no gather across the batch (a tie goes to the label).
+  """
+  label_scores = jnp.take_along_axis(scores, labels[:, None], axis=-1)
+  return (jnp.sum(scores > label_scores, axis=-1) >= k).astype(jnp.float32)
+
+
+def make_train_step(net: ShardedAlexNet, tx: optax.GradientTransformation):
+  """The jitted ``train_step(state, batch, learning_rate) -> (state, metrics)``.
+
+  The state's buffers are donated. A step whose loss or gradients are not
+  finite changes nothing but ``nonfinite_step``, and no later step updates the
+  parameters, so the host can stop at its next look and keep the last good state.
+  """
+
+  def train_step(state: TrainState, batch: Mapping[str, jax.Array], learning_rate: jax.Array):
+    dropout_key = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
+
+    def loss_fn(params):
+      logits = net.apply(params, batch['image'], dropout_key)
+      return cross_entropy(logits, batch['label']), logits
+
+    (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    hyperparams = {**state.opt_state.hyperparams,
+                   'learning_rate': jnp.asarray(learning_rate, jnp.float32)}
+    updates, opt_state = tx.update(grads, state.opt_state._replace(hyperparams=hyperparams),
+                                   state.params)
+    params = optax.apply_updates(state.params, updates)
+
+    grad_norm = optax.tree.norm(grads)  # one scalar: NaN or Inf if any gradient is
+    healthy = jnp.isfinite(loss) & jnp.isfinite(grad_norm) & (state.nonfinite_step < 0)
+    keep_if_healthy = lambda new, old: jax.tree.map(lambda n, o: jnp.where(healthy, n, o), new, old)
+    new_state = state.replace(
+        step=state.step + 1,
+        params=keep_if_healthy(params, state.params),
+        opt_state=keep_if_healthy(opt_state, state.opt_state),
+        nonfinite_step=jnp.where((state.nonfinite_step < 0) & ~healthy, state.step,
+                                 state.nonfinite_step))
+    metrics = dict(loss=loss, top1_error=top_k_errors(logits, batch['label'], 1).mean(),
+                   grad_norm=grad_norm,
+                   learning_rate=jnp.asarray(learning_rate, jnp.float32))
+    return new_state, metrics
+
+  shardings = state_shardings(net, tx)
+  return jax.jit(train_step, in_shardings=(shardings, None, None),
+                 out_shardings=(shardings, None), donate_argnums=0)
+
+
+def make_eval_step(net: ShardedAlexNet):
+  """The jitted ``eval_step(params, batch) -> sums`` over the batch's real rows.
+
+  ``batch['image']`` is (batch, crops, H, W, C); the softmax outputs of the crops
+  are averaged (§4.1: "averaging the predictions made by the network's softmax
+  layer on the ten patches"). Padding rows (``mask`` False) count for nothing.
+  """
+
+  def eval_step(params, batch):
+    images = batch['image']
+    batch_size, crops = images.shape[:2]
+    logits = net.apply(params, images.reshape(batch_size * crops, *images.shape[2:]))
+    probabilities = jax.nn.softmax(logits).reshape(batch_size, crops, -1).mean(axis=1)
+    mask = batch['mask'].astype(jnp.float32)
+    labels = batch['label']
+    nll = -jnp.log(jnp.take_along_axis(probabilities, labels[:, None], axis=-1)[:, 0] + 1e-12)
+    return dict(examples=mask.sum(),
+                top1_errors=(top_k_errors(probabilities, labels, 1) * mask).sum(),
+                top5_errors=(top_k_errors(probabilities, labels, 5) * mask).sum(),
+                loss=(nll * mask).sum())
+
+  return jax.jit(eval_step, in_shardings=(net.param_shardings, None))
