@@ -27,6 +27,12 @@ def get_config(variant: str = '') -> ml_collections.ConfigDict:
   mesh = config.mesh
   mesh.model = 1  # one CPU device holds both towers
 
+  data = config.data
+  data.dataset = 'fashion_mnist'  # offline from Debian's idx files when present
+  data.eval_split = 'test'  # Fashion-MNIST has no validation split
+  data.resize_size = 68  # §2's 256 at this scale: 28×28 → 68×68, so crops move ±2 px only
+  data.pca_eigen = 'computed'  # grey images: the one non-zero eigenvalue jitters brightness
+
   if variant == 'smoke':
     model.width = 1 / 16
   elif variant:

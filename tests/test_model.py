@@ -16,7 +16,7 @@ import pytest
 
 from alexnet import model as model_lib
 from alexnet import parallel
-from alexnet.model import ModelConfig
+from alexnet.config import ModelConfig
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TINY = dict(num_classes=10, width=1 / 16, image_size=67)

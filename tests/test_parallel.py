@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from alexnet import optim, parallel, train
-from alexnet.model import ModelConfig
+from alexnet.config import ModelConfig
 
 TWO_TOWER_MESHES = [(1, 1), (1, 2), (2, 2), (4, 2)]
 ONE_TOWER_MESHES = [(1, 1), (2, 1), (4, 1)]

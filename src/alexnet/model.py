@@ -14,7 +14,6 @@ is the paper's value; ``docs/design.md`` lists where implementations differ.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Callable, Mapping
 
@@ -23,13 +22,12 @@ import jax.numpy as jnp
 from flax import nnx
 
 from alexnet import towers
+from alexnet.config import ModelConfig
 
-INITS = ('paper', 'caffe', 'he')
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     'relu': jax.nn.relu,  # §3.1: "Rectified Linear Units"
     'tanh': jnp.tanh,  # §3.1, Figure 1: the saturating baseline
 }
-COMPUTE_DTYPES = ('float32', 'bfloat16')
 CONV_LAYERS = ('conv1', 'conv2', 'conv3', 'conv4', 'conv5')
 FC_LAYERS = ('fc6', 'fc7', 'fc8')
 LAYERS = CONV_LAYERS + FC_LAYERS
@@ -54,79 +52,6 @@ _INIT_TABLES = {
     'caffe': dict(conv1=(0.01, 0.0), conv2=(0.01, 0.1), conv3=(0.01, 0.0), conv4=(0.01, 0.1),
                   conv5=(0.01, 0.1), fc6=(0.005, 0.1), fc7=(0.005, 0.1), fc8=(0.01, 0.0)),
 }
-
-
-@dataclasses.dataclass(frozen=True)
-class ModelConfig:
-  """The network's choices; every default is the paper's value."""
-
-  num_classes: int = 1000  # §6: the 1000 ILSVRC classes
-  towers: int = 2  # §3.2: two GPUs, each with half the kernels; 1 = §3.5 footnote's one-GPU net
-  width: float = 1.0  # not in the paper: multiplies every layer's kernel count (small-image runs)
-  image_size: int = 227  # §3.5 says 224, but only 227 gives 55×55 unpadded; 224 pads conv1 (0, 3)
-  input_channels: int = 3  # §2: raw RGB
-  conv1_kernel: int = 11  # §3.5: 96 kernels of 11×11×3
-  conv1_stride: int = 4  # §3.5: "a stride of 4 pixels"
-  lrn: bool = True  # §3.3: response normalisation after conv1 and conv2
-  lrn_k: float = 2.0  # §3.3
-  lrn_size: int = 5  # §3.3: n, adjacent kernel maps summed over
-  lrn_alpha: float = 1e-4  # §3.3
-  lrn_beta: float = 0.75  # §3.3
-  lrn_alpha_over_size: bool = False  # §3.3 uses α; cuda-convnet2 and Caffe use α/n
-  overlapping_pool: bool = True  # §3.4: window 3, stride 2; False = window 2, stride 2
-  dropout_rate: float = 0.5  # §4.2: on fc6 and fc7
-  init: str = 'paper'  # §5: N(0, 0.01), bias 1 on conv2/4/5 and fc6/7; or 'caffe', 'he'
-  activation: str = 'relu'  # §3.1; 'tanh' is Figure 1's saturating baseline
-  compute_dtype: str = 'float32'  # not in the paper; 'bfloat16' keeps float32 parameters
-
-  def __post_init__(self):
-    _require(self.towers in (1, 2), 'towers', self.towers, '1 or 2')
-    _require(self.num_classes >= 1, 'num_classes', self.num_classes, 'a positive integer')
-    _require(self.width > 0, 'width', self.width, 'a positive number')
-    _require(self.input_channels >= 1, 'input_channels', self.input_channels, 'a positive integer')
-    _require(self.conv1_kernel >= 1, 'conv1_kernel', self.conv1_kernel, 'a positive integer')
-    _require(self.conv1_stride >= 1, 'conv1_stride', self.conv1_stride, 'a positive integer')
-    _require(self.image_size >= self.conv1_kernel, 'image_size', self.image_size,
-             f'at least conv1_kernel={self.conv1_kernel}')
-    _require(self.lrn_size >= 1 and self.lrn_size % 2 == 1, 'lrn_size', self.lrn_size,
-             'an odd positive integer (the window is centred on each channel)')
-    _require(0.0 <= self.dropout_rate < 1.0, 'dropout_rate', self.dropout_rate, 'in [0, 1)')
-    _require(self.init in INITS, 'init', self.init, ' or '.join(INITS))
-    _require(self.activation in ACTIVATIONS, 'activation', self.activation,
-             ' or '.join(ACTIVATIONS))
-    _require(self.compute_dtype in COMPUTE_DTYPES, 'compute_dtype', self.compute_dtype,
-             ' or '.join(COMPUTE_DTYPES))
-
-  @classmethod
-  def from_mapping(cls, fields: Mapping) -> ModelConfig:
-    """Builds the config from e.g. an ml_collections ``config.model``, naming unknown fields."""
-    unknown = sorted(set(fields) - {f.name for f in dataclasses.fields(cls)})
-    if unknown:
-      raise ValueError(f'Unknown model config field(s) {unknown}; known fields: '
-                       f'{[f.name for f in dataclasses.fields(cls)]}.')
-    return cls(**dict(fields))
-
-  @property
-  def pool_window(self) -> int:
-    return 3 if self.overlapping_pool else 2
-
-  @property
-  def pool_stride(self) -> int:
-    return 2
-
-  @property
-  def conv1_padding(self) -> tuple[int, int]:
-    """Padding of conv1 so that its last window fits exactly (§3.5, paper.md).
-
-    227 needs none (55×55); 224 needs 3 on the far side, as cuda-convnet's
-    overhanging last window, so the map is still 55×55.
-    """
-    return 0, (-(self.image_size - self.conv1_kernel)) % self.conv1_stride
-
-
-def _require(ok: bool, field: str, value, allowed: str) -> None:
-  if not ok:
-    raise ValueError(f'model.{field}={value!r} is not allowed: it must be {allowed}.')
 
 
 def layer_features(config: ModelConfig) -> dict[str, int]:

@@ -38,18 +38,14 @@ def sgd(learning_rate: float, momentum: float, weight_decay: float, *, update_ru
   raise ValueError(f'optim.update_rule={update_rule!r} must be one of {UPDATE_RULES}.')
 
 
-def decays_weight(path, _) -> bool:
-  """Kernels are decayed; biases only when the config says so."""
-  return path[-1].key != 'bias'
+def kernels_only(params):
+  """The weight-decay mask that spares biases, as cuda-convnet2 and Caffe did."""
+  return jax.tree_util.tree_map_with_path(lambda path, _: path[-1].key != 'bias', params)
 
 
 def make_optimizer(optim_config: Mapping) -> optax.GradientTransformation:
   """The configured SGD, its learning rate a hyperparameter the train step sets each step."""
-
-  def decay_mask(params):
-    if optim_config['weight_decay_on_biases']:
-      return None
-    return jax.tree_util.tree_map_with_path(decays_weight, params)
+  decay_mask = None if optim_config['weight_decay_on_biases'] else kernels_only
 
   def configured_sgd(learning_rate, momentum, weight_decay):
     return sgd(learning_rate, momentum, weight_decay, update_rule=optim_config['update_rule'],
@@ -64,6 +60,7 @@ def base_schedule(optim_config: Mapping, steps_per_epoch: int, total_steps: int)
   """The learning rate as a function of the step, before the plateau rule's factor."""
   lr = optim_config['learning_rate']
   name = optim_config['schedule']
+  warmup_steps = round(optim_config['warmup_epochs'] * steps_per_epoch)
   if name in ('plateau', 'constant'):
     schedule = optax.constant_schedule(lr)
   elif name == 'step':
@@ -71,14 +68,13 @@ def base_schedule(optim_config: Mapping, steps_per_epoch: int, total_steps: int)
         lr, transition_steps=max(1, round(optim_config['step_epochs'] * steps_per_epoch)),
         decay_rate=optim_config['step_factor'], staircase=True)
   elif name == 'cosine':
-    schedule = optax.cosine_decay_schedule(lr, decay_steps=max(1, total_steps))
+    schedule = optax.cosine_decay_schedule(lr, decay_steps=max(1, total_steps - warmup_steps))
   else:
     raise ValueError(f'optim.schedule={name!r} must be one of {SCHEDULES}.')
-  warmup_steps = round(optim_config['warmup_epochs'] * steps_per_epoch)
   if warmup_steps <= 0:
     return schedule
   warmup = optax.linear_schedule(0.0, lr, warmup_steps)
-  return optax.join_schedules([warmup, lambda step: schedule(step)], [warmup_steps])
+  return optax.join_schedules([warmup, schedule], [warmup_steps])
 
 
 @dataclasses.dataclass

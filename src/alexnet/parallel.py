@@ -19,7 +19,8 @@ from flax import nnx
 from jax.sharding import AxisType, Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from alexnet.model import DROPOUT_LAYERS, AlexNet, ModelConfig, layer_features
+from alexnet.config import ModelConfig
+from alexnet.model import DROPOUT_LAYERS, AlexNet, layer_features
 from alexnet.towers import DATA_AXIS, MODEL_AXIS, partition_specs
 
 

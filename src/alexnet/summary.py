@@ -17,7 +17,8 @@ from absl import app
 from ml_collections import config_flags
 
 from alexnet import parallel
-from alexnet.model import LAYER_OUTPUTS, ModelConfig
+from alexnet.config import ModelConfig
+from alexnet.model import LAYER_OUTPUTS
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Config file.', lock_config=True)
 

@@ -14,7 +14,7 @@ import numpy as np
 from jax.experimental import multihost_utils
 
 from alexnet import optim, parallel, train
-from alexnet.model import ModelConfig
+from alexnet.config import ModelConfig
 
 STEPS = 3
 BATCH = 8

@@ -1,0 +1,272 @@
+"""Training-pipeline throughput per CPU core, against a PyTorch DataLoader on the same files.
+
+  python benchmarks/pipeline_throughput.py --torch-python /work/venv-torch/bin/python
+
+(run with the project's venv; the torch side runs in its own venv, see
+benchmarks/requirements-torch.txt). In one invocation it:
+
+1. writes 256×256 JPEGs (quality 95, 4 classes) cut from scikit-image's sample photos;
+2. prepares them as an image folder (stored byte for byte: they already are §2's form);
+3. measures, each in a fresh process pinned to one core (``sched_setaffinity`` before
+   TensorFlow or torch start, so their thread pools see one CPU):
+   * this project's ``train_batches`` with the paper's config: random 227 crop (only the
+     window decoded), per-pixel mean, flip, PCA colour noise, float32 NHWC batches of 128;
+   * a torch DataLoader (``num_workers=0``: the one core does everything) over the same
+     files doing the same crop, flip and per-pixel mean subtraction (no PCA noise, so it
+     does less work), in two styles: PIL + torchvision functional ops, and
+     ``torchvision.io.decode_jpeg`` + tensor ops; the faster one is the baseline;
+   * the same two on all cores (tf.data's default threads; DataLoader ``num_workers`` =
+     number of cores);
+   * supporting figures: reading records by index alone (``from_generator`` vs a parallel
+     ``tf.numpy_function``), and decoding a typical full-size ImageNet JPEG (500×375) with
+     the resize at read time against the 256×256 stored image with the resize done at
+     preparation, and decoding only the crop window against decoding it all.
+4. prints a Markdown table for BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+_BATCH = 128
+_CROP = 227
+_SIZE = 256
+_PHOTOS = ('astronaut', 'coffee', 'chelsea', 'rocket', 'hubble_deep_field',
+           'immunohistochemistry', 'retina', 'colorwheel', 'cat', 'logo')
+
+
+def write_jpegs(root: str, count: int, size: int | tuple[int, int], seed: int = 0) -> list[str]:
+  """``count`` JPEGs of ``size`` cut at random from the sample photos, in 4 class folders."""
+  import numpy as np
+  import skimage.data
+  from PIL import Image
+  width, height = (size, size) if isinstance(size, int) else size
+  photos = [getattr(skimage.data, name)()[..., :3] for name in _PHOTOS]
+  rng = np.random.default_rng(seed)
+  paths = []
+  for i in range(count):
+    photo = photos[i % len(photos)]
+    h, w = photo.shape[:2]
+    side = int(min(h, w) * rng.uniform(0.5, 1.0))
+    top, left = rng.integers(0, h - side + 1), rng.integers(0, w - side + 1)
+    image = Image.fromarray(photo[top:top + side, left:left + side])
+    directory = os.path.join(root, f'class{i % 4}')
+    os.makedirs(directory, exist_ok=True)
+    paths.append(os.path.join(directory, f'{i:05d}.jpg'))
+    image.resize((width, height), Image.Resampling.BICUBIC).save(paths[-1], quality=95)
+  return paths
+
+
+def _paper_config(workdir: str):
+  import runpy
+  here = os.path.dirname(os.path.abspath(__file__))
+  config = runpy.run_path(os.path.join(here, os.pardir, 'configs', 'imagenet_paper.py'))
+  data_config = config['get_config']().data
+  data_config.update(dataset='image_folder', folder=os.path.join(workdir, 'images'),
+                     data_dir=os.path.join(workdir, 'tfds'))
+  return data_config
+
+
+def _rate(batches, steps: int, warmup: int = 3) -> float:
+  for _ in range(warmup):
+    next(batches)
+  start = time.perf_counter()
+  for _ in range(steps):
+    next(batches)
+  return steps * _BATCH / (time.perf_counter() - start)
+
+
+def measure_tf(workdir: str, steps: int) -> dict[str, float]:
+  from alexnet import data
+  batches = data.train_batches(_paper_config(workdir), _CROP, global_batch_size=_BATCH, seed=0)
+  return {'tf': _rate(batches, steps)}
+
+
+def measure_torch(workdir: str, steps: int, workers: int) -> dict[str, float]:
+  import numpy as np
+  import torch
+  import torchvision
+  from PIL import Image
+  from torchvision.transforms import functional as F
+  torch.set_num_threads(1)
+  with open(os.path.join(workdir, 'files.json')) as f:
+    paths = json.load(f)
+  mean = torch.from_numpy(np.load(os.path.join(workdir, 'mean_image.npy'))).permute(2, 0, 1)
+
+  def window(i, j, flip):  # the per-pixel mean at the crop's pixels, mirrored with it
+    m = mean[:, i:i + _CROP, j:j + _CROP]
+    return m.flip(-1) if flip else m
+
+  class PilStyle(torch.utils.data.Dataset):
+    def __len__(self):
+      return len(paths)
+
+    def __getitem__(self, k):
+      image = Image.open(paths[k]).convert('RGB')
+      i, j = np.random.randint(0, _SIZE - _CROP + 1, 2)
+      image = F.crop(image, i, j, _CROP, _CROP)
+      flip = np.random.rand() < 0.5
+      if flip:
+        image = F.hflip(image)
+      return F.pil_to_tensor(image).float() - window(i, j, flip), k % 4
+
+  class TensorStyle(PilStyle):
+    def __getitem__(self, k):
+      image = torchvision.io.decode_jpeg(torchvision.io.read_file(paths[k]))
+      i, j = np.random.randint(0, _SIZE - _CROP + 1, 2)
+      image = image[:, i:i + _CROP, j:j + _CROP]
+      flip = np.random.rand() < 0.5
+      if flip:
+        image = image.flip(-1)
+      return image.float() - window(i, j, flip), k % 4
+
+  rates = {}
+  for name, dataset in (('torch_pil', PilStyle()), ('torch_io', TensorStyle())):
+    loader = torch.utils.data.DataLoader(dataset, batch_size=_BATCH, shuffle=True,
+                                         num_workers=workers, drop_last=True,
+                                         persistent_workers=workers > 0)
+
+    def endless():
+      while True:
+        yield from loader
+
+    rates[name] = _rate(endless(), steps)
+  return rates
+
+
+def measure_reading(workdir: str, steps: int) -> dict[str, float]:
+  """Reading records by index alone, two ways of getting them into tf.data."""
+  import numpy as np
+  import tensorflow as tf
+  from alexnet import data
+  source = data._source(data._spec(_paper_config(workdir)), 'train')
+  order = np.random.default_rng(0).permutation(len(source))
+
+  def indices(step):
+    return order[(np.arange(_BATCH) + step * _BATCH) % len(source)]
+
+  def generator():
+    step = 0
+    while True:
+      yield np.array(source.__getitems__(indices(step).tolist()), dtype=object)
+      step += 1
+
+  by_generator = tf.data.Dataset.from_generator(
+      generator, output_signature=tf.TensorSpec([_BATCH], tf.string)).prefetch(2)
+  read = lambda step: np.array(source.__getitems__(indices(int(step)).tolist()), dtype=object)
+  by_numpy_function = tf.data.Dataset.range(1 << 40).map(
+      lambda step: tf.ensure_shape(tf.numpy_function(read, [step], tf.string), [_BATCH]),
+      num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(2)
+  return {'read_from_generator': _rate(iter(by_generator), steps * 4),
+          'read_numpy_function': _rate(iter(by_numpy_function), steps * 4)}
+
+
+def measure_decoding(workdir: str, steps: int) -> dict[str, float]:
+  """Per-image decode cost: §2's resize at read time vs at preparation; crop window vs all."""
+  import glob
+  import numpy as np
+  import tensorflow as tf
+  large = [open(p, 'rb').read() for p in sorted(glob.glob(f'{workdir}/large/*/*.jpg'))]
+  small = [open(p, 'rb').read() for p in sorted(glob.glob(f'{workdir}/images/*/*.jpg'))]
+
+  def resize_at_read(encoded):
+    image = tf.cast(tf.io.decode_jpeg(encoded, channels=3), tf.float32)
+    h, w = tf.shape(image)[0], tf.shape(image)[1]
+    scale = _SIZE / tf.cast(tf.minimum(h, w), tf.float32)
+    new = tf.cast(tf.round(tf.cast(tf.stack([h, w]), tf.float32) * scale), tf.int32)
+    image = tf.image.resize(image, tf.maximum(new, _SIZE), antialias=True)
+    image = tf.image.resize_with_crop_or_pad(image, _SIZE, _SIZE)
+    return image[10:10 + _CROP, 10:10 + _CROP]
+
+  def window_of_stored(encoded):
+    return tf.cast(tf.image.decode_and_crop_jpeg(encoded, [10, 10, _CROP, _CROP], channels=3),
+                   tf.float32)
+
+  def all_of_stored(encoded):
+    return tf.cast(tf.io.decode_jpeg(encoded, channels=3)[10:10 + _CROP, 10:10 + _CROP],
+                   tf.float32)
+
+  rates = {}
+  for name, files, fn in (('decode_resize_at_read_500x375', large, resize_at_read),
+                          ('decode_window_of_stored_256', small, window_of_stored),
+                          ('decode_all_of_stored_256', small, all_of_stored)):
+    ds = tf.data.Dataset.from_tensor_slices(files).repeat().map(
+        fn, num_parallel_calls=tf.data.AUTOTUNE).batch(_BATCH).prefetch(2)
+    rates[name] = _rate(iter(ds), steps)
+  rates['bytes_per_image_500x375'] = float(np.mean([len(b) for b in large]))
+  rates['bytes_per_image_256'] = float(np.mean([len(b) for b in small]))
+  return rates
+
+
+def _run(args, python: str, measure: str, cpus: str, extra: tuple[str, ...] = ()) -> dict:
+  command = [python, os.path.abspath(__file__), '--workdir', args.workdir, '--steps',
+             str(args.steps), '--measure', measure, '--cpus', cpus, *extra]
+  out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+  return json.loads(out.strip().splitlines()[-1])
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('--workdir', default='/tmp/alexnet_pipeline_benchmark')
+  parser.add_argument('--images', type=int, default=1024)
+  parser.add_argument('--steps', type=int, default=20, help='timed batches of 128 per figure')
+  parser.add_argument('--torch-python', default='/work/venv-torch/bin/python')
+  parser.add_argument('--measure', choices=('tf', 'torch', 'read', 'decode'), help='internal')
+  parser.add_argument('--cpus', default='', help='internal: CPUs to pin the measurement to')
+  args = parser.parse_args()
+
+  if args.measure:  # a measurement subprocess: pin first, then start TF or torch
+    cpus = {int(c) for c in args.cpus.split(',')}
+    os.sched_setaffinity(0, cpus)
+    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+    os.environ['CUDA_VISIBLE_DEVICES'] = ''
+    result = {'tf': lambda: measure_tf(args.workdir, args.steps),
+              'torch': lambda: measure_torch(args.workdir, args.steps,
+                                             workers=0 if len(cpus) == 1 else len(cpus)),
+              'read': lambda: measure_reading(args.workdir, args.steps),
+              'decode': lambda: measure_decoding(args.workdir, args.steps)}[args.measure]()
+    print(json.dumps(result))
+    return
+
+  import numpy as np
+  from alexnet import data
+  paths = write_jpegs(os.path.join(args.workdir, 'images'), args.images, _SIZE)
+  write_jpegs(os.path.join(args.workdir, 'large'), 256, (500, 375), seed=1)
+  config = _paper_config(args.workdir)
+  info = data.prepare(config, _CROP)
+  with open(os.path.join(args.workdir, 'files.json'), 'w') as f:
+    json.dump(paths, f)
+  np.save(os.path.join(args.workdir, 'mean_image.npy'),
+          data.load_statistics(info.statistics_file).mean_image)
+
+  all_cpus = ','.join(str(c) for c in sorted(os.sched_getaffinity(0)))
+  one = str(min(os.sched_getaffinity(0)))
+  results = {
+      'one_core': {**_run(args, sys.executable, 'tf', one),
+                   **_run(args, args.torch_python, 'torch', one)},
+      'all_cores': {**_run(args, sys.executable, 'tf', all_cpus),
+                    **_run(args, args.torch_python, 'torch', all_cpus)},
+      'supporting': {**_run(args, sys.executable, 'read', one),
+                     **_run(args, sys.executable, 'decode', one)},
+  }
+  with open('/proc/cpuinfo') as f:
+    cpu = next(line.split(':', 1)[1].strip() for line in f if line.startswith('model name'))
+  print(json.dumps(results, indent=1))
+  print(f'\nCPU: {cpu}, {len(os.sched_getaffinity(0))} cores; {args.images} JPEGs of '
+        f'{_SIZE}×{_SIZE}, batches of {_BATCH}, crops of {_CROP}.\n')
+  print('| cores | this pipeline (img/s) | torch, PIL (img/s) | torch, torchvision.io (img/s) '
+        '| ratio to the faster torch |')
+  print('|---|---|---|---|---|')
+  for name, r in (('1 (per core)', results['one_core']), (all_cpus, results['all_cores'])):
+    best = max(r['torch_pil'], r['torch_io'])
+    print(f"| {name} | {r['tf']:.0f} | {r['torch_pil']:.0f} | {r['torch_io']:.0f} "
+          f"| {r['tf'] / best:.2f}× |")
+
+
+if __name__ == '__main__':
+  main()

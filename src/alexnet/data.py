@@ -1,0 +1,542 @@
+"""The input pipeline: datasets, their preparation and statistics, train and eval batches.
+
+What happens when (``docs/design.md`` has the measurements behind each choice):
+
+* **Once, by :func:`prepare`**: the TFDS dataset is built in ``array_record`` files, which
+  can be read by example index. Colour images are stored in §2's form (shorter side 256,
+  central 256×256 crop, JPEG); Fashion-MNIST keeps TFDS's 28×28 PNGs. Then one pass over
+  the training split computes the mean image and the RGB covariance (§2, §4.1), saved
+  next to the prepared data.
+* **Every step**: the order of an epoch is a permutation of example indices computed from
+  (seed, epoch) alone, and step k's global batch is positions [kB, (k+1)B) of the endless
+  stream of epochs. Each process reads by index only its own contiguous rows of that
+  batch; tf.data decodes only the crop window, subtracts the mean, flips and recolours
+  each example in parallel, with seeds that are a function of (seed, global position).
+  So the batches depend on (seed, step) only, and a run can start at any step in O(1).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import os
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+
+import ml_collections
+import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from alexnet import augment
+from alexnet.datasets import fashion_mnist, image_folder, imagenet, skipped, stored_format
+
+DATASETS = ('imagenet2012', 'fashion_mnist', 'image_folder')
+MEANS = ('pixel', 'channel')
+PCA_EIGEN = ('computed', 'imagenet')
+EVAL_CROPS = (1, 10)
+_STATISTICS_BATCH = 64
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetInfo:
+  """What the trainer needs to know about a prepared dataset."""
+
+  num_classes: int
+  class_names: tuple[str, ...]  # ImageNet: WordNet names; Fashion-MNIST: TFDS's; folders: folder names
+  num_examples: dict[str, int]  # per split
+  skipped_images: int  # unreadable files left out at preparation (0 where not applicable)
+  tfds_name: str  # name/config:version, for the log
+  prepared_dir: str  # where TFDS wrote the records, and the statistics beside them
+  stored_shape: tuple[int, int, int]  # one stored image: (256, 256, 3) for §2, (28, 28, 1) for Fashion-MNIST
+  statistics_file: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Statistics:
+  """The training split's pixel statistics at the stored-and-resized size (§2, §4.1)."""
+
+  mean_image: np.ndarray  # (resize, resize, 3), 0–255
+  rgb_mean: np.ndarray  # (3,), 0–255
+  rgb_covariance: np.ndarray  # (3, 3), pixels in [0, 1], as the published eigenvalues are
+  num_images: int
+
+
+@dataclasses.dataclass(frozen=True)
+class _Spec:
+  """How one dataset is built and stored."""
+
+  builder: tfds.core.DatasetBuilder
+  stored_shape: tuple[int, int, int]
+  image_format: str  # 'jpeg' or 'png', of the stored image
+
+  def to_stored(self, encoded: bytes) -> bytes:
+    """Any image file → the form this dataset stores, so eval sees what training saw."""
+    size, _, channels = self.stored_shape
+    return stored_format.to_stored(encoded, size, grayscale=channels == 1,
+                                   image_format=self.image_format)
+
+
+# --- Preparation -----------------------------------------------------------------------
+
+
+def _spec(data_config: ml_collections.ConfigDict) -> _Spec:
+  """The builder of ``data_config.dataset``; constructing it reads nothing but metadata."""
+  kwargs = dict(data_dir=data_config.data_dir or None, file_format='array_record')
+  size = data_config.resize_size
+  if data_config.dataset == 'imagenet2012':
+    builder = imagenet.AlexnetImagenet2012(config=imagenet.config_for(size), **kwargs)
+    return _Spec(builder, (size, size, 3), 'jpeg')
+  if data_config.dataset == 'image_folder':
+    if not data_config.folder:
+      raise ValueError("config.data.folder must name the image folder of dataset='image_folder'.")
+    builder = image_folder.AlexnetImageFolder(
+        config=image_folder.config_for(data_config.folder, size), **kwargs)
+    return _Spec(builder, (size, size, 3), 'jpeg')
+  if data_config.dataset == 'fashion_mnist':
+    return _Spec(fashion_mnist.AlexnetFashionMnist(**kwargs), (28, 28, 1), 'png')
+  raise ValueError(f'Unknown dataset {data_config.dataset!r}; known: {DATASETS}.')
+
+
+def _check_config(data_config: ml_collections.ConfigDict, image_size: int, spec: _Spec) -> None:
+  if image_size > data_config.resize_size:
+    raise ValueError(f'image_size {image_size} is larger than data.resize_size '
+                     f'{data_config.resize_size}: crops must fit inside the resized image.')
+  if data_config.mean not in MEANS:
+    raise ValueError(f'Unknown data.mean {data_config.mean!r}; known: {MEANS}.')
+  if data_config.pca_eigen not in PCA_EIGEN:
+    raise ValueError(f'Unknown data.pca_eigen {data_config.pca_eigen!r}; known: {PCA_EIGEN}.')
+  if data_config.pca_convention not in augment.PCA_CONVENTIONS:
+    raise ValueError(f'Unknown data.pca_convention {data_config.pca_convention!r}; '
+                     f'known: {augment.PCA_CONVENTIONS}.')
+  if spec.image_format == 'png' and data_config.resize_size < spec.stored_shape[0]:
+    raise ValueError(f'data.resize_size {data_config.resize_size} is below the stored size '
+                     f'{spec.stored_shape[0]} of {data_config.dataset}: images resized at read '
+                     'time can only be enlarged.')
+
+
+def _statistics_file(spec: _Spec, resize_size: int) -> str:
+  return os.path.join(os.fspath(spec.builder.data_dir), f'alexnet_statistics_{resize_size}.npz')
+
+
+@contextlib.contextmanager
+def _exclusive(directory: str) -> Iterator[None]:
+  """Holds an exclusive lock on ``directory``: the first process prepares, the rest wait."""
+  os.makedirs(directory, exist_ok=True)
+  with open(os.path.join(directory, '.alexnet_prepare.lock'), 'w') as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+      yield
+    finally:
+      fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def prepare(data_config: ml_collections.ConfigDict, image_size: int) -> DatasetInfo:
+  """Builds the dataset and its training statistics once; later calls only read them.
+
+  Safe to call from every process at once: preparation runs under an exclusive
+  ``flock`` on the TFDS data_dir, so on a shared disk one process prepares while the
+  others wait and then find everything done; hosts with their own disks each prepare an
+  identical copy (TFDS's order and the statistics are deterministic). TFDS itself writes
+  into a temporary directory and renames it when complete, so an interrupted preparation
+  is redone, never half-read.
+  """
+  spec = _spec(data_config)
+  _check_config(data_config, image_size, spec)
+  builder = spec.builder
+  statistics_file = _statistics_file(spec, data_config.resize_size)
+  if not (builder.is_prepared() and os.path.exists(statistics_file)):
+    with _exclusive(os.fspath(builder.data_dir_root)):
+      if not builder.is_prepared():
+        if data_config.dataset == 'imagenet2012':
+          imagenet.check_tars(_manual_dir(data_config, builder))
+        builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+            manual_dir=_manual_dir(data_config, builder)))
+      if not os.path.exists(statistics_file):
+        _save_statistics(_compute_statistics(spec, data_config), statistics_file)
+  info = builder.info
+  label = info.features['label']
+  return DatasetInfo(
+      num_classes=label.num_classes,
+      class_names=(imagenet.CLASS_NAMES if data_config.dataset == 'imagenet2012'
+                   else tuple(label.names)),
+      num_examples={name: split.num_examples for name, split in info.splits.items()},
+      skipped_images=skipped.count_skipped(info),
+      tfds_name=f'{builder.name}/{builder.builder_config.name}:{builder.version}'
+      if builder.builder_config else f'{builder.name}:{builder.version}',
+      prepared_dir=os.fspath(builder.data_dir),
+      stored_shape=spec.stored_shape,
+      statistics_file=statistics_file,
+  )
+
+
+def _manual_dir(data_config: ml_collections.ConfigDict, builder: tfds.core.DatasetBuilder) -> str:
+  return data_config.manual_dir or os.path.join(os.fspath(builder.data_dir_root), 'downloads',
+                                                'manual')
+
+
+def _compute_statistics(spec: _Spec, data_config: ml_collections.ConfigDict) -> Statistics:
+  """One pass over the training split: the mean image and the RGB covariance.
+
+  Images are decoded exactly as training decodes them (stored form, then resized to
+  ``resize_size``), in parallel by tf.data; sums are accumulated in float64.
+  """
+  source = _source(spec, data_config.train_split)
+  size, count = data_config.resize_size, len(source)
+  batch = min(_STATISTICS_BATCH, count)
+
+  def step_fn(step: int) -> dict[str, np.ndarray]:  # every example once, in stored order
+    positions = np.arange(step * batch, (step + 1) * batch)
+    return {'index': np.minimum(positions, count - 1), 'mask': positions < count}
+
+  ds = _pipeline(tf.data.Dataset.range(-(-count // batch)), step_fn, source, batch,
+                 lambda ex: _decode_full(spec, ex['encoded'], size), lambda images, _: images,
+                 {'mask': tf.TensorSpec([], tf.bool)}, ('mask',), np.ones(3, np.float32),
+                 data_config)
+  total = np.zeros((size, size, 3), np.float64)
+  outer = np.zeros((3, 3), np.float64)
+  for images in ds.as_numpy_iterator():
+    kept = images['image'][images['mask']].astype(np.float64)
+    total += kept.sum(axis=0)
+    pixels = kept.reshape(-1, 3) / 255.0
+    outer += pixels.T @ pixels
+  mean_image = total / count
+  rgb_mean = mean_image.mean(axis=(0, 1))
+  mean01 = rgb_mean / 255.0
+  covariance = outer / (count * size * size) - np.outer(mean01, mean01)
+  return Statistics(mean_image.astype(np.float32), rgb_mean.astype(np.float32),
+                    covariance.astype(np.float32), count)
+
+
+def _save_statistics(statistics: Statistics, path: str) -> None:
+  """Writes atomically (temporary file, then rename): readers never see half a file."""
+  with tempfile.NamedTemporaryFile(dir=os.path.dirname(path), suffix='.npz', delete=False) as f:
+    np.savez(f, **dataclasses.asdict(statistics))
+  os.replace(f.name, path)
+
+
+def load_statistics(path: str) -> Statistics:
+  with np.load(path) as f:
+    return Statistics(mean_image=f['mean_image'], rgb_mean=f['rgb_mean'],
+                      rgb_covariance=f['rgb_covariance'], num_images=int(f['num_images']))
+
+
+# --- Reading by index ------------------------------------------------------------------
+
+
+def _source(spec: _Spec, split: str):
+  """Random access to the split's serialised records; nothing is decoded in Python."""
+  return spec.builder.as_data_source(
+      split, deserialize_method=tfds.decode.DeserializeMethod.RAW_BYTES)
+
+
+_FEATURES = {'image': tf.io.FixedLenFeature([], tf.string),
+             'label': tf.io.FixedLenFeature([], tf.int64)}
+
+
+def epoch_permutation(seed: int, epoch: int, num_examples: int) -> np.ndarray:
+  """The order of one epoch, from (seed, epoch) alone.
+
+  Sorting the raw output of a keyed Philox counter (not ``Generator.permutation``, whose
+  algorithm numpy may change) keeps the order identical across numpy versions.
+  """
+  keys = np.random.Philox(key=[seed, epoch]).random_raw(num_examples)
+  return np.argsort(keys, kind='stable')
+
+
+class _EpochOrder:
+  """Maps global stream positions to example indices; caches the last epochs' orders.
+
+  Called from tf.data's reader threads, hence the lock.
+  """
+
+  def __init__(self, seed: int, num_examples: int):
+    self._seed, self._n, self._cache = seed, num_examples, {}
+    self._lock = threading.Lock()
+
+  def _order(self, epoch: int) -> np.ndarray:
+    with self._lock:
+      if epoch not in self._cache:
+        if len(self._cache) >= 3:
+          del self._cache[min(self._cache)]
+        self._cache[epoch] = epoch_permutation(self._seed, epoch, self._n)
+      return self._cache[epoch]
+
+  def indices(self, positions: np.ndarray) -> np.ndarray:
+    epochs, offsets = np.divmod(positions, self._n)
+    out = np.empty_like(positions)
+    for epoch in np.unique(epochs):
+      where = epochs == epoch
+      out[where] = self._order(int(epoch))[offsets[where]]
+    return out
+
+
+def _local_rows(global_batch_size: int, process_index: int, process_count: int) -> range:
+  if global_batch_size % process_count:
+    raise ValueError(f'global_batch_size {global_batch_size} is not a multiple of '
+                     f'process_count {process_count}.')
+  if not 0 <= process_index < process_count:
+    raise ValueError(f'process_index {process_index} outside [0, {process_count}).')
+  local = global_batch_size // process_count
+  return range(process_index * local, (process_index + 1) * local)
+
+
+# --- Decoding and augmentation ----------------------------------------------------------
+
+
+def _decode(spec: _Spec, encoded: tf.Tensor) -> tf.Tensor:
+  """The whole stored image, uint8, as stored (grey stays one channel)."""
+  image = tf.io.decode_image(encoded, channels=spec.stored_shape[2], expand_animations=False)
+  image.set_shape(spec.stored_shape)
+  return image
+
+
+def _to_rgb_float(images: tf.Tensor, size: int) -> tf.Tensor:
+  """Stored images (…, h, w, 1 or 3) → float32 RGB at size×size (grey: three equal channels)."""
+  if images.shape[-1] == 1:
+    images = tf.image.grayscale_to_rgb(images)
+  images = tf.cast(images, tf.float32)
+  if images.shape[-2] != size:
+    images = tf.image.resize(images, [size, size], method='bilinear', antialias=True)
+  return images
+
+
+def _decode_full(spec: _Spec, encoded: tf.Tensor, size: int) -> tf.Tensor:
+  return _to_rgb_float(_decode(spec, encoded), size)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Augmentation:
+  """One dataset's §2/§4.1 processing, with the constants it needs."""
+
+  spec: _Spec
+  resize_size: int
+  image_size: int
+  mean_image: np.ndarray  # (resize_size, resize_size, 3), 0–255
+  flip: bool
+  pca_std: float
+  pca_convention: str
+  eigenvalues: np.ndarray
+  eigenvectors: np.ndarray
+  scale: np.ndarray  # (3,): multiplies the finished pixels; ones, or 1 / the RGB std
+
+  @property
+  def crops_while_decoding(self) -> bool:
+    """A JPEG stored at the final size: libjpeg decodes only the crop window."""
+    return self.spec.image_format == 'jpeg' and self.spec.stored_shape[0] == self.resize_size
+
+  def draws(self, seed: int, positions: np.ndarray) -> dict[str, np.ndarray]:
+    """Every random choice for the examples at these global positions (§4.1), vectorised."""
+    u = np.stack([augment.stateless_uniform(seed, positions, s) for s in range(3)], axis=1)
+    alphas = np.stack([augment.stateless_normal(seed, positions, s) for s in range(10, 13)],
+                      axis=1) * self.pca_std
+    return {
+        'offset': augment.random_crop_offsets(u[:, :2], self.resize_size, self.image_size),
+        'flip': u[:, 2] < 0.5 if self.flip else np.zeros(len(positions), bool),
+        'shift': augment.pca_shifts(alphas, self.eigenvalues, self.eigenvectors,
+                                    self.pca_convention),
+    }
+
+  @staticmethod
+  def draw_signature() -> dict[str, tf.TensorSpec]:
+    return {'offset': tf.TensorSpec([2], tf.int32), 'flip': tf.TensorSpec([], tf.bool),
+            'shift': tf.TensorSpec([3], tf.float32)}
+
+  def train_example(self, example: dict[str, tf.Tensor]) -> tf.Tensor:
+    """Per example: decoding, and for JPEGs at the final size the whole of §4.1 while the
+    patch is small and in cache (only the crop window is decoded)."""
+    if not self.crops_while_decoding:
+      return _decode(self.spec, example['encoded'])
+    window = augment.decode_crop_jpeg(example['encoded'], example['offset'], self.image_size)
+    return augment.finish_patch(window, tf.constant(augment.mirrored_means(self.mean_image)),
+                                example['offset'], example['flip'], example['shift'])
+
+  def train_batch(self, images: tf.Tensor, draws: dict[str, tf.Tensor]) -> tf.Tensor:
+    """Per batch, for small images resized at read time: resize, crop, mean, mirror and
+    colour shift of the whole batch in one compiled function."""
+    if self.crops_while_decoding:
+      return images
+    return augment.resize_crop_flip_batch(images, tf.constant(self.mean_image),
+                                          draws['offset'], draws['flip'], draws['shift'],
+                                          self.resize_size, self.image_size)
+
+  def eval_example(self, encoded: tf.Tensor, crops: int) -> tf.Tensor:
+    """§4.1's test views: the centre patch (crops=1) or the ten patches (crops=10)."""
+    c = augment.center_offset(self.resize_size, self.image_size)
+    if crops == 1 and self.crops_while_decoding:
+      window = augment.decode_crop_jpeg(encoded, tf.constant([c, c]), self.image_size)
+      mean = self.mean_image[c:c + self.image_size, c:c + self.image_size]
+      return (tf.cast(window, tf.float32) - mean)[None]
+    image = _decode_full(self.spec, encoded, self.resize_size) - self.mean_image
+    if crops == 1:
+      return image[None, c:c + self.image_size, c:c + self.image_size]
+    return augment.ten_crops(image, self.image_size)
+
+
+def _augmentation(spec: _Spec, data_config: ml_collections.ConfigDict, image_size: int,
+                  statistics: Statistics) -> _Augmentation:
+  size = data_config.resize_size
+  if data_config.mean == 'pixel':
+    mean_image = statistics.mean_image
+  else:
+    mean_image = np.broadcast_to(statistics.rgb_mean, (size, size, 3)).astype(np.float32)
+  if data_config.pca_eigen == 'computed':
+    eigenvalues, eigenvectors = augment.pca_of_covariance(statistics.rgb_covariance)
+  else:
+    eigenvalues, eigenvectors = augment.IMAGENET_EIGENVALUES, augment.IMAGENET_EIGENVECTORS
+  if data_config.divide_by_std:
+    scale = 1.0 / (255.0 * np.sqrt(np.diag(statistics.rgb_covariance)))
+  else:
+    scale = np.ones(3)
+  return _Augmentation(spec, size, image_size, mean_image, data_config.flip,
+                       data_config.pca_std, data_config.pca_convention, eigenvalues,
+                       eigenvectors, scale.astype(np.float32))
+
+
+# --- The iterators ---------------------------------------------------------------------
+
+
+def _open(data_config: ml_collections.ConfigDict, image_size: int):
+  """Spec, source-independent processing and statistics of a dataset ``prepare`` made."""
+  spec = _spec(data_config)
+  _check_config(data_config, image_size, spec)
+  statistics_file = _statistics_file(spec, data_config.resize_size)
+  if not (spec.builder.is_prepared() and os.path.exists(statistics_file)):
+    raise FileNotFoundError(f'{data_config.dataset} is not prepared in '
+                            f'{os.fspath(spec.builder.data_dir)}: call alexnet.data.prepare first.')
+  return spec, _augmentation(spec, data_config, image_size, load_statistics(statistics_file))
+
+
+def _options(data_config: ml_collections.ConfigDict) -> tf.data.Options:
+  options = tf.data.Options()
+  options.deterministic = True
+  if data_config.threads:
+    options.threading.private_threadpool_size = data_config.threads
+  return options
+
+
+def _parse(records: tf.Tensor) -> dict[str, tf.Tensor]:
+  """Serialised tf.train.Examples → encoded images and int32 labels, in one vectorised op."""
+  parsed = tf.io.parse_example(records, _FEATURES)
+  return {'encoded': parsed['image'], 'label': tf.cast(parsed['label'], tf.int32)}
+
+
+def _pipeline(steps: tf.data.Dataset, step_fn: Callable[[int], dict[str, np.ndarray]],
+              source, local_batch: int, example_fn: Callable[[dict[str, tf.Tensor]], tf.Tensor],
+              batch_fn: Callable[[tf.Tensor, dict[str, tf.Tensor]], tf.Tensor],
+              extra: dict[str, tf.TensorSpec], keep: tuple[str, ...], scale: np.ndarray,
+              data_config: ml_collections.ConfigDict) -> tf.data.Dataset:
+  """Batches of processed examples, one per element of ``steps`` (step numbers).
+
+  ``step_fn(step)`` is a pure function of the step: {'index': the example indices of this
+  process's rows, **extra arrays (random draws, masks)}. One Python call per step reads
+  the records by index; being pure, it can run for several steps at once in a parallel
+  ``numpy_function`` map (no slower than ``from_generator`` on one core, and not
+  serialised behind one generator on many). tf.data then parses the records, decodes
+  every example in parallel, finishes the batch with whole-batch ops and prefetches.
+  ``deterministic=True`` keeps the order whatever the threads do. ``example_fn`` sees one
+  example's encoded image and extras, ``batch_fn`` the batch of its outputs and extras;
+  the extras named in ``keep`` are passed on to the batches. The finished pixels are
+  multiplied by ``scale`` (per channel).
+  """
+  names = ('record', *extra)
+  shapes = [tf.TensorShape([local_batch]),
+            *(tf.TensorShape([local_batch, *spec.shape]) for spec in extra.values())]
+
+  def read(step: np.int64) -> list[np.ndarray]:
+    arrays = step_fn(int(step))
+    records = np.array(source.__getitems__(arrays.pop('index').tolist()), dtype=object)
+    return [records, *(arrays[k] for k in extra)]
+
+  def read_step(step: tf.Tensor) -> dict[str, tf.Tensor]:
+    arrays = tf.numpy_function(read, [step], [tf.string, *(s.dtype for s in extra.values())],
+                               stateful=False)
+    arrays = dict(zip(names, (tf.ensure_shape(a, shape) for a, shape in zip(arrays, shapes))))
+    return {**_parse(arrays.pop('record')), **arrays}
+
+  ds = steps.map(read_step, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  ds = ds.unbatch().map(lambda ex: {**ex, 'image': example_fn(ex)},
+                        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  ds = ds.batch(local_batch, drop_remainder=True)
+  ds = ds.map(lambda b: {'image': batch_fn(b['image'], b) * scale, 'label': b['label'],
+                         **{k: b[k] for k in keep}},
+              num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  return ds.prefetch(2).with_options(_options(data_config))
+
+
+def train_batches(data_config: ml_collections.ConfigDict, image_size: int, *,
+                  global_batch_size: int, seed: int, start_step: int = 0,
+                  process_index: int = 0,
+                  process_count: int = 1) -> Iterator[dict[str, np.ndarray]]:
+  """This process's rows of the global training batches of steps start_step, start_step+1, ….
+
+  Endless; epochs roll over inside a batch if they must. Yields {'image': float32
+  (global_batch_size // process_count, image_size, image_size, 3), mean removed and
+  augmented; 'label': int32}. Process p gets rows [p·B/P, (p+1)·B/P) of the global batch,
+  so the global batch does not depend on the number of processes, and batch k depends
+  on (seed, k) only: starting at step k gives what an uninterrupted run gives there.
+  """
+  if seed < 0:
+    raise ValueError(f'seed must be non-negative, got {seed}.')
+  spec, aug = _open(data_config, image_size)
+  source = _source(spec, data_config.train_split)
+  order = _EpochOrder(seed, len(source))
+  rows = _local_rows(global_batch_size, process_index, process_count)
+
+  def step_fn(step: int) -> dict[str, np.ndarray]:
+    positions = np.arange(rows.start, rows.stop, dtype=np.int64) + step * global_batch_size
+    return {'index': order.indices(positions), **aug.draws(seed, positions)}
+
+  ds = _pipeline(tf.data.Dataset.counter(start_step), step_fn, source, len(rows),
+                 aug.train_example, aug.train_batch, aug.draw_signature(), (), aug.scale,
+                 data_config)
+  yield from ds.as_numpy_iterator()
+
+
+def eval_batches(data_config: ml_collections.ConfigDict, image_size: int, *, split: str,
+                 global_batch_size: int, crops: int, process_index: int = 0,
+                 process_count: int = 1) -> Iterator[dict[str, np.ndarray]]:
+  """One pass over ``split``, every example exactly once over all processes, in order.
+
+  The last global batch is padded to full size. Yields {'image': float32 (local_batch,
+  crops, image_size, image_size, 3), crops ∈ {1, 10}; 'label': int32; 'mask': bool,
+  False on padding rows}.
+  """
+  if crops not in EVAL_CROPS:
+    raise ValueError(f'crops must be one of {EVAL_CROPS}, got {crops}.')
+  spec, aug = _open(data_config, image_size)
+  source = _source(spec, split)
+  count = len(source)
+  rows = _local_rows(global_batch_size, process_index, process_count)
+
+  def step_fn(step: int) -> dict[str, np.ndarray]:
+    positions = np.arange(rows.start, rows.stop, dtype=np.int64) + step * global_batch_size
+    mask = positions < count
+    return {'index': np.where(mask, positions, 0), 'mask': mask}
+
+  ds = _pipeline(tf.data.Dataset.range(-(-count // global_batch_size)), step_fn, source,
+                 len(rows), lambda ex: aug.eval_example(ex['encoded'], crops),
+                 lambda images, _: images, {'mask': tf.TensorSpec([], tf.bool)}, ('mask',),
+                 aug.scale, data_config)
+  yield from ds.as_numpy_iterator()
+
+
+def preprocess_for_eval(encoded_image: bytes, data_config: ml_collections.ConfigDict,
+                        image_size: int, crops: int) -> np.ndarray:
+  """One image file's bytes → (crops, image_size, image_size, 3) float32, as evaluation sees it.
+
+  The image is first put in the dataset's stored form (for ImageNet: §2's 256×256 central
+  crop as JPEG), so that it goes through exactly the decoding that evaluation used. Needs
+  the stored mean: the dataset must have been prepared. Raises ValueError for bytes that
+  are not an image.
+  """
+  if crops not in EVAL_CROPS:
+    raise ValueError(f'crops must be one of {EVAL_CROPS}, got {crops}.')
+  spec, aug = _open(data_config, image_size)
+  try:
+    stored = spec.to_stored(encoded_image)
+  except stored_format.UnreadableImageError as e:
+    raise ValueError(f'preprocess_for_eval: the {len(encoded_image)} bytes given are {e}.') from e
+  return aug.eval_example(tf.constant(stored), crops).numpy() * aug.scale

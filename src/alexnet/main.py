@@ -1,0 +1,57 @@
+"""Trains AlexNet: ``python -m alexnet.main --config configs/<name>.py --workdir DIR``.
+
+Any config field can be overridden on the command line, e.g.
+``--config.model.lrn=False --config.optim.learning_rate=0.02``. Running the same
+command again with the same workdir resumes from the latest checkpoint.
+
+Several hosts: start the same command on every host. Under SLURM (``srun``)
+JAX finds the coordinator and each process's rank by itself; elsewhere pass
+``--coordinator_address=host:port --num_processes=N --process_id=i``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+_CONFIG = config_flags.DEFINE_config_file('config', None, 'Config file.', lock_config=True)
+_WORKDIR = flags.DEFINE_string('workdir', None, 'Directory for checkpoints and logs.')
+_COORDINATOR = flags.DEFINE_string('coordinator_address', None,
+                                   'host:port of process 0, for multi-host runs outside SLURM.')
+_NUM_PROCESSES = flags.DEFINE_integer('num_processes', None, 'Processes of a multi-host run.')
+_PROCESS_ID = flags.DEFINE_integer('process_id', None, 'This process of a multi-host run.')
+flags.mark_flags_as_required(['config', 'workdir'])
+
+
+def join_processes() -> None:
+  """Starts jax.distributed when this is one process of several, before JAX is used."""
+  import jax
+
+  if _COORDINATOR.value is not None:
+    jax.distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
+  elif int(os.environ.get('SLURM_NTASKS', '1')) > 1:
+    jax.distributed.initialize()  # SLURM is detected by JAX itself
+
+
+def main(argv) -> None:
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  # TensorFlow (the input pipeline) must not take a GPU from JAX: a GPU TensorFlow next to
+  # JAX breaks NCCL (flax#4942, jax#39167).
+  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+  join_processes()
+  from alexnet import trainer
+  from alexnet.config import ConfigError
+
+  try:
+    trainer.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+  except (ConfigError, trainer.NonFiniteError) as error:
+    logging.error('%s', error)
+    sys.exit(f'error: {error}')
+
+
+if __name__ == '__main__':
+  app.run(main)

@@ -1,0 +1,345 @@
+"""The input pipeline end to end: real TFDS builders on generated files, then batches."""
+
+import io
+import os
+import runpy
+
+import ml_collections
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+import fake_data
+from alexnet import data
+from alexnet.datasets import fashion_mnist, image_folder
+
+_CONFIGS = os.path.join(os.path.dirname(__file__), os.pardir, 'configs')
+RESIZE = 32  # the stored size here, as 256 is for the paper
+CROP = 27  # the network's input, as 227 is for the paper
+NUM_TRAIN, NUM_VAL = 3 * 6, 7
+FMNIST_CROP = 28
+
+
+def _paper_data_config(**overrides) -> ml_collections.ConfigDict:
+  config = runpy.run_path(os.path.join(_CONFIGS, 'imagenet_paper.py'))['get_config']().data
+  config.update(overrides)
+  return config
+
+
+@pytest.fixture(scope='session')
+def imagenet(tmp_path_factory) -> tuple[ml_collections.ConfigDict, data.DatasetInfo]:
+  """TFDS's imagenet2012 builder (our §2 subclass) prepared from generated ILSVRC tars."""
+  root = tmp_path_factory.mktemp('imagenet')
+  fake_data.write_ilsvrc_tars(str(root / 'manual'), num_synsets=3, per_synset=6,
+                              num_val=NUM_VAL)
+  config = _paper_data_config(data_dir=str(root / 'tfds'), manual_dir=str(root / 'manual'),
+                              resize_size=RESIZE)
+  return config, data.prepare(config, CROP)
+
+
+def _plain(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """No flips, no colour shift: what the pipeline yields is then known exactly."""
+  plain = ml_collections.ConfigDict(config.to_dict())
+  plain.flip, plain.pca_std = False, 0.0
+  return plain
+
+
+def _stored_images(config, split: str) -> np.ndarray:
+  """The split's stored images in stored order, decoded outside the pipeline."""
+  source = data._source(data._spec(config), split)
+  records = source.__getitems__(list(range(len(source))))
+  parsed = tf.io.parse_example(tf.constant(records), data._FEATURES)
+  return np.stack([tf.io.decode_image(e, channels=3).numpy() for e in parsed['image']])
+
+
+def _take(iterator, n: int) -> list[dict[str, np.ndarray]]:
+  return [next(iterator) for _ in range(n)]
+
+
+def test_imagenet_builder_prepares_train_and_validation_from_ilsvrc_tars(imagenet):
+  _, info = imagenet
+  assert info.num_examples == {'train': NUM_TRAIN, 'validation': NUM_VAL}
+  assert info.num_classes == 1000 and len(info.class_names) == 1000
+  assert info.class_names[0].startswith('tench')
+  assert info.skipped_images == 0
+  assert info.stored_shape == (RESIZE, RESIZE, 3)
+
+
+def test_imagenet_images_are_stored_as_central_square_crops(imagenet):
+  config, _ = imagenet
+  images = _stored_images(config, 'validation')
+  assert images.shape == (NUM_VAL, RESIZE, RESIZE, 3)
+
+
+def test_train_batches_have_the_promised_shapes_and_types(imagenet):
+  config, info = imagenet
+  batch = next(data.train_batches(config, CROP, global_batch_size=8, seed=0))
+  assert batch['image'].shape == (8, CROP, CROP, 3) and batch['image'].dtype == np.float32
+  assert batch['label'].shape == (8,) and batch['label'].dtype == np.int32
+  assert set(batch['label']) <= set(range(info.num_classes))
+
+
+def test_train_batches_are_the_epoch_permutation_minus_the_mean_image(imagenet):
+  config, info = imagenet
+  plain = _plain(config)
+  stored = _stored_images(config, 'train').astype(np.float32)
+  mean = data.load_statistics(info.statistics_file).mean_image
+  batch = next(data.train_batches(plain, RESIZE, global_batch_size=8, seed=5))
+  order = data.epoch_permutation(5, 0, NUM_TRAIN)[:8]
+  np.testing.assert_allclose(batch['image'], stored[order] - mean, atol=1e-4)
+
+
+def test_statistics_are_the_mean_image_and_rgb_covariance_of_the_training_split(imagenet):
+  config, info = imagenet
+  stored = _stored_images(config, 'train').astype(np.float64)
+  statistics = data.load_statistics(info.statistics_file)
+  np.testing.assert_allclose(statistics.mean_image, stored.mean(0), atol=1e-3)
+  np.testing.assert_allclose(statistics.rgb_covariance, np.cov((stored / 255).reshape(-1, 3).T,
+                                                               bias=True), atol=1e-5)
+  assert statistics.num_images == NUM_TRAIN
+
+
+def test_channel_mean_subtracts_one_value_per_channel(imagenet):
+  config, info = imagenet
+  plain = _plain(config)
+  plain.mean = 'channel'
+  stored = _stored_images(config, 'train').astype(np.float32)
+  rgb_mean = data.load_statistics(info.statistics_file).rgb_mean
+  batch = next(data.train_batches(plain, RESIZE, global_batch_size=4, seed=0))
+  order = data.epoch_permutation(0, 0, NUM_TRAIN)[:4]
+  np.testing.assert_allclose(batch['image'], stored[order] - rgb_mean, atol=1e-4)
+
+
+def test_resumed_pipeline_sees_the_batches_of_an_uninterrupted_run(imagenet):
+  config, _ = imagenet
+  uninterrupted = _take(data.train_batches(config, CROP, global_batch_size=8, seed=3), 6)
+  resumed = _take(data.train_batches(config, CROP, global_batch_size=8, seed=3, start_step=4), 2)
+  for a, b in zip(uninterrupted[4:], resumed):  # steps 4 and 5 cross the 2nd epoch's end
+    np.testing.assert_array_equal(a['image'], b['image'])
+    np.testing.assert_array_equal(a['label'], b['label'])
+
+
+def test_seed_changes_order_and_augmentation(imagenet):
+  config, _ = imagenet
+  a = next(data.train_batches(config, CROP, global_batch_size=8, seed=0))
+  b = next(data.train_batches(config, CROP, global_batch_size=8, seed=1))
+  assert not np.array_equal(a['image'], b['image'])
+
+
+def test_every_epoch_visits_every_example_once_in_a_new_order(imagenet):
+  orders = [data.epoch_permutation(0, epoch, 1000) for epoch in range(3)]
+  for order in orders:
+    np.testing.assert_array_equal(np.sort(order), np.arange(1000))
+  assert not np.array_equal(orders[0], orders[1])
+
+
+def test_global_batch_is_the_same_for_one_or_two_processes(imagenet):
+  config, _ = imagenet
+  whole = _take(data.train_batches(config, CROP, global_batch_size=8, seed=2), 3)
+  halves = [_take(data.train_batches(config, CROP, global_batch_size=8, seed=2,
+                                     process_index=p, process_count=2), 3) for p in (0, 1)]
+  for step in range(3):
+    np.testing.assert_array_equal(
+        whole[step]['image'], np.concatenate([h[step]['image'] for h in halves]))
+
+
+def _match(rows: np.ndarray, references: np.ndarray) -> list[int]:
+  """Index of the reference each row equals (within float error)."""
+  distances = np.abs(rows[:, None] - references[None]).reshape(len(rows), len(references), -1)
+  best = distances.max(-1).argmin(1)
+  assert distances.max(-1)[np.arange(len(rows)), best].max() < 1e-3
+  return best.tolist()
+
+
+def test_two_processes_together_read_one_training_epoch_exactly_once(imagenet):
+  config, info = imagenet
+  plain = _plain(config)
+  references = (_stored_images(config, 'train').astype(np.float32)
+                - data.load_statistics(info.statistics_file).mean_image)
+  seen = {}
+  for p in (0, 1):  # 18 examples = 3 global batches of 6
+    batches = _take(data.train_batches(plain, RESIZE, global_batch_size=6, seed=0,
+                                       process_index=p, process_count=2), 3)
+    seen[p] = _match(np.concatenate([b['image'] for b in batches]), references)
+  assert not set(seen[0]) & set(seen[1])
+  assert sorted(seen[0] + seen[1]) == list(range(NUM_TRAIN))
+
+
+def test_two_processes_together_evaluate_the_split_exactly_once(imagenet):
+  config, info = imagenet
+  references = (_stored_images(config, 'validation').astype(np.float32)
+                - data.load_statistics(info.statistics_file).mean_image)
+  seen = []
+  for p in (0, 1):
+    for batch in data.eval_batches(config, RESIZE, split='validation', global_batch_size=4,
+                                   crops=1, process_index=p, process_count=2):
+      assert batch['image'].shape == (2, 1, RESIZE, RESIZE, 3)
+      seen += _match(batch['image'][batch['mask'], 0], references)
+  assert sorted(seen) == list(range(NUM_VAL))
+
+
+def test_eval_pads_the_last_batch_and_masks_the_padding(imagenet):
+  config, _ = imagenet
+  batches = list(data.eval_batches(config, CROP, split='validation', global_batch_size=4,
+                                   crops=1))
+  assert len(batches) == 2  # 7 examples
+  assert [b['mask'].tolist() for b in batches] == [[True] * 4, [True] * 3 + [False]]
+  assert all(b['image'].shape == (4, 1, CROP, CROP, 3) for b in batches)
+  assert all(b['label'].dtype == np.int32 for b in batches)
+
+
+def test_ten_crop_eval_holds_five_patches_and_their_mirrors(imagenet):
+  config, info = imagenet
+  batch = next(data.eval_batches(config, CROP, split='validation', global_batch_size=4,
+                                 crops=10))
+  images = batch['image']
+  assert images.shape == (4, 10, CROP, CROP, 3)
+  np.testing.assert_array_equal(images[:, 5:], images[:, :5, :, ::-1])
+  full = (_stored_images(config, 'validation')[:4].astype(np.float32)
+          - data.load_statistics(info.statistics_file).mean_image)
+  far, c = RESIZE - CROP, (RESIZE - CROP) // 2
+  for k, (top, left) in enumerate([(c, c), (0, 0), (0, far), (far, 0), (far, far)]):
+    np.testing.assert_allclose(images[:, k], full[:, top:top + CROP, left:left + CROP],
+                               atol=1e-4)
+
+
+def test_preprocess_for_eval_gives_what_evaluation_gives(imagenet):
+  config, _ = imagenet
+  source = data._source(data._spec(config), 'validation')
+  encoded = tf.io.parse_example(tf.constant(source.__getitems__([0])),
+                                data._FEATURES)['image'][0].numpy()
+  batch = next(data.eval_batches(config, CROP, split='validation', global_batch_size=4,
+                                 crops=10))
+  got = data.preprocess_for_eval(encoded, config, CROP, crops=10)
+  np.testing.assert_allclose(got, batch['image'][0], atol=1e-4)
+
+
+def test_preprocess_for_eval_takes_any_image_file(imagenet):
+  config, _ = imagenet
+  png = io.BytesIO()
+  Image.fromarray(np.zeros((40, 90, 4), np.uint8)).save(png, format='PNG')  # RGBA, not square
+  assert data.preprocess_for_eval(png.getvalue(), config, CROP, crops=1).shape == (
+      1, CROP, CROP, 3)
+
+
+def test_preprocess_for_eval_rejects_bytes_that_are_not_an_image(imagenet):
+  config, _ = imagenet
+  with pytest.raises(ValueError, match='not a decodable image'):
+    data.preprocess_for_eval(b'<html>404</html>', config, CROP, crops=10)
+
+
+def test_prepare_again_only_reads(imagenet):
+  config, info = imagenet
+  before = os.stat(info.statistics_file).st_mtime_ns
+  assert data.prepare(config, CROP) == info
+  assert os.stat(info.statistics_file).st_mtime_ns == before
+
+
+def test_missing_imagenet_tars_are_named_with_the_directory_searched(tmp_path):
+  manual = tmp_path / 'manual'
+  manual.mkdir()
+  (manual / 'ILSVRC2012_img_val.tar').write_bytes(b'')
+  config = _paper_data_config(data_dir=str(tmp_path / 'tfds'), manual_dir=str(manual))
+  with pytest.raises(FileNotFoundError) as error:
+    data.prepare(config, 227)
+  assert 'ILSVRC2012_img_train.tar' in str(error.value)
+  assert 'ILSVRC2012_img_val.tar' not in str(error.value)
+  assert str(manual) in str(error.value)
+
+
+def test_unprepared_dataset_is_an_error_that_says_to_prepare(tmp_path):
+  config = _paper_data_config(data_dir=str(tmp_path))
+  with pytest.raises(FileNotFoundError, match='prepare'):
+    next(data.train_batches(config, 227, global_batch_size=2, seed=0))
+
+
+@pytest.fixture(scope='session')
+def folder(tmp_path_factory) -> tuple[ml_collections.ConfigDict, data.DatasetInfo]:
+  """An Imagenette-like folder with one corrupt and one truncated JPEG."""
+  root = tmp_path_factory.mktemp('folder') / 'pets'
+  fake_data.write_image_folder(str(root), {'train': {'cat': 4, 'dog': 5},
+                                           'val': {'cat': 2, 'dog': 1}})
+  (root / 'train' / 'cat' / 'corrupt.jpg').write_bytes(b'\xff\xd8\xff\xe0 not really a JPEG')
+  whole = (root / 'train' / 'dog' / '0.jpg').read_bytes()
+  (root / 'train' / 'dog' / 'truncated.jpg').write_bytes(whole[:len(whole) // 2])
+  config = _paper_data_config(dataset='image_folder', folder=str(root),
+                              data_dir=str(root.parent / 'tfds'), resize_size=RESIZE)
+  return config, data.prepare(config, CROP)
+
+
+def test_corrupt_and_truncated_images_in_a_folder_are_skipped_and_counted(folder):
+  config, info = folder
+  assert info.skipped_images == 2
+  assert info.num_examples == {'train': 9, 'validation': 3}
+  assert info.class_names == ('cat', 'dog')
+  batch = next(data.train_batches(config, CROP, global_batch_size=4, seed=0))
+  assert batch['image'].shape == (4, CROP, CROP, 3)
+  assert data.prepare(config, CROP).skipped_images == 2  # still reported on later starts
+
+
+@pytest.mark.parametrize('case', ['missing', 'no_classes', 'stray_files', 'empty_class',
+                                  'unknown_val_class'])
+def test_folder_that_cannot_be_classes_of_images_is_an_error_saying_why(tmp_path, case):
+  root = tmp_path / 'root'
+  if case != 'missing':
+    root.mkdir()
+  if case == 'stray_files':
+    fake_data.write_image_folder(str(root), {'': {'a': 1}})
+    (root / 'loose.jpg').write_bytes(b'')
+  elif case == 'empty_class':
+    fake_data.write_image_folder(str(root), {'': {'a': 1}})
+    (root / 'b').mkdir()
+  elif case == 'unknown_val_class':
+    fake_data.write_image_folder(str(root), {'train': {'a': 1}, 'val': {'a': 1, 'zebra': 1}})
+  expected = {'missing': 'does not exist', 'no_classes': 'no class folders',
+              'stray_files': 'loose.jpg', 'empty_class': 'without images in .*: b',
+              'unknown_val_class': 'that train lacks: zebra'}[case]
+  config = _paper_data_config(dataset='image_folder', folder=str(root),
+                              data_dir=str(tmp_path / 'tfds'))
+  with pytest.raises(image_folder.FolderLayoutError, match=expected):
+    data.prepare(config, 227)
+
+
+@pytest.fixture(scope='session')
+def fmnist(tmp_path_factory) -> tuple[ml_collections.ConfigDict, data.DatasetInfo]:
+  """Fashion-MNIST built offline from idx files (small ones, in Debian's format)."""
+  root = tmp_path_factory.mktemp('fmnist')
+  fake_data.write_fashion_mnist_idx(str(root / 'manual'), train=40, test=10)
+  config = runpy.run_path(os.path.join(_CONFIGS, 'fashion_mnist.py'))['get_config']().data
+  config.update(data_dir=str(root / 'tfds'), manual_dir=str(root / 'manual'), resize_size=32)
+  return config, data.prepare(config, FMNIST_CROP)
+
+
+def test_fashion_mnist_builds_offline_from_idx_files(fmnist):
+  _, info = fmnist
+  assert info.num_examples == {'train': 40, 'test': 10}
+  assert info.class_names[0] == 'T-shirt/top' and info.num_classes == 10
+  assert info.stored_shape == (28, 28, 1)
+
+
+def test_fashion_mnist_grey_images_become_three_equal_channels(fmnist):
+  config, _ = fmnist
+  batch = next(data.train_batches(config, FMNIST_CROP, global_batch_size=8, seed=0))
+  assert batch['image'].shape == (8, FMNIST_CROP, FMNIST_CROP, 3)
+  np.testing.assert_allclose(batch['image'][..., 0], batch['image'][..., 2], atol=1e-3)
+  evaluation = next(data.eval_batches(config, FMNIST_CROP, split='test', global_batch_size=8,
+                                      crops=10))
+  assert evaluation['image'].shape == (8, 10, FMNIST_CROP, FMNIST_CROP, 3)
+
+
+def test_fashion_mnist_training_crops_are_resized_crops_minus_the_mean(fmnist):
+  config, _ = fmnist
+  plain = _plain(config)
+  plain.resize_size = 30  # enlarged to the crop size: the crop is the whole resized image
+  statistics = data.load_statistics(data.prepare(plain, 30).statistics_file)
+  resized = tf.image.resize(_stored_images(plain, 'train').astype(np.float32), [30, 30]).numpy()
+  batch = next(data.train_batches(plain, 30, global_batch_size=8, seed=1))
+  order = data.epoch_permutation(1, 0, 40)[:8]
+  np.testing.assert_allclose(batch['image'], resized[order] - statistics.mean_image, atol=2e-3)
+
+
+def test_debian_fashion_mnist_files_are_found_when_installed():
+  if not os.path.isdir(fashion_mnist.DEBIAN_DIR):
+    pytest.skip("Debian's dataset-fashion-mnist is not installed here")
+  assert fashion_mnist.local_idx_dir('') == fashion_mnist.DEBIAN_DIR
