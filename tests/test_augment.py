@@ -8,6 +8,7 @@ import tensorflow as tf
 from PIL import Image
 
 from alexnet import augment
+from alexnet.config import PCA_CONVENTIONS
 
 
 def _coordinate_image(size: int) -> np.ndarray:
@@ -79,7 +80,7 @@ def test_mirrored_crops_read_their_pixels_right_to_left():
   np.testing.assert_array_equal(patch[:, :, 0], np.tile(np.arange(1, 6)[:, None], (1, 5)))
 
 
-@pytest.mark.parametrize('convention', augment.PCA_CONVENTIONS)
+@pytest.mark.parametrize('convention', PCA_CONVENTIONS)
 def test_pca_shift_has_the_covariance_the_paper_implies(convention):
   eigenvalues, eigenvectors = augment.IMAGENET_EIGENVALUES, augment.IMAGENET_EIGENVECTORS
   std = 0.1

@@ -12,6 +12,7 @@ from PIL import Image
 
 import fake_data
 from alexnet import data
+from alexnet.config import ConfigError
 from alexnet.datasets import fashion_mnist, image_folder
 
 _CONFIGS = os.path.join(os.path.dirname(__file__), os.pardir, 'configs')
@@ -343,3 +344,35 @@ def test_debian_fashion_mnist_files_are_found_when_installed():
   if not os.path.isdir(fashion_mnist.DEBIAN_DIR):
     pytest.skip("Debian's dataset-fashion-mnist is not installed here")
   assert fashion_mnist.local_idx_dir('') == fashion_mnist.DEBIAN_DIR
+
+
+def test_divide_by_std_scales_the_pixels_by_the_training_sets_standard_deviation(fmnist):
+  config, info = fmnist
+  statistics = data.load_statistics(info.statistics_file)
+  std = 255.0 * np.sqrt(np.diag(statistics.rgb_covariance))
+  plain = next(data.train_batches(config, FMNIST_CROP, global_batch_size=8, seed=0))['image']
+  config = ml_collections.ConfigDict(config.to_dict())
+  config.divide_by_std = True
+  scaled = next(data.train_batches(config, FMNIST_CROP, global_batch_size=8, seed=0))['image']
+  np.testing.assert_allclose(scaled, plain / std, rtol=1e-5, atol=1e-5)
+  evaluated = next(data.eval_batches(config, FMNIST_CROP, split='test', global_batch_size=8,
+                                     crops=1))['image']
+  assert 0.2 < float(np.std(evaluated)) < 5.0 < float(std[0])
+
+
+def test_one_channel_keeps_grey_images_grey_and_equals_the_rgb_pipelines_first_channel(fmnist):
+  config, _ = fmnist
+  rgb = next(data.train_batches(config, FMNIST_CROP, global_batch_size=8, seed=4))['image']
+  grey = next(data.train_batches(config, FMNIST_CROP, global_batch_size=8, seed=4,
+                                 channels=1))['image']
+  assert grey.shape == (8, FMNIST_CROP, FMNIST_CROP, 1)
+  np.testing.assert_array_equal(grey, rgb[..., :1])
+  evaluation = next(data.eval_batches(config, FMNIST_CROP, split='test', global_batch_size=8,
+                                      crops=10, channels=1))
+  assert evaluation['image'].shape == (8, 10, FMNIST_CROP, FMNIST_CROP, 1)
+
+
+def test_one_channel_is_refused_for_colour_images(folder):
+  config, _ = folder
+  with pytest.raises(ConfigError, match='model.input_channels=1 is not allowed'):
+    next(data.train_batches(config, CROP, global_batch_size=4, seed=0, channels=1))

@@ -210,3 +210,20 @@ def test_mesh_larger_than_the_devices_says_how_many_exist():
   assert parallel.make_mesh(-1, 2).shape == {'data': 4, 'model': 2}
   assert parallel.mesh_for(towers=2).shape == {'data': 4, 'model': 2}
   assert parallel.mesh_for(towers=1).shape == {'data': 8, 'model': 1}
+
+
+def test_layer_activations_are_the_same_global_arrays_on_every_mesh():
+  batch = tiny_batch()
+  layers = ('pool2', 'fc7', 'fc8')
+  results = []
+  params = None
+  for shape in [(1, 1), (2, 2)]:
+    net = net_on(shape, **TINY)
+    params = jax.device_get(net.init(jax.random.key(0))) if params is None else params
+    sharded = jax.device_put(params, net.param_shardings)
+    results.append(jax.device_get(jax.jit(net.activations, static_argnums=2)(
+        sharded, batch['image'], layers)))
+    logits = net.apply(sharded, batch['image'])
+    np.testing.assert_allclose(results[-1]['fc8'], logits, rtol=1e-6)
+  assert results[0]['fc7'].shape == (BATCH, 256) and results[0]['pool2'].shape[-1] == 16
+  assert_trees_close(results[1], results[0])

@@ -23,7 +23,6 @@ try:
 except RuntimeError:  # TF was already initialised by the caller; it chose its devices.
   pass
 
-PCA_CONVENTIONS = ('lambda', 'sqrt_lambda')
 
 # §4.1's eigen-decomposition of ImageNet's RGB covariance as published with
 # fb.resnet.torch (pixels in [0, 1]); eigenvectors are the columns.
@@ -81,8 +80,8 @@ def pca_shifts(alphas: np.ndarray, eigenvalues: np.ndarray, eigenvectors: np.nda
   paper's text does; ``'sqrt_lambda'`` by √λ, as the author's cuda-convnet2 did (α√λ is a
   standard deviation, and so independent of the pixel units). Add the shift to every pixel.
   """
-  if convention not in PCA_CONVENTIONS:
-    raise ValueError(f'Unknown PCA convention {convention!r}; known: {PCA_CONVENTIONS}.')
+  if convention not in ('lambda', 'sqrt_lambda'):
+    raise ValueError(f"Unknown PCA convention {convention!r}; known: 'lambda', 'sqrt_lambda'.")
   scale = eigenvalues if convention == 'lambda' else np.sqrt(eigenvalues)
   return (255.0 * (alphas * scale) @ np.asarray(eigenvectors).T).astype(np.float32)
 

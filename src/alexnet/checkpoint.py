@@ -121,8 +121,9 @@ class Checkpoints:
         {jax.tree_util.keystr(path, simple=True, separator='/'): tuple(leaf.shape)
          for path, leaf in jax.tree_util.tree_leaves_with_path(tree) if hasattr(leaf, 'shape')}
         for tree in (abstract_state, stored))
-    differences = sorted(name for name in expected.keys() | found.keys()
-                         if expected.get(name) != found.get(name))
+    differences = sorted((name for name in expected.keys() | found.keys()
+                          if expected.get(name) != found.get(name)),
+                         key=lambda name: (not name.startswith('params'), name))
     if differences:
       shown = '; '.join(f'{name}: checkpoint {found.get(name)}, config {expected.get(name)}'
                         for name in differences[:5])

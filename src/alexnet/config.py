@@ -16,6 +16,11 @@ from alexnet import optim
 INITS = ('paper', 'caffe', 'he')
 ACTIVATIONS = ('relu', 'tanh')
 COMPUTE_DTYPES = ('float32', 'bfloat16')
+DATASETS = ('imagenet2012', 'fashion_mnist', 'image_folder')
+MEANS = ('pixel', 'channel')
+PCA_EIGEN = ('computed', 'imagenet')
+PCA_CONVENTIONS = ('lambda', 'sqrt_lambda')
+EVAL_CROPS = (1, 10)
 
 
 class ConfigError(ValueError):
@@ -96,6 +101,22 @@ class ModelConfig:
 
 
 
+def validate_data(data: ml_collections.ConfigDict, image_size: int) -> None:
+  """The ``config.data`` fields that can be checked without reading any data."""
+  require(data.dataset in DATASETS, 'data.dataset', data.dataset, ' or '.join(DATASETS))
+  require(data.dataset != 'image_folder' or bool(data.folder), 'data.folder', data.folder,
+          "the root of the image folder when data.dataset='image_folder'")
+  require(data.resize_size >= image_size, 'data.resize_size', data.resize_size,
+          f'at least model.image_size={image_size}: crops must fit inside the resized image')
+  require(data.mean in MEANS, 'data.mean', data.mean, ' or '.join(MEANS))
+  require(data.pca_std >= 0, 'data.pca_std', data.pca_std, 'zero (off) or positive')
+  require(data.pca_eigen in PCA_EIGEN, 'data.pca_eigen', data.pca_eigen, ' or '.join(PCA_EIGEN))
+  require(data.pca_convention in PCA_CONVENTIONS, 'data.pca_convention', data.pca_convention,
+          ' or '.join(PCA_CONVENTIONS))
+  require(data.eval_crops in EVAL_CROPS, 'data.eval_crops', data.eval_crops, '1 or 10')
+  require(data.threads >= 0, 'data.threads', data.threads, '0 (all cores) or positive')
+
+
 def validate(config: ml_collections.ConfigDict) -> ModelConfig:
   """Raises ConfigError for the first unusable field; returns the model's config.
 
@@ -128,7 +149,7 @@ def validate(config: ml_collections.ConfigDict) -> ModelConfig:
   for field in ('log_every_steps', 'checkpoint_every_steps', 'keep_checkpoints'):
     require(tr[field] >= 1, f'train.{field}', tr[field], 'a positive integer')
   require(tr.eval_every_epochs > 0, 'train.eval_every_epochs', tr.eval_every_epochs, 'positive')
-  require(config.data.eval_crops in (1, 10), 'data.eval_crops', config.data.eval_crops, '1 or 10')
+  validate_data(config.data, model.image_size)
   require(model.towers % config.mesh.model == 0 or config.mesh.model == -1, 'mesh.model',
           config.mesh.model, f'-1, 1 or {model.towers} (model.towers={model.towers})')
   return model

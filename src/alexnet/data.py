@@ -31,12 +31,9 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from alexnet import augment
+from alexnet.config import DATASETS, EVAL_CROPS, ConfigError, validate_data
 from alexnet.datasets import fashion_mnist, image_folder, imagenet, skipped, stored_format
 
-DATASETS = ('imagenet2012', 'fashion_mnist', 'image_folder')
-MEANS = ('pixel', 'channel')
-PCA_EIGEN = ('computed', 'imagenet')
-EVAL_CROPS = (1, 10)
 _STATISTICS_BATCH = 64
 
 
@@ -47,6 +44,7 @@ class DatasetInfo:
   num_classes: int
   class_names: tuple[str, ...]  # ImageNet: WordNet names; Fashion-MNIST: TFDS's; folders: folder names
   num_examples: dict[str, int]  # per split
+  train_examples: int  # in data_config.train_split, which may be a slice such as 'train[:10%]'
   skipped_images: int  # unreadable files left out at preparation (0 where not applicable)
   tfds_name: str  # name/config:version, for the log
   prepared_dir: str  # where TFDS wrote the records, and the statistics beside them
@@ -90,35 +88,27 @@ def _spec(data_config: ml_collections.ConfigDict) -> _Spec:
     builder = imagenet.AlexnetImagenet2012(config=imagenet.config_for(size), **kwargs)
     return _Spec(builder, (size, size, 3), 'jpeg')
   if data_config.dataset == 'image_folder':
-    if not data_config.folder:
-      raise ValueError("config.data.folder must name the image folder of dataset='image_folder'.")
     builder = image_folder.AlexnetImageFolder(
         config=image_folder.config_for(data_config.folder, size), **kwargs)
     return _Spec(builder, (size, size, 3), 'jpeg')
   if data_config.dataset == 'fashion_mnist':
     return _Spec(fashion_mnist.AlexnetFashionMnist(**kwargs), (28, 28, 1), 'png')
-  raise ValueError(f'Unknown dataset {data_config.dataset!r}; known: {DATASETS}.')
+  raise ConfigError(f'Unknown dataset {data_config.dataset!r}; known: {DATASETS}.')
 
 
 def _check_config(data_config: ml_collections.ConfigDict, image_size: int, spec: _Spec) -> None:
-  if image_size > data_config.resize_size:
-    raise ValueError(f'image_size {image_size} is larger than data.resize_size '
-                     f'{data_config.resize_size}: crops must fit inside the resized image.')
-  if data_config.mean not in MEANS:
-    raise ValueError(f'Unknown data.mean {data_config.mean!r}; known: {MEANS}.')
-  if data_config.pca_eigen not in PCA_EIGEN:
-    raise ValueError(f'Unknown data.pca_eigen {data_config.pca_eigen!r}; known: {PCA_EIGEN}.')
-  if data_config.pca_convention not in augment.PCA_CONVENTIONS:
-    raise ValueError(f'Unknown data.pca_convention {data_config.pca_convention!r}; '
-                     f'known: {augment.PCA_CONVENTIONS}.')
+  validate_data(data_config, image_size)
   if spec.image_format == 'png' and data_config.resize_size < spec.stored_shape[0]:
     raise ValueError(f'data.resize_size {data_config.resize_size} is below the stored size '
                      f'{spec.stored_shape[0]} of {data_config.dataset}: images resized at read '
                      'time can only be enlarged.')
 
 
-def _statistics_file(spec: _Spec, resize_size: int) -> str:
-  return os.path.join(os.fspath(spec.builder.data_dir), f'alexnet_statistics_{resize_size}.npz')
+def _statistics_file(spec: _Spec, data_config: ml_collections.ConfigDict) -> str:
+  """Statistics of the training split (a slice such as 'train[:512]' has its own)."""
+  split = ''.join(c if c.isalnum() else '_' for c in data_config.train_split)
+  return os.path.join(os.fspath(spec.builder.data_dir),
+                      f'alexnet_statistics_{split}_{data_config.resize_size}.npz')
 
 
 @contextlib.contextmanager
@@ -146,7 +136,7 @@ def prepare(data_config: ml_collections.ConfigDict, image_size: int) -> DatasetI
   spec = _spec(data_config)
   _check_config(data_config, image_size, spec)
   builder = spec.builder
-  statistics_file = _statistics_file(spec, data_config.resize_size)
+  statistics_file = _statistics_file(spec, data_config)
   if not (builder.is_prepared() and os.path.exists(statistics_file)):
     with _exclusive(os.fspath(builder.data_dir_root)):
       if not builder.is_prepared():
@@ -163,6 +153,7 @@ def prepare(data_config: ml_collections.ConfigDict, image_size: int) -> DatasetI
       class_names=(imagenet.CLASS_NAMES if data_config.dataset == 'imagenet2012'
                    else tuple(label.names)),
       num_examples={name: split.num_examples for name, split in info.splits.items()},
+      train_examples=info.splits[data_config.train_split].num_examples,
       skipped_images=skipped.count_skipped(info),
       tfds_name=f'{builder.name}/{builder.builder_config.name}:{builder.version}'
       if builder.builder_config else f'{builder.name}:{builder.version}',
@@ -193,7 +184,7 @@ def _compute_statistics(spec: _Spec, data_config: ml_collections.ConfigDict) -> 
 
   ds = _pipeline(tf.data.Dataset.range(-(-count // batch)), step_fn, source, batch,
                  lambda ex: _decode_full(spec, ex['encoded'], size), lambda images, _: images,
-                 {'mask': tf.TensorSpec([], tf.bool)}, ('mask',), np.ones(3, np.float32),
+                 {'mask': tf.TensorSpec([], tf.bool)}, ('mask',), lambda images: images,
                  data_config)
   total = np.zeros((size, size, 3), np.float64)
   outer = np.zeros((3, 3), np.float64)
@@ -321,6 +312,15 @@ class _Augmentation:
   eigenvalues: np.ndarray
   eigenvectors: np.ndarray
   scale: np.ndarray  # (3,): multiplies the finished pixels; ones, or 1 / the RGB std
+  channels: int  # 3, or 1 to keep grey images grey
+
+  def finish(self, images: tf.Tensor) -> tf.Tensor:
+    """The last step of every batch: the pixel scale, and grey kept to its one channel.
+
+    Grey images go through the RGB pipeline as three equal channels (the PCA shift of
+    grey data is equal in all three too), so keeping one of them is exact.
+    """
+    return (images * self.scale)[..., :self.channels]
 
   @property
   def crops_while_decoding(self) -> bool:
@@ -376,7 +376,11 @@ class _Augmentation:
 
 
 def _augmentation(spec: _Spec, data_config: ml_collections.ConfigDict, image_size: int,
-                  statistics: Statistics) -> _Augmentation:
+                  channels: int, statistics: Statistics) -> _Augmentation:
+  if channels not in (1, 3) or (channels == 1 and spec.stored_shape[2] != 1):
+    raise ConfigError(f'model.input_channels={channels} is not allowed for '
+                      f'{data_config.dataset}: it must be 3 (RGB; grey images are repeated), '
+                      'or 1 for a grey dataset.')
   size = data_config.resize_size
   if data_config.mean == 'pixel':
     mean_image = statistics.mean_image
@@ -392,21 +396,22 @@ def _augmentation(spec: _Spec, data_config: ml_collections.ConfigDict, image_siz
     scale = np.ones(3)
   return _Augmentation(spec, size, image_size, mean_image, data_config.flip,
                        data_config.pca_std, data_config.pca_convention, eigenvalues,
-                       eigenvectors, scale.astype(np.float32))
+                       eigenvectors, scale.astype(np.float32), channels)
 
 
 # --- The iterators ---------------------------------------------------------------------
 
 
-def _open(data_config: ml_collections.ConfigDict, image_size: int):
+def _open(data_config: ml_collections.ConfigDict, image_size: int, channels: int):
   """Spec, source-independent processing and statistics of a dataset ``prepare`` made."""
   spec = _spec(data_config)
   _check_config(data_config, image_size, spec)
-  statistics_file = _statistics_file(spec, data_config.resize_size)
+  statistics_file = _statistics_file(spec, data_config)
   if not (spec.builder.is_prepared() and os.path.exists(statistics_file)):
     raise FileNotFoundError(f'{data_config.dataset} is not prepared in '
                             f'{os.fspath(spec.builder.data_dir)}: call alexnet.data.prepare first.')
-  return spec, _augmentation(spec, data_config, image_size, load_statistics(statistics_file))
+  return spec, _augmentation(spec, data_config, image_size, channels,
+                             load_statistics(statistics_file))
 
 
 def _options(data_config: ml_collections.ConfigDict) -> tf.data.Options:
@@ -426,7 +431,8 @@ def _parse(records: tf.Tensor) -> dict[str, tf.Tensor]:
 def _pipeline(steps: tf.data.Dataset, step_fn: Callable[[int], dict[str, np.ndarray]],
               source, local_batch: int, example_fn: Callable[[dict[str, tf.Tensor]], tf.Tensor],
               batch_fn: Callable[[tf.Tensor, dict[str, tf.Tensor]], tf.Tensor],
-              extra: dict[str, tf.TensorSpec], keep: tuple[str, ...], scale: np.ndarray,
+              extra: dict[str, tf.TensorSpec], keep: tuple[str, ...],
+              finish: Callable[[tf.Tensor], tf.Tensor],
               data_config: ml_collections.ConfigDict) -> tf.data.Dataset:
   """Batches of processed examples, one per element of ``steps`` (step numbers).
 
@@ -438,8 +444,8 @@ def _pipeline(steps: tf.data.Dataset, step_fn: Callable[[int], dict[str, np.ndar
   every example in parallel, finishes the batch with whole-batch ops and prefetches.
   ``deterministic=True`` keeps the order whatever the threads do. ``example_fn`` sees one
   example's encoded image and extras, ``batch_fn`` the batch of its outputs and extras;
-  the extras named in ``keep`` are passed on to the batches. The finished pixels are
-  multiplied by ``scale`` (per channel).
+  the extras named in ``keep`` are passed on to the batches, and ``finish`` has the last
+  word on the images.
   """
   names = ('record', *extra)
   shapes = [tf.TensorShape([local_batch]),
@@ -460,27 +466,27 @@ def _pipeline(steps: tf.data.Dataset, step_fn: Callable[[int], dict[str, np.ndar
   ds = ds.unbatch().map(lambda ex: {**ex, 'image': example_fn(ex)},
                         num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
   ds = ds.batch(local_batch, drop_remainder=True)
-  ds = ds.map(lambda b: {'image': batch_fn(b['image'], b) * scale, 'label': b['label'],
+  ds = ds.map(lambda b: {'image': finish(batch_fn(b['image'], b)), 'label': b['label'],
                          **{k: b[k] for k in keep}},
               num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
   return ds.prefetch(2).with_options(_options(data_config))
 
 
 def train_batches(data_config: ml_collections.ConfigDict, image_size: int, *,
-                  global_batch_size: int, seed: int, start_step: int = 0,
+                  global_batch_size: int, seed: int, start_step: int = 0, channels: int = 3,
                   process_index: int = 0,
                   process_count: int = 1) -> Iterator[dict[str, np.ndarray]]:
   """This process's rows of the global training batches of steps start_step, start_step+1, ….
 
   Endless; epochs roll over inside a batch if they must. Yields {'image': float32
-  (global_batch_size // process_count, image_size, image_size, 3), mean removed and
+  (global_batch_size // process_count, image_size, image_size, channels), mean removed and
   augmented; 'label': int32}. Process p gets rows [p·B/P, (p+1)·B/P) of the global batch,
   so the global batch does not depend on the number of processes, and batch k depends
   on (seed, k) only: starting at step k gives what an uninterrupted run gives there.
   """
   if seed < 0:
     raise ValueError(f'seed must be non-negative, got {seed}.')
-  spec, aug = _open(data_config, image_size)
+  spec, aug = _open(data_config, image_size, channels)
   source = _source(spec, data_config.train_split)
   order = _EpochOrder(seed, len(source))
   rows = _local_rows(global_batch_size, process_index, process_count)
@@ -490,23 +496,23 @@ def train_batches(data_config: ml_collections.ConfigDict, image_size: int, *,
     return {'index': order.indices(positions), **aug.draws(seed, positions)}
 
   ds = _pipeline(tf.data.Dataset.counter(start_step), step_fn, source, len(rows),
-                 aug.train_example, aug.train_batch, aug.draw_signature(), (), aug.scale,
+                 aug.train_example, aug.train_batch, aug.draw_signature(), (), aug.finish,
                  data_config)
   yield from ds.as_numpy_iterator()
 
 
 def eval_batches(data_config: ml_collections.ConfigDict, image_size: int, *, split: str,
-                 global_batch_size: int, crops: int, process_index: int = 0,
+                 global_batch_size: int, crops: int, channels: int = 3, process_index: int = 0,
                  process_count: int = 1) -> Iterator[dict[str, np.ndarray]]:
   """One pass over ``split``, every example exactly once over all processes, in order.
 
   The last global batch is padded to full size. Yields {'image': float32 (local_batch,
-  crops, image_size, image_size, 3), crops ∈ {1, 10}; 'label': int32; 'mask': bool,
+  crops, image_size, image_size, channels), crops ∈ {1, 10}; 'label': int32; 'mask': bool,
   False on padding rows}.
   """
   if crops not in EVAL_CROPS:
     raise ValueError(f'crops must be one of {EVAL_CROPS}, got {crops}.')
-  spec, aug = _open(data_config, image_size)
+  spec, aug = _open(data_config, image_size, channels)
   source = _source(spec, split)
   count = len(source)
   rows = _local_rows(global_batch_size, process_index, process_count)
@@ -519,13 +525,14 @@ def eval_batches(data_config: ml_collections.ConfigDict, image_size: int, *, spl
   ds = _pipeline(tf.data.Dataset.range(-(-count // global_batch_size)), step_fn, source,
                  len(rows), lambda ex: aug.eval_example(ex['encoded'], crops),
                  lambda images, _: images, {'mask': tf.TensorSpec([], tf.bool)}, ('mask',),
-                 aug.scale, data_config)
+                 aug.finish, data_config)
   yield from ds.as_numpy_iterator()
 
 
 def preprocess_for_eval(encoded_image: bytes, data_config: ml_collections.ConfigDict,
-                        image_size: int, crops: int) -> np.ndarray:
-  """One image file's bytes → (crops, image_size, image_size, 3) float32, as evaluation sees it.
+                        image_size: int, crops: int, channels: int = 3) -> np.ndarray:
+  """One image file's bytes → (crops, image_size, image_size, channels) float32, as evaluation
+  sees it.
 
   The image is first put in the dataset's stored form (for ImageNet: §2's 256×256 central
   crop as JPEG), so that it goes through exactly the decoding that evaluation used. Needs
@@ -534,9 +541,9 @@ def preprocess_for_eval(encoded_image: bytes, data_config: ml_collections.Config
   """
   if crops not in EVAL_CROPS:
     raise ValueError(f'crops must be one of {EVAL_CROPS}, got {crops}.')
-  spec, aug = _open(data_config, image_size)
+  spec, aug = _open(data_config, image_size, channels)
   try:
     stored = spec.to_stored(encoded_image)
   except stored_format.UnreadableImageError as e:
     raise ValueError(f'preprocess_for_eval: the {len(encoded_image)} bytes given are {e}.') from e
-  return aug.eval_example(tf.constant(stored), crops).numpy() * aug.scale
+  return aug.finish(aug.eval_example(tf.constant(stored), crops)).numpy()

@@ -39,6 +39,8 @@ def join_processes() -> None:
 def main(argv) -> None:
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  if not flags.FLAGS['verbosity'].present:  # orbax and TFDS log every file at INFO
+    logging.set_verbosity(logging.WARNING)
   # TensorFlow (the input pipeline) must not take a GPU from JAX: a GPU TensorFlow next to
   # JAX breaks NCCL (flax#4942, jax#39167).
   os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')

@@ -32,12 +32,12 @@ class MetricsWriter:
     self.path = Path(workdir) / 'metrics.jsonl'
     if not enabled:
       return
-    if start_step > 0 and self.path.exists():
+    if self.path.exists():  # left by a run that stopped after its last checkpoint
       kept = [line for line in self.path.read_text().splitlines()
               if line.strip() and json.loads(line)['step'] <= start_step]
       self.path.write_text(''.join(line + '\n' for line in kept))
     self.tensorboard = tensorboardX.SummaryWriter(
-        str(Path(workdir) / 'tensorboard'), purge_step=start_step if start_step > 0 else None)
+        str(Path(workdir) / 'tensorboard'), purge_step=start_step)
     self.bar = tqdm.tqdm(total=total_steps, initial=start_step, unit='step', dynamic_ncols=True,
                          mininterval=2.0, smoothing=0.1)
 

@@ -20,7 +20,7 @@ from jax.sharding import AxisType, Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from alexnet.config import ModelConfig
-from alexnet.model import DROPOUT_LAYERS, AlexNet, layer_features
+from alexnet.model import DROPOUT_LAYERS, LAYER_OUTPUTS, AlexNet, layer_features
 from alexnet.towers import DATA_AXIS, MODEL_AXIS, partition_specs
 
 
@@ -136,6 +136,34 @@ class ShardedAlexNet:
     return jax.shard_map(per_device, mesh=self.mesh,
                          in_specs=(self.param_specs, P(DATA_AXIS), mask_specs),
                          out_specs=P(DATA_AXIS))(params, images, masks)
+
+  def activations(self, params: Mapping, images: jax.Array,
+                  layers: tuple[str, ...] = ('fc7',)) -> dict[str, jax.Array]:
+    """The global outputs of the named layers (see ``model.LAYER_OUTPUTS``), evaluation mode.
+
+    E.g. fc7's 4096 features of Figure 4. A tower-split layer leaves the map
+    sharded on its channels over ``model``; fc8 is replicated.
+    """
+    check_batch(images.shape[0], self.mesh)
+    unknown = set(layers) - set(LAYER_OUTPUTS)
+    if unknown:
+      raise ValueError(f'Unknown layers {sorted(unknown)}; known: {LAYER_OUTPUTS}.')
+
+    def per_device(params, images):
+      outputs = {}
+      keep = lambda name, value: outputs.__setitem__(name, value) if name in layers else None
+      nnx.merge(self.graphdef, params)(images, observe=keep)
+      return outputs
+
+    def spec(name: str) -> P:
+      if name == 'fc8':
+        return P(DATA_AXIS)
+      return P(DATA_AXIS, MODEL_AXIS) if name.startswith('fc') else P(
+          DATA_AXIS, None, None, MODEL_AXIS)
+
+    return jax.shard_map(per_device, mesh=self.mesh,
+                         in_specs=(self.param_specs, P(DATA_AXIS)),
+                         out_specs={name: spec(name) for name in layers})(params, images)
 
   def layer_outputs(self, batch_size: int = 1) -> dict[str, jax.ShapeDtypeStruct]:
     """Shape and dtype of each layer's output on one device, traced only: nothing is computed."""

@@ -10,6 +10,7 @@ SIGKILL to check this).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -100,125 +101,164 @@ def record_config(config: ml_collections.ConfigDict, workdir: Path) -> None:
   path.write_text(json.dumps(current, indent=2) + '\n')
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
-  """Trains (or resumes) the run of ``config`` in ``workdir``; returns the final evaluation."""
-  workdir = Path(workdir).absolute()
-  model_config = config_lib.validate(config)
-  mesh = parallel.mesh_for(model_config.towers, config.mesh.data, config.mesh.model)
-  parallel.check_mesh(mesh, model_config.towers)
-  parallel.check_batch(config.train.batch_size, mesh)
-  parallel.check_batch(config.train.eval_batch_size, mesh)
-  process, processes = jax.process_index(), jax.process_count()
-  is_writer = process == 0
-  if is_writer:
-    workdir.mkdir(parents=True, exist_ok=True)
-    record_config(config, workdir)
+class Trainer:
+  """One run of a config in a workdir: set up (or resumed) once, then trained to the end."""
 
-  info = data.prepare(config.data, model_config.image_size)
-  config_lib.require(model_config.num_classes == info.num_classes, 'model.num_classes',
-                     model_config.num_classes, f'{info.num_classes}, the classes of {info.tfds_name}')
-  if info.skipped_images:
-    logging.warning('%d unreadable images were skipped when %s was prepared.',
-                    info.skipped_images, info.tfds_name)
-  length = RunLength.of(config, info.num_examples[config.data.train_split])
+  def __init__(self, config: ml_collections.ConfigDict, workdir: str | Path):
+    self.config = config
+    self.workdir = Path(workdir).absolute()
+    self.model_config = config_lib.validate(config)
+    self.mesh = parallel.mesh_for(self.model_config.towers, config.mesh.data, config.mesh.model)
+    parallel.check_mesh(self.mesh, self.model_config.towers)
+    parallel.check_batch(config.train.batch_size, self.mesh)
+    parallel.check_batch(config.train.eval_batch_size, self.mesh)
+    self.process, self.processes = jax.process_index(), jax.process_count()
+    if self.process == 0:
+      self.workdir.mkdir(parents=True, exist_ok=True)
+      record_config(config, self.workdir)
 
-  net = parallel.ShardedAlexNet(model_config, mesh)
-  tx = optim.make_optimizer(config.optim)
-  schedule = optim.base_schedule(config.optim, length.steps_per_epoch, length.total_steps)
-  plateau = make_plateau(config.optim)
-  checkpoints = Checkpoints(workdir, keep=config.train.keep_checkpoints)
-  restored = checkpoints.restore(abstract_train_state(net, tx))
-  if restored is None:
-    state = train.create_train_state(net, tx, seed=config.seed)
-  else:
-    state, progress = restored
-    plateau.load_state_dict(progress['plateau'])
-  start_step = int(state.step)
-  writer = MetricsWriter(workdir, start_step=start_step, total_steps=length.total_steps,
-                         enabled=is_writer)
-  writer.print(f'{info.tfds_name}: {info.num_examples} examples, {info.num_classes} classes; '
-               f'mesh {dict(mesh.shape)} over {jax.device_count()} {jax.devices()[0].platform} '
-               f'device(s), {processes} process(es); {length.total_steps} steps of '
-               f'{config.train.batch_size} ({length.steps_per_epoch} per epoch)'
-               + (f'; resumed at step {start_step}' if restored else ''))
+    self.info = data.prepare(config.data, self.model_config.image_size)
+    config_lib.require(self.model_config.num_classes == self.info.num_classes, 'model.num_classes',
+                       self.model_config.num_classes,
+                       f'{self.info.num_classes}, the classes of {self.info.tfds_name}')
+    if self.info.skipped_images:
+      logging.warning('%d unreadable images were skipped when %s was prepared.',
+                      self.info.skipped_images, self.info.tfds_name)
+    self.length = RunLength.of(config, self.info.train_examples)
 
-  train_step = train.make_train_step(net, tx)
-  eval_step = train.make_eval_step(net)
-  batches = data.train_batches(config.data, model_config.image_size,
-                               global_batch_size=config.train.batch_size, seed=config.seed,
-                               start_step=start_step, process_index=process,
-                               process_count=processes)
+    self.net = parallel.ShardedAlexNet(self.model_config, self.mesh)
+    self.tx = optim.make_optimizer(config.optim)
+    self.schedule = optim.base_schedule(config.optim, self.length.steps_per_epoch,
+                                        self.length.total_steps)
+    self.plateau = make_plateau(config.optim)
+    self.checkpoints = Checkpoints(self.workdir, keep=config.train.keep_checkpoints)
+    restored = self.checkpoints.restore(abstract_train_state(self.net, self.tx))
+    if restored is None:
+      self.state = train.create_train_state(self.net, self.tx, seed=config.seed)
+    else:
+      self.state, progress = restored
+      self.plateau.load_state_dict(progress['plateau'])
+    self.start_step = int(self.state.step)
+    self.writer = MetricsWriter(self.workdir, start_step=self.start_step,
+                                total_steps=self.length.total_steps, enabled=self.process == 0)
+    self.writer.print(
+        f'{self.info.tfds_name}: {self.info.train_examples} training examples, '
+        f'{self.info.num_classes} classes; mesh {dict(self.mesh.shape)} over '
+        f'{jax.device_count()} {jax.devices()[0].platform} device(s), {self.processes} '
+        f'process(es); {self.length.total_steps} steps of {config.train.batch_size} '
+        f'({self.length.steps_per_epoch} per epoch)'
+        + (f'; resumed at step {self.start_step}' if restored else ''))
+    self.train_step = train.make_train_step(self.net, self.tx)
+    self.eval_step = train.make_eval_step(self.net)
+    self.latest_evaluation: dict | None = None
 
-  def evaluation(crops: int) -> dict[str, float]:
-    return evaluate(eval_step, state.params, data.eval_batches(
-        config.data, model_config.image_size, split=config.data.eval_split,
-        global_batch_size=config.train.eval_batch_size, crops=crops, process_index=process,
-        process_count=processes), mesh)
+  def run(self) -> dict:
+    """Trains from the start (or resumed) step to the end; returns the final evaluation.
 
-  def check_finite() -> None:
-    bad_step = int(state.nonfinite_step)
+    Whatever happens, started checkpoint saves are finished before it returns or raises.
+    """
+    try:
+      self.train()
+      self.check_finite()
+      crops = self.config.data.eval_crops
+      final = self.evaluate(crops)
+      self.writer.write(self.length.total_steps,
+                        {f'final_{k}': v for k, v in final.items()} | {'final_crops': crops})
+      self.writer.print(
+          f'final {self.config.data.eval_split} error ({crops} crop{"s" if crops > 1 else ""}): '
+          f'top-1 {100 * final["top1_error"]:.2f} %, top-5 {100 * final["top5_error"]:.2f} % '
+          f'on {final["examples"]} images')
+      return final
+    finally:
+      self.checkpoints.wait()
+      self.checkpoints.close()
+      self.writer.close()
+
+  def train(self) -> None:
+    """The training steps, with their logs, evaluations and checkpoints."""
+    config = self.config
+    batches = data.train_batches(config.data, self.model_config.image_size,
+                                 global_batch_size=config.train.batch_size, seed=config.seed,
+                                 start_step=self.start_step,
+                                 channels=self.model_config.input_channels,
+                                 process_index=self.process,
+                                 process_count=self.processes)
+    self.last_log = (time.perf_counter(), self.start_step)
+    # Closing the batches stops tf.data's threads now rather than at interpreter shutdown.
+    with contextlib.closing(batches):
+      for step in range(self.start_step, self.length.total_steps):
+        learning_rate = float(self.schedule(step)) * self.plateau.scale
+        self.state, metrics = self.train_step(
+            self.state, parallel.global_batch(next(batches), self.mesh),
+            np.float32(learning_rate))
+        done = step + 1
+        self.writer.advance(1)
+        if done % config.train.log_every_steps == 0 or done == self.length.total_steps:
+          self.log(done, jax.device_get(metrics), learning_rate)
+        evaluate_now = done % self.length.eval_every_steps == 0 or done == self.length.total_steps
+        if evaluate_now:
+          self.evaluate_during_training(done)
+        if evaluate_now or done % config.train.checkpoint_every_steps == 0:
+          self.save(done, with_evaluation=evaluate_now)
+
+  def log(self, done: int, metrics: dict, learning_rate: float) -> None:
+    """The training record of step ``done``: a sync point, so also the NaN check."""
+    self.check_finite()
+    now = time.perf_counter()
+    last_time, last_step = self.last_log
+    self.last_log = (now, done)
+    record = dict(epoch=done / self.length.steps_per_epoch, loss=float(metrics['loss']),
+                  train_top1_error=float(metrics['top1_error']),
+                  grad_norm=float(metrics['grad_norm']), learning_rate=learning_rate,
+                  images_per_second=(done - last_step) * self.config.train.batch_size
+                  / (now - last_time),
+                  host_memory_gib=host_memory_gib())
+    if (device_gib := device_memory_gib()) is not None:
+      record['device_memory_gib'] = device_gib
+    self.writer.write(done, record)
+    self.writer.advance(0, loss=record['loss'], img_s=record['images_per_second'],
+                        lr=learning_rate)
+
+  def evaluate(self, crops: int) -> dict[str, float]:
+    """Errors of the current parameters on the evaluation split."""
+    return evaluate(self.eval_step, self.state.params, data.eval_batches(
+        self.config.data, self.model_config.image_size, split=self.config.data.eval_split,
+        global_batch_size=self.config.train.eval_batch_size, crops=crops,
+        channels=self.model_config.input_channels, process_index=self.process,
+        process_count=self.processes), self.mesh)
+
+  def evaluate_during_training(self, done: int) -> None:
+    """Centre-crop errors, which also drive the plateau rule (§5)."""
+    self.check_finite()
+    self.latest_evaluation = self.evaluate(crops=1)
+    if (self.config.optim.schedule == 'plateau'
+        and self.plateau.update(self.latest_evaluation['top1_error'])):
+      self.writer.print(f'step {done}: validation top-1 error stopped improving; learning rate '
+                        f'divided by {1 / self.plateau.factor:g} ({self.plateau.reductions} of '
+                        f'{self.plateau.max_reductions})')
+    self.writer.write(done, {f'eval_{k}': v for k, v in self.latest_evaluation.items()})
+
+  def save(self, done: int, *, with_evaluation: bool) -> None:
+    """An asynchronous checkpoint; ranked for "best" when it follows an evaluation."""
+    self.check_finite()
+    progress = dict(plateau=self.plateau.state_dict(), epoch=done / self.length.steps_per_epoch,
+                    evaluation=self.latest_evaluation if with_evaluation else None)
+    self.checkpoints.save(done, self.state, progress,
+                          metrics={'top1_error': self.latest_evaluation['top1_error']}
+                          if with_evaluation else None)
+
+  def check_finite(self) -> None:
+    """Stops the run if a step's loss or gradients were NaN or infinite."""
+    bad_step = int(self.state.nonfinite_step)
     if bad_step >= 0:
-      checkpoints.wait()
-      kept = checkpoints.steps()
+      self.checkpoints.wait()  # the saves already started are of good states
+      kept = self.checkpoints.steps()
       raise NonFiniteError(
           f'The loss or the gradients became NaN or infinite at step {bad_step}; training '
           f'stopped. The last good checkpoint is step {kept[-1] if kept else "(none)"} in '
-          f'{checkpoints.directory}. Try a lower optim.learning_rate or model.init.')
+          f'{self.checkpoints.directory}. Try a lower optim.learning_rate or model.init.')
 
-  def progress_record(epoch: float, evaluation_result: dict | None) -> dict:
-    return dict(plateau=plateau.state_dict(), epoch=epoch, data_position=int(state.step),
-                evaluation=evaluation_result)
 
-  last_log_time, last_log_step = time.perf_counter(), start_step
-  latest_evaluation = None
-  for step in range(start_step, length.total_steps):
-    learning_rate = float(schedule(step)) * plateau.scale
-    state, metrics = train_step(state, parallel.global_batch(next(batches), mesh),
-                                np.float32(learning_rate))
-    done = step + 1
-    epoch = done / length.steps_per_epoch
-    writer.advance(1)
-
-    if done % config.train.log_every_steps == 0 or done == length.total_steps:
-      metrics = jax.device_get(metrics)
-      check_finite()
-      now = time.perf_counter()
-      images_per_second = (done - last_log_step) * config.train.batch_size / (now - last_log_time)
-      last_log_time, last_log_step = now, done
-      record = dict(epoch=epoch, loss=float(metrics['loss']),
-                    train_top1_error=float(metrics['top1_error']),
-                    grad_norm=float(metrics['grad_norm']), learning_rate=learning_rate,
-                    images_per_second=images_per_second, host_memory_gib=host_memory_gib())
-      if (device_gib := device_memory_gib()) is not None:
-        record['device_memory_gib'] = device_gib
-      writer.write(done, record)
-      writer.advance(0, loss=record['loss'], img_s=images_per_second, lr=learning_rate)
-
-    evaluate_now = done % length.eval_every_steps == 0 or done == length.total_steps
-    if evaluate_now:
-      check_finite()
-      latest_evaluation = evaluation(crops=1)
-      if config.optim.schedule == 'plateau' and plateau.update(latest_evaluation['top1_error']):
-        writer.print(f'step {done}: validation top-1 error stopped improving; learning rate '
-                     f'divided by {1 / plateau.factor:g} ({plateau.reductions} of '
-                     f'{plateau.max_reductions})')
-      writer.write(done, {f'eval_{k}': v for k, v in latest_evaluation.items()})
-    if evaluate_now or done % config.train.checkpoint_every_steps == 0:
-      check_finite()
-      checkpoints.save(done, state, progress_record(epoch, latest_evaluation if evaluate_now
-                                                    else None),
-                       metrics={'top1_error': latest_evaluation['top1_error']}
-                       if evaluate_now else None)
-
-  check_finite()
-  final = evaluation(crops=config.data.eval_crops)
-  writer.write(length.total_steps, {f'final_{k}': v for k, v in final.items()}
-               | {'final_crops': config.data.eval_crops})
-  writer.print(f'final {config.data.eval_split} error ({config.data.eval_crops} crop'
-               f'{"s" if config.data.eval_crops > 1 else ""}): top-1 {100 * final["top1_error"]:.2f} %, '
-               f'top-5 {100 * final["top5_error"]:.2f} % on {final["examples"]} images')
-  checkpoints.wait()
-  checkpoints.close()
-  writer.close()
-  return final
-
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
+  """Trains (or resumes) the run of ``config`` in ``workdir``; returns the final evaluation."""
+  return Trainer(config, workdir).run()

@@ -1,0 +1,366 @@
+"""The paper's ablation study in one command: a base config, each ablation, several seeds.
+
+  python experiments/ablations.py --config configs/fashion_mnist_ablation.py --seeds 3 \\
+      --out experiments/results/fashion_mnist
+  python experiments/ablations.py --config configs/imagenet_paper.py --seeds 2 \\
+      --out results/imagenet --workdirs /shared/runs/ablations --config.data.manual_dir=...
+
+Each run is ``python -m alexnet.main`` with the base config, the variant's overrides and
+``--config.seed=S``, started as a subprocess one after another; any ``--config.x=y`` given
+here is passed to every run. Workdirs (checkpoints, logs) go under ``--workdirs``;
+``--out`` receives only what is worth keeping:
+
+* ``results.md``: top-1 and top-5 error per variant (mean ± std over seeds), the difference
+  from the base and the paper's quoted difference beside it; the Figure 1 row (steps
+  each activation needs to reach a training error);
+* ``training_loss.png``, ``validation_error.png``, ``figure1_relu_vs_tanh.png``;
+* ``commands.sh``: the exact command of every run; ``runs/<variant>/seed<S>/``: each
+  run's ``config.json`` and ``metrics.jsonl`` (the table and plots are made from these).
+
+Resumable: a run whose record in ``--out`` holds its final evaluation, made with the
+config this command gives it, is not run again; an interrupted run resumes from its
+checkpoint. Records made with another config stop the command before anything runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from absl import app, flags
+from ml_collections import config_flags
+
+import figures
+from alexnet import config as config_lib
+from alexnet import metrics
+
+BASE = 'base'
+FIGURE1_PAIR = ('base', 'tanh')  # ReLU (the base) against tanh, §3.1 and Figure 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+  """One arm of the study: what changes, the config fields that change it, the paper's word."""
+
+  name: str
+  change: str
+  overrides: tuple[str, ...]  # 'section.field=value', applied after the user's overrides
+  paper: str  # the effect the paper quotes (shared/docs/paper.md), on ImageNet unless said
+
+
+VARIANTS = (
+    Variant(BASE, "the paper's choices", (),
+            '40.7 / 18.2 % (ILSVRC-2012 val, 1 CNN, §6)'),
+    Variant('no_lrn', 'no local response normalisation (§3.3)', ('model.lrn=False',),
+            '+1.4 / +1.2'),
+    Variant('no_overlap', 'max-pool 2/2 instead of the overlapping 3/2 (§3.4)',
+            ('model.overlapping_pool=False',), '+0.4 / +0.3'),
+    Variant('no_dropout', 'no dropout on fc6, fc7 (§4.2)', ('model.dropout_rate=0.0',),
+            'no number: "substantial overfitting"; dropout ≈ doubles the steps to converge'),
+    Variant('one_tower', "one tower: §3.5 footnote's one-GPU net",
+            ('model.towers=1', 'mesh.model=1'), '+1.7 / +1.2'),
+    Variant('no_pca', 'no PCA colour noise (§4.1)', ('data.pca_std=0.0',), '> +1 top-1'),
+    Variant('tanh', 'tanh instead of ReLU (§3.1, Figure 1)', ('model.activation=tanh',),
+            'no error quoted; Figure 1: 6× the steps to 25 % training error (CIFAR-10)'),
+)
+VARIANT_NAMES = tuple(v.name for v in VARIANTS)
+
+FLAGS = flags.FLAGS
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSpec:
+  """One (variant, seed) run: its command, workdir and the record kept in ``--out``."""
+
+  variant: Variant
+  seed: int
+  command: tuple[str, ...]  # as recorded: starts with 'python'
+  workdir: Path
+  record: Path  # <out>/runs/<variant>/seed<S>
+
+  @property
+  def label(self) -> str:
+    return f'{self.variant.name} seed {self.seed}'
+
+
+def run_specs(config_arg: str, overrides: Sequence[str], variants: Sequence[Variant],
+              seeds: int, workdirs: Path, out: Path) -> list[RunSpec]:
+  """Every run, seed-major: after each seed the table has a complete set of variants."""
+  specs = []
+  for seed in range(seeds):
+    for variant in variants:
+      workdir = workdirs / variant.name / f'seed{seed}'
+      command = ('python', '-m', 'alexnet.main', f'--config={config_arg}', f'--workdir={workdir}',
+                 *overrides, *(f'--config.{o}' for o in variant.overrides),
+                 f'--config.seed={seed}')
+      specs.append(RunSpec(variant, seed, command, workdir,
+                           out / 'runs' / variant.name / f'seed{seed}'))
+  return specs
+
+
+def resolve_config(command: Sequence[str]) -> dict:
+  """The config ``command`` trains, as the JSON the trainer writes to config.json.
+
+  Parsed by the same flag machinery as ``alexnet.main``, so a misspelt field or a value
+  of the wrong type stops here, before any run starts.
+  """
+  argv = ['resolve', *(a for a in command if a.startswith('--config'))]
+  values = flags.FlagValues()
+  config_flags.DEFINE_config_file('config', None, 'Config file.', flag_values=values,
+                                  lock_config=True, sys_argv=argv)
+  values(argv)
+  config_lib.validate(values.config)
+  return json.loads(values.config.to_json_best_effort())
+
+
+def finished(directory: Path) -> bool:
+  return any('final_top1_error' in r for r in metrics.read_metrics(directory))
+
+
+def recorded_config(directory: Path) -> dict | None:
+  path = directory / 'config.json'
+  return json.loads(path.read_text()) if path.exists() else None
+
+
+def differing_fields(a: dict, b: dict, prefix: str = '') -> list[str]:
+  """Dotted names of the fields where two config dicts differ."""
+  fields = []
+  for key in sorted(a.keys() | b.keys()):
+    x, y = a.get(key), b.get(key)
+    if isinstance(x, dict) and isinstance(y, dict):
+      fields += differing_fields(x, y, f'{prefix}{key}.')
+    elif x != y:
+      fields.append(f'{prefix}{key}')
+  return fields
+
+
+def stale_runs(specs: Sequence[RunSpec], configs: Sequence[dict]) -> list[str]:
+  """Runs whose record or workdir was made with another config than the one asked for."""
+  stale = []
+  for spec, config in zip(specs, configs):
+    for place in (spec.record, spec.workdir):
+      previous = recorded_config(place)
+      if previous is not None and previous != config:
+        stale.append(f'{spec.label} in {place} (differs in '
+                     f'{", ".join(differing_fields(previous, config)[:4])})')
+  return stale
+
+
+def keep_record(spec: RunSpec) -> None:
+  """Copies what the report needs (config.json, metrics.jsonl) from the workdir to --out."""
+  spec.record.mkdir(parents=True, exist_ok=True)
+  for name in ('config.json', 'metrics.jsonl'):
+    shutil.copyfile(spec.workdir / name, spec.record / name)
+
+
+def train(spec: RunSpec) -> float:
+  """Runs ``spec``'s command (output to <workdir>/train.log); returns its wall time in s."""
+  spec.workdir.mkdir(parents=True, exist_ok=True)
+  log_path = spec.workdir / 'train.log'
+  started = time.monotonic()
+  with log_path.open('a') as log:
+    log.write(f'$ {shlex.join(spec.command)}\n')
+    log.flush()
+    result = subprocess.run([sys.executable, *spec.command[1:]], stdout=log,
+                            stderr=subprocess.STDOUT, check=False)
+  if result.returncode:
+    tail = ''.join(log_path.read_text().splitlines(keepends=True)[-15:])
+    raise RuntimeError(f'{spec.label} failed (exit status {result.returncode}); its log is '
+                       f'{log_path}:\n{tail}')
+  return time.monotonic() - started
+
+
+def write_commands(path: Path, runner_command: str, specs: Sequence[RunSpec]) -> None:
+  lines = ['#!/usr/bin/env bash', '# Made by:', f'#   {runner_command}',
+           '# which runs each of these in turn (and skips those already done):', 'set -e']
+  lines += [shlex.join(spec.command) for spec in specs]
+  path.write_text('\n'.join(lines) + '\n')
+
+
+# --- The report ----------------------------------------------------------------------------
+
+
+def final_errors(records: Sequence[dict]) -> dict[str, float]:
+  final = next(r for r in reversed(records) if 'final_top1_error' in r)
+  return {'top1': final['final_top1_error'], 'top5': final['final_top5_error'],
+          'crops': final['final_crops'], 'examples': final['final_examples'],
+          'step': final['step']}
+
+
+def mean_std(values: Sequence[float]) -> str:
+  """'m ± s' in percent; s is the sample standard deviation (none for one value)."""
+  mean = 100 * statistics.fmean(values)
+  if len(values) < 2:
+    return f'{mean:.2f}'
+  return f'{mean:.2f} ± {100 * statistics.stdev(values):.2f}'
+
+
+def paired_difference(values: Sequence[float], base: Sequence[float]) -> str:
+  """Mean per-seed difference from the base, in points, ± its standard error."""
+  differences = [100 * (v - b) for v, b in zip(values, base)]
+  mean = statistics.fmean(differences)
+  if len(differences) < 2:
+    return f'{mean:+.2f}'
+  return f'{mean:+.2f} ± {statistics.stdev(differences) / math.sqrt(len(differences)):.2f}'
+
+
+def steps_row(name: str, steps: Sequence[int | None], total: int) -> str:
+  reached = [s for s in steps if s is not None]
+  shown = ', '.join(str(s) if s is not None else f'> {total}' for s in steps)
+  if len(reached) < len(steps):
+    return f'| {name} | not reached by every seed | {shown} |'
+  return f'| {name} | {statistics.fmean(reached):.0f} | {shown} |'
+
+
+def figure1_section(records: dict[str, list[list[dict]]], target: float) -> list[str]:
+  """Figure 1's comparison as a table: steps to ``target`` training error, ReLU and tanh."""
+  relu, tanh = (records[name] for name in FIGURE1_PAIR)
+  relu_steps = [figures.steps_to_error(r, target) for r in relu]
+  tanh_steps = [figures.steps_to_error(r, target) for r in tanh]
+  total = max(final_errors(r)['step'] for r in relu + tanh)
+  lines = ['', f'### Figure 1: steps to {100 * target:g} % training error, ReLU against tanh', '',
+           f'Training error is the top-1 error of the training batches (with dropout and '
+           f'augmentation), averaged over {figures.SMOOTHING_WINDOW} consecutive logged '
+           'steps; the step shown is the first at which that average reaches the target.', '',
+           '| activation | steps (mean) | per seed |', '|---|---|---|',
+           steps_row('ReLU (base)', relu_steps, total), steps_row('tanh', tanh_steps, total)]
+  pairs = [(t, r) for t, r in zip(tanh_steps, relu_steps) if t is not None and r is not None]
+  if pairs:
+    ratios = [t / r for t, r in pairs]
+    lines.append(f'| tanh / ReLU | {statistics.fmean(ratios):.2f}× | '
+                 f'{", ".join(f"{x:.2f}×" for x in ratios)} |')
+  lines += ['', 'The paper (Figure 1): a four-layer CNN with ReLUs reaches 25 % training error '
+            'on CIFAR-10 six times faster than the same net with tanh; each net had its own '
+            'best learning rate and no regularisation. Here both use the base config '
+            '(same learning rate, dropout, weight decay).']
+  return lines
+
+
+def report(config_arg: str, runner_command: str, variants: Sequence[Variant], seeds: int,
+           out: Path, target: float) -> str:
+  """results.md from the records in ``out``, and the plots beside it."""
+  records = {v.name: [metrics.read_metrics(out / 'runs' / v.name / f'seed{s}')
+                      for s in range(seeds)] for v in variants}
+  errors = {name: [final_errors(r) for r in runs] for name, runs in records.items()}
+  base = errors[BASE]
+  first = base[0]
+  config = recorded_config(out / 'runs' / BASE / 'seed0')
+  lines = [f'# Ablations of `{config_arg}`', '',
+           f'Made by `{runner_command}`.', '',
+           f'{seeds} seed{"s" if seeds > 1 else ""} per variant (0–{seeds - 1}); '
+           f'{first["step"]} steps of {config["train"]["batch_size"]} images; final error on '
+           f'`{config["data"]["eval_split"]}` ({first["examples"]} images, '
+           f'{first["crops"]} crop{"s" if first["crops"] > 1 else ""}).', '',
+           '| variant | change | top-1 error % | top-5 error % | Δ top-1 (points) | '
+           'Δ top-5 (points) | paper, ImageNet: Δ top-1 / top-5 |',
+           '|---|---|---|---|---|---|---|']
+  for variant in variants:
+    own = errors[variant.name]
+    top1, top5 = [e['top1'] for e in own], [e['top5'] for e in own]
+    if variant.name == BASE:
+      delta1 = delta5 = '–'
+    else:
+      delta1 = paired_difference(top1, [e['top1'] for e in base])
+      delta5 = paired_difference(top5, [e['top5'] for e in base])
+    lines.append(f'| {variant.name} | {variant.change} | {mean_std(top1)} | {mean_std(top5)} | '
+                 f'{delta1} | {delta5} | {variant.paper} |')
+  lines += ['', 'Errors: mean ± standard deviation over seeds. Δ: variant − base, the mean of '
+            'the per-seed differences (seed S of every variant has the same data order) ± its '
+            'standard error. The paper\'s Δ is the error added by removing the choice.']
+  if all(name in records for name in FIGURE1_PAIR):
+    lines += figure1_section(records, target)
+    figures.plot_steps_to_error(records['base'], records['tanh'], target,
+                                out / 'figure1_relu_vs_tanh.png')
+  figures.plot_training_curves(records, out / 'training_loss.png', out / 'validation_error.png')
+  lines += ['', '![training loss](training_loss.png)', '',
+            '![validation error](validation_error.png)']
+  if all(name in records for name in FIGURE1_PAIR):
+    lines += ['', '![Figure 1](figure1_relu_vs_tanh.png)']
+  return '\n'.join(lines) + '\n'
+
+
+# --- The command line ----------------------------------------------------------------------
+
+
+def define_flags() -> None:
+  flags.DEFINE_string('config', None, 'Base config file (path[:variant]), as for alexnet.main.',
+                      required=True)
+  flags.DEFINE_integer('seeds', 3, 'Seeds per variant: 0, 1, …, seeds − 1.', lower_bound=1)
+  flags.DEFINE_list('variants', list(VARIANT_NAMES),
+                    f'Variants to run, of {", ".join(VARIANT_NAMES)}; the base always runs.')
+  flags.DEFINE_string('out', None, 'Directory of the table, plots, commands and run records.',
+                      required=True)
+  flags.DEFINE_string('workdirs', None, 'Directory of the runs\' workdirs; default: '
+                      'workdirs/ablations/<name of --out>.')
+  flags.DEFINE_float('target_train_error', 0.25, "Figure 1's training error to reach "
+                     '(the paper: 25 %).', lower_bound=0.0, upper_bound=1.0)
+
+
+def split_overrides(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+  """(--config.x=y overrides for every run, the remaining arguments for absl)."""
+  overrides = [a for a in argv[1:] if a.startswith('--config.')]
+  for override in overrides:
+    if '=' not in override:
+      raise SystemExit(f'error: write config overrides as --config.field=value, not {override!r}.')
+  return overrides, [a for a in argv if not a.startswith('--config.')]
+
+
+def main(argv: Sequence[str], overrides: Sequence[str], runner_command: str) -> None:
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  unknown = sorted(set(FLAGS.variants) - set(VARIANT_NAMES))
+  if unknown:
+    raise app.UsageError(f'Unknown variants {unknown}; known: {", ".join(VARIANT_NAMES)}.')
+  variants = [v for v in VARIANTS if v.name == BASE or v.name in FLAGS.variants]
+  out = Path(FLAGS.out)
+  workdirs = Path(FLAGS.workdirs or Path('workdirs', 'ablations', out.name))
+  specs = run_specs(FLAGS.config, overrides, variants, FLAGS.seeds, workdirs, out)
+  configs = []
+  for spec in specs:
+    try:
+      configs.append(resolve_config(spec.command))
+    except (flags.Error, AttributeError, ValueError) as error:  # ConfigError is a ValueError
+      raise SystemExit(f'error: the config of {spec.label} cannot be built: '
+                       f'{type(error).__name__}: {error}') from error
+  stale = stale_runs(specs, configs)
+  if stale:
+    raise SystemExit('error: these runs were made with another config than this command gives '
+                     'them; use another --out and --workdirs, or delete them:\n  '
+                     + '\n  '.join(stale))
+  out.mkdir(parents=True, exist_ok=True)
+  write_commands(out / 'commands.sh', runner_command, specs)
+
+  for number, spec in enumerate(specs, 1):
+    prefix = f'[{number:{len(str(len(specs)))}}/{len(specs)}] {spec.label}:'
+    if finished(spec.record):
+      print(f'{prefix} done before, skipped', flush=True)
+      continue
+    if not finished(spec.workdir):
+      print(f'{prefix} training in {spec.workdir} …', flush=True)
+      seconds = train(spec)
+      print(f'{prefix} trained in {seconds / 60:.1f} min', flush=True)
+    keep_record(spec)
+    final = final_errors(metrics.read_metrics(spec.record))
+    print(f'{prefix} top-1 {100 * final["top1"]:.2f} %, top-5 {100 * final["top5"]:.2f} %',
+          flush=True)
+
+  table = report(FLAGS.config, runner_command, variants, FLAGS.seeds, out,
+                 FLAGS.target_train_error)
+  (out / 'results.md').write_text(table)
+  print(f'\n{table}\nWritten to {out}.')
+
+
+if __name__ == '__main__':
+  _overrides, _argv = split_overrides(sys.argv)
+  _runner_command = shlex.join(['python', *sys.argv])
+  define_flags()
+  app.run(lambda argv: main(argv, _overrides, _runner_command), argv=_argv)

@@ -1,0 +1,351 @@
+"""The paper's figures on a trained run, and the plots of the ablation study.
+
+  python experiments/figures.py --figure=kernels --workdir DIR --out figure3.png
+  python experiments/figures.py --figure=neighbours --workdir DIR --out figure4.png
+
+* Figure 1 (ReLU against tanh: steps to a training error) and the training curves are
+  drawn by ``experiments/ablations.py`` with the functions here, from its runs' metrics.
+* Figure 3 (``kernels``): conv1's kernels, one row of kernels per tower, and how
+  colour-specific each tower's kernels are. A kernel's *chroma fraction* is the share of
+  its energy Σw² that lies in the differences between its colour channels,
+  ‖w − mean over channels of w‖² / ‖w‖²: 0 for a grey kernel, which responds only to
+  luminance; near 2/3 for random (initial) weights. The paper saw one tower's kernels
+  "largely color-agnostic" and the other's "color-specific": the tower means differ
+  widely. How unlikely the observed difference is under a random split of the kernels
+  into towers is given as a permutation p-value.
+* Figure 4 (``neighbours``): for a few test images, the training images whose fc7
+  activations are nearest in Euclidean distance; with two numbers the paper only shows:
+  how often the neighbours share the query's class (against neighbours in raw pixels),
+  and how far from the query they are in raw pixels (the paper: "generally not close").
+
+The numbers are printed and written beside the PNG as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # before alexnet.data imports TensorFlow
+
+import matplotlib  # noqa: E402
+
+matplotlib.use('Agg')  # files only, no display
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow_datasets as tfds  # noqa: E402
+from absl import app, flags, logging  # noqa: E402
+
+from alexnet import data, runs  # noqa: E402
+
+SMOOTHING_WINDOW = 5  # logged steps averaged for training curves and Figure 1
+PERMUTATIONS = 10_000
+NEIGHBOURS = 6  # per query in Figure 4's grid (the paper shows 6)
+AGREEMENT_QUERIES = 1_000  # test images over which Figure 4's numbers are computed
+DPI = 110
+
+FLAGS = flags.FLAGS
+
+
+# --- Training curves and Figure 1 ------------------------------------------------------------
+
+
+def series(records: Sequence[Mapping], key: str) -> tuple[np.ndarray, np.ndarray]:
+  """(steps, values) of one metric over a run's records."""
+  pairs = [(r['step'], r[key]) for r in records if key in r]
+  return np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs], np.float64)
+
+
+def smooth(steps: np.ndarray, values: np.ndarray,
+           window: int = SMOOTHING_WINDOW) -> tuple[np.ndarray, np.ndarray]:
+  """Trailing mean over ``window`` values (fewer if a run logged fewer), at the step of the
+  window's last value: entry i averages values i−window+1 … i."""
+  window = max(1, min(window, len(values)))
+  return steps[window - 1:], np.convolve(values, np.ones(window) / window, mode='valid')
+
+
+def steps_to_error(records: Sequence[Mapping], target: float) -> int | None:
+  """The first logged step at which the smoothed training error is ≤ ``target`` (Figure 1)."""
+  steps, errors = smooth(*series(records, 'train_top1_error'))
+  reached = np.flatnonzero(errors <= target)
+  return int(steps[reached[0]]) if len(reached) else None
+
+
+def _band(ax, runs_records: Sequence[Sequence[Mapping]], key: str, window: int, label: str,
+          **style) -> None:
+  """Mean over seeds as a line, min–max over seeds as a band."""
+  curves = [smooth(*series(r, key), window) for r in runs_records]
+  length = min(len(values) for _, values in curves)
+  steps = curves[0][0][:length]
+  values = np.stack([v[:length] for _, v in curves])
+  line, = ax.plot(steps, values.mean(axis=0), label=label, **style)
+  if len(values) > 1:
+    ax.fill_between(steps, values.min(axis=0), values.max(axis=0), color=line.get_color(),
+                    alpha=0.15, linewidth=0)
+
+
+def plot_training_curves(records: Mapping[str, Sequence[Sequence[Mapping]]], loss_path: Path,
+                         error_path: Path) -> None:
+  """Training loss and validation top-1 error per variant: mean over seeds, min–max band."""
+  for path, key, window, ylabel, scale in (
+      (loss_path, 'loss', SMOOTHING_WINDOW, f'training loss (mean of {SMOOTHING_WINDOW} logs)',
+       'log'),
+      (error_path, 'eval_top1_error', 1, 'validation top-1 error (centre crop)', 'linear')):
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, runs_records in records.items():
+      _band(ax, runs_records, key, window, name)
+    ax.set_xlabel('step')
+    ax.set_ylabel(ylabel)
+    ax.set_yscale(scale)
+    ax.grid(True, which='both', alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+
+
+def plot_steps_to_error(relu: Sequence[Sequence[Mapping]], tanh: Sequence[Sequence[Mapping]],
+                        target: float, path: Path) -> None:
+  """Figure 1: training error against steps, ReLU solid and tanh dashed as in the paper."""
+  fig, ax = plt.subplots(figsize=(7, 4.5))
+  for name, runs_records, style in (('ReLU', relu, '-'), ('tanh', tanh, '--')):
+    _band(ax, runs_records, 'train_top1_error', SMOOTHING_WINDOW, name, linestyle=style,
+          color='black')
+    for records in runs_records:
+      step = steps_to_error(records, target)
+      if step is not None:
+        ax.plot([step], [target], 'o', color='tab:red', markersize=4)
+  ax.axhline(target, color='tab:red', linewidth=0.8, linestyle=':')
+  ax.set_xlabel('step')
+  ax.set_ylabel(f'training error (mean of {SMOOTHING_WINDOW} logs)')
+  ax.set_ylim(0, 1)
+  ax.set_title(f'Figure 1: steps to {100 * target:g} % training error (dots: each seed)')
+  ax.grid(True, alpha=0.3)
+  ax.legend()
+  fig.tight_layout()
+  fig.savefig(path, dpi=DPI)
+  plt.close(fig)
+
+
+# --- Figure 3: conv1's kernels by tower -------------------------------------------------------
+
+
+def chroma_fractions(kernel: np.ndarray) -> np.ndarray:
+  """Per output channel of an HWIO kernel with 3 input channels: the share of Σw² that lies
+  in the differences between colour channels (0: grey kernel; ≈ 2/3: random weights)."""
+  grey = kernel.mean(axis=2, keepdims=True)
+  return ((kernel - grey) ** 2).sum(axis=(0, 1, 2)) / (kernel ** 2).sum(axis=(0, 1, 2))
+
+
+def tower_split_p_value(fractions: np.ndarray, towers: int, permutations: int = PERMUTATIONS,
+                        seed: int = 0) -> float:
+  """P(a random split of the kernels into equal towers separates their mean chroma as
+  much as the real split does); for two towers, on the absolute difference of the means."""
+  def spread(values: np.ndarray) -> float:
+    means = values.reshape(towers, -1).mean(axis=1)
+    return float(means.max() - means.min())
+
+  observed = spread(fractions)
+  rng = np.random.default_rng(seed)
+  hits = sum(spread(rng.permutation(fractions)) >= observed - 1e-12 for _ in range(permutations))
+  return (hits + 1) / (permutations + 1)
+
+
+def kernel_mosaic(kernel: np.ndarray, towers: int, columns: int) -> np.ndarray:
+  """conv1's kernels as one RGB image: each tower's kernels in its own block of rows.
+
+  Each kernel is shown on its own scale: 0.5 ± w / (2 max|w|), so grey is zero weight.
+  """
+  kh, kw, channels, out = kernel.shape
+  per_tower = out // towers
+  rows_per_tower = -(-per_tower // columns)
+  gap = 1
+  height = towers * rows_per_tower * (kh + gap) + (towers - 1) * 2 * gap
+  width = columns * (kw + gap) - gap
+  mosaic = np.ones((height, width, 3))
+  for index in range(out):
+    tower, within = divmod(index, per_tower)
+    row, column = divmod(within, columns)
+    w = kernel[..., index]
+    w = w if channels == 3 else np.repeat(w[..., :1], 3, axis=-1)
+    shown = 0.5 + w / (2 * np.abs(w).max() + 1e-12)
+    top = tower * (rows_per_tower * (kh + gap) + 2 * gap) + row * (kh + gap)
+    left = column * (kw + gap)
+    mosaic[top:top + kh, left:left + kw] = shown
+  return mosaic
+
+
+def figure3(run: runs.Run, path: Path) -> dict:
+  """Plots conv1's kernels by tower; returns each tower's mean chroma fraction and the p-value."""
+  kernel = np.asarray(run.params['conv1']['kernel'], np.float64)
+  towers = run.model_config.towers
+  fractions = chroma_fractions(kernel)
+  by_tower = fractions.reshape(towers, -1)
+  numbers = {
+      'workdir': str(run.workdir), 'step': run.step, 'kernels_per_tower': by_tower.shape[1],
+      'mean_chroma_fraction_per_tower': [round(float(x), 4) for x in by_tower.mean(axis=1)],
+      'chroma_fraction_per_kernel': [[round(float(x), 4) for x in t] for t in by_tower],
+      'random_weights_expectation': 2 / 3,
+      'p_value_random_tower_split': (round(tower_split_p_value(fractions, towers), 5)
+                                     if towers > 1 else None),
+  }
+  columns = min(by_tower.shape[1], 12)
+  mosaic = kernel_mosaic(kernel, towers, columns)
+  fig, ax = plt.subplots(figsize=(0.55 * columns + 1, 0.6 * mosaic.shape[0] / kernel.shape[0] + 1))
+  ax.imshow(mosaic, interpolation='nearest')
+  ax.set_xticks([])
+  rows_per_tower = mosaic.shape[0] / towers
+  ax.set_yticks([rows_per_tower * (t + 0.5) for t in range(towers)])
+  ax.set_yticklabels([f'tower {t + 1}\nchroma {m:.2f}' for t, m in
+                      enumerate(numbers['mean_chroma_fraction_per_tower'])])
+  ax.set_title(f'conv1 kernels, step {run.step}', fontsize=10)
+  fig.tight_layout()
+  fig.savefig(path, dpi=DPI)
+  plt.close(fig)
+  return numbers
+
+
+# --- Figure 4: nearest training images in fc7 space -------------------------------------------
+
+
+def eval_view(run: runs.Run, split: str) -> tuple[np.ndarray, np.ndarray]:
+  """(fc7 features, labels) of every image of ``split``, centre crop, in stored order."""
+  features, labels = [], []
+  for batch in run.eval_batches(split, crops=1):
+    keep = batch['mask']
+    features.append(run.features(batch['image'][keep, 0], 'fc7'))
+    labels.append(batch['label'][keep])
+  return np.concatenate(features), np.concatenate(labels)
+
+
+def stored_images(info: data.DatasetInfo, split: str, indices: Sequence[int]) -> np.ndarray:
+  """The stored images (uint8, as prepared) at ``indices`` of ``split``."""
+  source = tfds.builder_from_directory(info.prepared_dir).as_data_source(split)
+  return np.stack([example['image'] for example in source.__getitems__(list(indices))])
+
+
+def nearest(queries: np.ndarray, pool: np.ndarray, k: int, chunk: int = 256) -> np.ndarray:
+  """Indices of the ``k`` rows of ``pool`` nearest (Euclidean) to each query, nearest first."""
+  pool = pool.astype(np.float32)
+  pool_norms = (pool ** 2).sum(axis=1)
+  result = []
+  for start in range(0, len(queries), chunk):
+    q = queries[start:start + chunk].astype(np.float32)
+    distances = pool_norms[None] - 2 * q @ pool.T  # + |q|², the same for every candidate
+    candidates = np.argpartition(distances, k, axis=1)[:, :k]
+    order = np.take_along_axis(distances, candidates, axis=1).argsort(axis=1)
+    result.append(np.take_along_axis(candidates, order, axis=1))
+  return np.concatenate(result)
+
+
+def pixel_distance_percentiles(queries: np.ndarray, pool: np.ndarray,
+                               neighbours: np.ndarray) -> np.ndarray:
+  """For each (query, neighbour): the share of the pool nearer to the query in raw pixels."""
+  pool = pool.reshape(len(pool), -1).astype(np.float32)
+  pool_norms = (pool ** 2).sum(axis=1)
+  percentiles = []
+  for q, chosen in zip(queries.reshape(len(queries), -1).astype(np.float32), neighbours):
+    distances = pool_norms - 2 * pool @ q
+    percentiles.append((distances[None] < distances[chosen][:, None]).mean(axis=1))
+  return np.array(percentiles)
+
+
+def figure4(run: runs.Run, path: Path, queries_shown: int = 8) -> dict:
+  """Plots test images with their nearest training images in fc7 space; returns how often
+  the neighbours share the query's class, in fc7 and in raw pixels, and how close in pixels
+  the fc7 neighbours are."""
+  info = run.dataset()
+  train_split, test_split = run.config.data.train_split, run.config.data.eval_split
+  train_features, train_labels = eval_view(run, train_split)
+  test_features, test_labels = eval_view(run, test_split)
+  rng = np.random.default_rng(0)
+  queries = np.sort(rng.choice(len(test_labels), min(AGREEMENT_QUERIES, len(test_labels)),
+                               replace=False))
+  fc7_neighbours = nearest(test_features[queries], train_features, NEIGHBOURS)
+  train_pixels = stored_images(info, train_split, range(len(train_labels)))
+  query_pixels = stored_images(info, test_split, queries)
+  flat = lambda x: x.reshape(len(x), -1)
+  pixel_neighbours = nearest(flat(query_pixels), flat(train_pixels), NEIGHBOURS)
+  agreement = lambda found: float((train_labels[found] == test_labels[queries][:, None]).mean())
+  percentiles = pixel_distance_percentiles(query_pixels, train_pixels, fc7_neighbours)
+  numbers = {
+      'workdir': str(run.workdir), 'step': run.step, 'queries': len(queries),
+      'neighbours': NEIGHBOURS, 'fc7_features': int(train_features.shape[1]),
+      'train_images': len(train_labels),
+      'same_class_fc7_neighbours': round(agreement(fc7_neighbours), 4),
+      'same_class_pixel_neighbours': round(agreement(pixel_neighbours), 4),
+      'median_pixel_distance_percentile_of_fc7_neighbours': round(float(np.median(percentiles)),
+                                                                  4),
+  }
+
+  shown = _one_query_per_class(test_labels[queries], queries_shown)
+  names = info.class_names
+  fig, axes = plt.subplots(len(shown), NEIGHBOURS + 1,
+                           figsize=(1.15 * (NEIGHBOURS + 1), 1.25 * len(shown)), squeeze=False)
+  for row, i in enumerate(shown):
+    images = [query_pixels[i], *train_pixels[fc7_neighbours[i]]]
+    labels = [test_labels[queries[i]], *train_labels[fc7_neighbours[i]]]
+    for column, (image, label) in enumerate(zip(images, labels)):
+      ax = axes[row, column]
+      ax.imshow(image.squeeze(), cmap='gray' if image.shape[-1] == 1 else None, vmin=0, vmax=255)
+      ax.set_xticks([])
+      ax.set_yticks([])
+      same = label == labels[0]
+      ax.set_title(names[label][:14], fontsize=6,
+                   color='black' if column == 0 else ('tab:green' if same else 'tab:red'))
+      if column == 0:
+        for spine in ax.spines.values():
+          spine.set_color('tab:blue')
+          spine.set_linewidth(2)
+  fig.suptitle('Figure 4: test image (blue) and its nearest training images in fc7 space',
+               fontsize=8)
+  fig.tight_layout()
+  fig.savefig(path, dpi=DPI)
+  plt.close(fig)
+  return numbers
+
+
+def _one_query_per_class(labels: np.ndarray, count: int) -> list[int]:
+  """Positions of the first query of each class, up to ``count`` of them."""
+  seen, chosen = set(), []
+  for position, label in enumerate(labels):
+    if label not in seen:
+      seen.add(label)
+      chosen.append(position)
+    if len(chosen) == count:
+      break
+  return chosen
+
+
+# --- The command line ------------------------------------------------------------------------
+
+FIGURES = {'kernels': figure3, 'neighbours': figure4}
+
+
+def define_flags() -> None:
+  runs.define_run_flags()
+  flags.DEFINE_enum('figure', None, list(FIGURES), 'kernels: Figure 3; neighbours: Figure 4.',
+                    required=True)
+  flags.DEFINE_string('out', None, 'The PNG to write; the numbers go beside it as .json.',
+                      required=True)
+
+
+def main(argv: Sequence[str]) -> None:
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  if not flags.FLAGS['verbosity'].present:
+    logging.set_verbosity(logging.ERROR)
+  run = runs.load_run_from_flags()
+  path = Path(FLAGS.out)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  numbers = FIGURES[FLAGS.figure](run, path)
+  path.with_suffix('.json').write_text(json.dumps(numbers, indent=2) + '\n')
+  print(json.dumps(numbers, indent=2))
+
+
+if __name__ == '__main__':
+  define_flags()
+  app.run(main)

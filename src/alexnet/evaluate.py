@@ -1,0 +1,57 @@
+"""Top-1 and top-5 error of a run's checkpoint: ``python -m alexnet.evaluate --workdir DIR``.
+
+  python -m alexnet.evaluate --workdir runs/paper                       # latest, config's crops
+  python -m alexnet.evaluate --workdir runs/paper --checkpoint best --crops 1
+  python -m alexnet.evaluate --workdir runs/paper --split train[:10000] --crops 10
+
+``--crops 10`` is §4.1's test: the softmax outputs of the four corner patches, the centre
+patch and their mirror images, averaged; ``--crops 1`` is the centre patch alone. The
+numbers are computed by the same evaluation step as the trainer's, on the devices of this
+machine, whatever mesh the run was trained on.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # before alexnet.data imports TensorFlow
+
+from absl import app, flags, logging  # noqa: E402
+
+from alexnet import parallel, runs, train, trainer  # noqa: E402
+
+FLAGS = flags.FLAGS
+
+
+def evaluate_run(run: runs.Run, *, split: str, crops: int) -> dict[str, float]:
+  """{top1_error, top5_error, loss, examples} of ``run`` on ``split`` with 1 or 10 crops."""
+  run.dataset()  # prepares the data where this machine has not yet
+  parallel.check_batch(run.config.train.eval_batch_size, run.net.mesh)
+  return trainer.evaluate(train.make_eval_step(run.net), run.params,
+                          run.eval_batches(split, crops), run.net.mesh)
+
+
+def main(argv) -> None:
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  if not flags.FLAGS['verbosity'].present:
+    logging.set_verbosity(logging.WARNING)
+  run = runs.load_run_from_flags()
+  split = FLAGS.split or run.config.data.eval_split
+  crops = int(FLAGS.crops or run.config.data.eval_crops)
+  result = evaluate_run(run, split=split, crops=crops)
+  print(f'{run.workdir} step {run.step}, {split} ({result["examples"]} images, {crops} '
+        f'crop{"s" if crops > 1 else ""}): top-1 error {100 * result["top1_error"]:.2f} %, '
+        f'top-5 error {100 * result["top5_error"]:.2f} %, loss {result["loss"]:.4f}')
+
+
+def define_flags() -> None:
+  runs.define_run_flags()
+  flags.DEFINE_string('split', None, "TFDS split, e.g. 'test' or 'train[:10%]'; default: the "
+                      "run's data.eval_split.")
+  runs.define_crops_flag()
+
+
+if __name__ == '__main__':
+  define_flags()
+  app.run(main)

@@ -1,0 +1,116 @@
+"""The five most probable classes of images: ``python -m alexnet.predict --workdir DIR a.jpg ...``.
+
+  python -m alexnet.predict --workdir runs/paper cat.jpg boat.png
+  python -m alexnet.predict --workdir runs/paper --checkpoint best --crops 1 cat.jpg
+
+prints, for each image, the top-5 classes with their probabilities::
+
+  cat.jpg
+    0.8123  tabby, tabby cat
+    ...
+
+Class names are the dataset's: WordNet names for ImageNet, TFDS's label names for
+Fashion-MNIST, folder names for an image folder. Each image goes through exactly what
+evaluation did to the run's validation images (§2's stored form, the mean image, the
+centre patch or §4.1's ten patches, whose softmax outputs are averaged). A file that
+cannot be read or is not an image is reported by name, with the reason, and the other
+images are still classified; the exit status is then 1.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # before alexnet.data imports TensorFlow
+
+import numpy as np  # noqa: E402
+from absl import app, flags, logging  # noqa: E402
+
+from alexnet import runs  # noqa: E402
+
+TOP_K = 5
+
+FLAGS = flags.FLAGS
+
+
+class ImageError(ValueError):
+  """An input image cannot be used; the message names the file and says why."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Prediction:
+  """The most probable classes of one image, most probable first."""
+
+  path: str
+  classes: tuple[tuple[str, float], ...]  # (class name, probability)
+
+
+def load_image(path: str | Path, run: runs.Run, crops: int) -> np.ndarray:
+  """One image file → (crops, H, W, 3), as evaluation sees it; ImageError if it cannot be."""
+  try:
+    encoded = Path(path).read_bytes()
+  except OSError as error:
+    raise ImageError(f'{path}: cannot be read ({error.strerror or error}).') from error
+  if not encoded:
+    raise ImageError(f'{path}: the file is empty, not an image.')
+  try:
+    return run.preprocess(encoded, crops)
+  except ValueError as error:  # the cause, if any, says what is wrong with the file itself
+    raise ImageError(f'{path}: {error.__cause__ or error}.') from error
+
+
+def top_classes(probabilities: np.ndarray, class_names: Sequence[str],
+                k: int = TOP_K) -> tuple[tuple[str, float], ...]:
+  """The ``k`` most probable (name, probability) pairs of one probability vector."""
+  order = np.argsort(-probabilities, kind='stable')[:k]
+  return tuple((class_names[i], float(probabilities[i])) for i in order)
+
+
+def predict(run: runs.Run, images: np.ndarray, class_names: Sequence[str],
+            paths: Sequence[str]) -> list[Prediction]:
+  """Top-5 predictions of preprocessed ``images`` (n, crops, H, W, 3), one per path."""
+  probabilities = run.probabilities(images)
+  return [Prediction(str(path), top_classes(p, class_names)) for path, p in
+          zip(paths, probabilities)]
+
+
+def format_prediction(prediction: Prediction) -> str:
+  return '\n'.join([prediction.path, *(f'  {p:.4f}  {name}' for name, p in prediction.classes)])
+
+
+def main(argv) -> None:
+  paths = argv[1:]
+  if not paths:
+    raise app.UsageError('Give one or more image files after the flags.')
+  if not flags.FLAGS['verbosity'].present:
+    logging.set_verbosity(logging.WARNING)
+  run = runs.load_run_from_flags()
+  crops = int(FLAGS.crops or run.config.data.eval_crops)
+  class_names = run.dataset().class_names
+  readable, images, failed = [], [], 0
+  for path in paths:
+    try:
+      images.append(load_image(path, run, crops))
+      readable.append(path)
+    except ImageError as error:
+      print(f'error: {error}', file=sys.stderr)
+      failed += 1
+  if readable:
+    for prediction in predict(run, np.stack(images), class_names, readable):
+      print(format_prediction(prediction))
+  if failed:
+    sys.exit(1)
+
+
+def define_flags() -> None:
+  runs.define_run_flags()
+  runs.define_crops_flag()
+
+
+if __name__ == '__main__':
+  define_flags()
+  app.run(main)
