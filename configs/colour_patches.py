@@ -23,6 +23,7 @@ def get_config(variant: str = '') -> ml_collections.ConfigDict:
   config = _FASHION_MNIST['get_config']()
   config.model.num_classes = 11  # experiments/colour_patches.py's classes
   config.model.width = 1 / 4  # conv1: 12 kernels per tower, enough to tell two kinds apart
+  config.model.input_channels = 3  # colour: the question of Figure 3
   data = config.data
   data.dataset = 'image_folder'
   data.folder = ''  # set on the command line: --config.data.folder=<the folder>

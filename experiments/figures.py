@@ -336,9 +336,7 @@ def define_flags() -> None:
 def main(argv: Sequence[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  if not flags.FLAGS['verbosity'].present:
-    logging.set_verbosity(logging.ERROR)
-  run = runs.load_run_from_flags()
+  run = runs.load_run_from_flags(verbosity=logging.ERROR)
   path = Path(FLAGS.out)
   path.parent.mkdir(parents=True, exist_ok=True)
   numbers = FIGURES[FLAGS.figure](run, path)

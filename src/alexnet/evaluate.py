@@ -16,7 +16,7 @@ import os
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # before alexnet.data imports TensorFlow
 
-from absl import app, flags, logging  # noqa: E402
+from absl import app, flags  # noqa: E402
 
 from alexnet import parallel, runs, train, trainer  # noqa: E402
 
@@ -34,8 +34,6 @@ def evaluate_run(run: runs.Run, *, split: str, crops: int) -> dict[str, float]:
 def main(argv) -> None:
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  if not flags.FLAGS['verbosity'].present:
-    logging.set_verbosity(logging.WARNING)
   run = runs.load_run_from_flags()
   split = FLAGS.split or run.config.data.eval_split
   crops = int(FLAGS.crops or run.config.data.eval_crops)

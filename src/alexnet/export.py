@@ -58,7 +58,7 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # before alexnet.data import
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
-from absl import app, flags, logging  # noqa: E402
+from absl import app, flags  # noqa: E402
 
 from alexnet import data, runs  # noqa: E402
 from alexnet.config import ModelConfig  # noqa: E402
@@ -126,8 +126,6 @@ def load_export(path: str | Path) -> Export:
 def main(argv) -> None:
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  if not flags.FLAGS['verbosity'].present:
-    logging.set_verbosity(logging.WARNING)
   run = runs.load_run_from_flags()
   path = export_run(run, FLAGS.output or run.workdir / f'params_step{run.step}.npz')
   count = sum(v.size for v in flat_parameters(run.params).values())

@@ -28,7 +28,7 @@ from pathlib import Path
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # before alexnet.data imports TensorFlow
 
 import numpy as np  # noqa: E402
-from absl import app, flags, logging  # noqa: E402
+from absl import app, flags  # noqa: E402
 
 from alexnet import runs  # noqa: E402
 
@@ -86,8 +86,6 @@ def main(argv) -> None:
   paths = argv[1:]
   if not paths:
     raise app.UsageError('Give one or more image files after the flags.')
-  if not flags.FLAGS['verbosity'].present:
-    logging.set_verbosity(logging.WARNING)
   run = runs.load_run_from_flags()
   crops = int(FLAGS.crops or run.config.data.eval_crops)
   class_names = run.dataset().class_names

@@ -20,7 +20,7 @@ from pathlib import Path
 import jax
 import ml_collections
 import numpy as np
-from absl import flags
+from absl import flags, logging
 
 from alexnet import data, optim, parallel, trainer
 from alexnet.checkpoint import Checkpoints
@@ -167,8 +167,13 @@ def define_crops_flag() -> None:
                     "patches (softmax outputs averaged); default: the run's data.eval_crops.")
 
 
-def load_run_from_flags() -> Run:
-  """The run named by --workdir and --checkpoint; exits with the reason if there is none."""
+def load_run_from_flags(verbosity: int = logging.WARNING) -> Run:
+  """The run named by --workdir and --checkpoint; exits with the reason if there is none.
+
+  Logs below ``verbosity`` are hidden unless --verbosity is given: a tool prints its result.
+  """
+  if not flags.FLAGS['verbosity'].present:
+    logging.set_verbosity(verbosity)
   try:
     return load_run(flags.FLAGS.workdir, flags.FLAGS.checkpoint)
   except (RunNotFoundError, ValueError) as error:
