@@ -44,6 +44,7 @@ class Run:
   net: parallel.ShardedAlexNet
   params: dict  # nested {layer: {kernel, bias}}, global shapes, on net.mesh
   step: int
+  _jitted: dict = dataclasses.field(default_factory=dict, init=False, repr=False, compare=False)
 
   def dataset(self) -> data.DatasetInfo:
     """The run's dataset (class names, statistics); prepares it if this machine lacks it."""
@@ -64,22 +65,27 @@ class Run:
     """Softmax outputs averaged over crops (§4.1): (n, crops, H, W, 3) → (n, classes)."""
     n, crops = images.shape[:2]
     flat = images.reshape(n * crops, *images.shape[2:])
-    logits = self._in_batches(lambda x: self.net.apply(self.params, x), flat, batch_size)
+    logits = self._in_batches(self._compiled('logits', self.net.apply), flat, batch_size)
     return np.asarray(jax.nn.softmax(logits)).reshape(n, crops, -1).mean(axis=1)
 
   def features(self, images: np.ndarray, layer: str = 'fc7', batch_size: int = 256) -> np.ndarray:
     """One layer's global output for (n, H, W, 3) images, evaluation mode (Figure 4: fc7)."""
-    return self._in_batches(lambda x: self.net.activations(self.params, x, (layer,))[layer],
-                            images, batch_size)
+    layer_output = lambda params, x: self.net.activations(params, x, (layer,))[layer]
+    return self._in_batches(self._compiled(layer, layer_output), images, batch_size)
+
+  def _compiled(self, name: str, fn):
+    """``fn(params, images)`` jitted once per Run and name, so repeated calls reuse it."""
+    if name not in self._jitted:
+      self._jitted[name] = jax.jit(fn)
+    return self._jitted[name]
 
   def _in_batches(self, fn, images: np.ndarray, batch_size: int) -> np.ndarray:
-    """``fn`` (jitted) over equal batches that split over the data axis; padding dropped.
-
-    Every batch has the same shape, the last one padded with zeros, so ``fn`` compiles once.
+    """Jitted ``fn(params, batch)`` over equal batches that split over the data axis; padding
+    dropped. Every batch has the same shape, the last one padded with zeros, so ``fn``
+    compiles once.
     """
     devices = self.net.mesh.shape[DATA_AXIS]
     batch_size = -(-min(batch_size, len(images)) // devices) * devices
-    fn = jax.jit(fn)
     outputs = []
     for start in range(0, len(images), batch_size):
       chunk = images[start:start + batch_size]
@@ -88,7 +94,7 @@ class Run:
         chunk = np.concatenate([chunk, np.zeros((batch_size - rows, *chunk.shape[1:]),
                                                 chunk.dtype)])
       batch = parallel.global_batch({'image': chunk}, self.net.mesh)['image']
-      outputs.append(np.asarray(jax.device_get(fn(batch)))[:rows])
+      outputs.append(np.asarray(jax.device_get(fn(self.params, batch)))[:rows])
     return np.concatenate(outputs)
 
 
