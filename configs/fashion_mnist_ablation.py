@@ -3,7 +3,7 @@
   python experiments/ablations.py --config configs/fashion_mnist_ablation.py --seeds 3 \
       --out experiments/results/fashion_mnist
 
-Seven variants × three seeds must fit in about 20 minutes on two cores, so each run
+Seven variants × three seeds take about 25 minutes on two cores, so each run
 trains one epoch instead of fashion_mnist.py's 27 and is tested on the centre crop;
 everything else, the learning-rate rule included, is fashion_mnist.py's (and so the
 paper's where it can be).
