@@ -20,21 +20,21 @@ def get_config(variant: str = '') -> ml_collections.ConfigDict:
 
   model = config.model
   model.num_classes = 10  # the ten Fashion-MNIST classes
-  model.width = 1 / 8  # conv 12/32/48/48/32, fc 512: fits two CPU cores
+  model.width = 3 / 16  # conv 18/48/72/72/48, fc 768: 1/8 underfits, 1/4 gets too few epochs
   model.image_size = 64  # 28×28 images upscaled; conv1 11×11/4 then gives 15×15 maps
   model.init = 'he'  # N(0, 0.01) starves a net this narrow of signal
   model.input_channels = 1  # grey images: one channel, not three equal ones (conv1 3× cheaper)
-  model.dropout_rate = 0.0  # underfits anyway: with 0.5, 28 epochs (10.2 min) gave the same error
+  model.dropout_rate = 0.0  # underfits anyway (at width 1/8, 0.5 gave the same error in 10.2 min)
 
   mesh = config.mesh
   mesh.model = 1  # one CPU device holds both towers
 
   optim = config.optim
-  optim.learning_rate = 0.03  # tuned here: the paper's 0.01 is slow for 27 epochs
-  optim.schedule = 'cosine'  # 27 epochs leave no room for §5's plateau rule to act three times
+  optim.learning_rate = 0.03  # tuned here: the paper's 0.01 is slow for 22 epochs
+  optim.schedule = 'cosine'  # 22 epochs leave no room for §5's plateau rule to act three times
 
   train = config.train
-  train.num_epochs = 27.0  # 9 min 56 s of training on two CPU cores (README)
+  train.num_epochs = 22.0  # 9 min 23 s of training on two CPU cores, 8.66 % test error (README)
   train.eval_every_epochs = 5.0  # centre-crop test error at 5, 10, … epochs; 10 crops at the end
 
   data = config.data

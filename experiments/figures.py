@@ -339,7 +339,8 @@ def main(argv: Sequence[str]) -> None:
   run = runs.load_run_from_flags(verbosity=logging.ERROR)
   path = Path(FLAGS.out)
   path.parent.mkdir(parents=True, exist_ok=True)
-  numbers = FIGURES[FLAGS.figure](run, path)
+  # The workdir as given: the resolved path would tie the committed numbers to one machine.
+  numbers = {**FIGURES[FLAGS.figure](run, path), 'workdir': FLAGS.workdir}
   path.with_suffix('.json').write_text(json.dumps(numbers, indent=2) + '\n')
   print(json.dumps(numbers, indent=2))
 

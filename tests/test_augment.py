@@ -55,16 +55,17 @@ def test_crop_of_the_full_size_is_the_whole_image():
   assert not augment.random_crop_offsets(uniforms, 64, 64).any()
 
 
-def test_finish_patch_mirrors_subtracts_the_aligned_mean_and_shifts():
+def test_finish_patch_mirrors_subtracts_the_aligned_mean_shifts_and_scales():
   image = _coordinate_image(10)
   mean = np.random.default_rng(0).uniform(0, 50, (10, 10, 3)).astype(np.float32)
   means = tf.constant(augment.mirrored_means(mean))
   offset = tf.constant([2, 3], tf.int32)
   shift = tf.constant([1.0, -2.0, 3.0])
+  scale = tf.constant([0.5, 1.0, 2.0])
   window = tf.constant(image[2:8, 3:9].astype(np.uint8))
   for flip in (False, True):
-    got = augment.finish_patch(window, means, offset, tf.constant(flip), shift).numpy()
-    want = (image - mean)[2:8, 3:9] + shift.numpy()  # the paper: mean off, then crop
+    got = augment.finish_patch(window, means, offset, tf.constant(flip), shift, scale).numpy()
+    want = ((image - mean)[2:8, 3:9] + shift.numpy()) * scale.numpy()  # mean off, then crop
     if flip:
       want = want[:, ::-1]
     np.testing.assert_allclose(got, want, atol=1e-5)
@@ -75,7 +76,7 @@ def test_mirrored_crops_read_their_pixels_right_to_left():
   means = tf.constant(augment.mirrored_means(np.zeros((8, 8, 3), np.float32)))
   offset = tf.constant([1, 2], tf.int32)
   patch = augment.finish_patch(tf.constant(image[1:6, 2:7].astype(np.uint8)), means, offset,
-                               tf.constant(True), tf.zeros(3)).numpy()
+                               tf.constant(True), tf.zeros(3), tf.ones(3)).numpy()
   np.testing.assert_array_equal(patch[:, :, 1], np.tile(np.arange(6, 1, -1), (5, 1)))
   np.testing.assert_array_equal(patch[:, :, 0], np.tile(np.arange(1, 6)[:, None], (1, 5)))
 
@@ -138,17 +139,18 @@ def test_bilinear_matrix_reproduces_tf_resize():
   np.testing.assert_allclose(matrix @ image @ matrix.T, want, atol=1e-3)
 
 
-def test_batched_resize_crop_flip_equals_resize_then_crop_then_mirror():
+def test_batched_resize_crop_flip_equals_resize_then_crop_then_mirror_then_scale():
   rng = np.random.default_rng(2)
   images = rng.integers(0, 255, (6, 7, 7, 1), dtype=np.uint8)
   mean = rng.uniform(0, 100, (17, 17, 3)).astype(np.float32)
   offsets = rng.integers(0, 17 - 13 + 1, (6, 2)).astype(np.int32)
   flips = np.array([False, True] * 3)
   shifts = rng.normal(0, 5, (6, 3)).astype(np.float32)
+  scale = np.array([0.5, 1.0, 2.0], np.float32)
   got = augment.resize_crop_flip_batch(tf.constant(images), tf.constant(mean), offsets, flips,
-                                       shifts, 17, 13).numpy()
+                                       shifts, scale, 17, 13).numpy()
   resized = tf.image.resize(tf.image.grayscale_to_rgb(tf.cast(images, tf.float32)),
                             [17, 17]).numpy() - mean
   for i, ((top, left), flip) in enumerate(zip(offsets, flips)):
-    want = resized[i, top:top + 13, left:left + 13] + shifts[i]
-    np.testing.assert_allclose(got[i], want[:, ::-1] if flip else want, atol=2e-3)
+    want = (resized[i, top:top + 13, left:left + 13] + shifts[i]) * scale
+    np.testing.assert_allclose(got[i], want[:, ::-1] if flip else want, atol=4e-3)

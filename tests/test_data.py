@@ -369,9 +369,10 @@ def test_one_channel_keeps_grey_images_grey_and_equals_the_rgb_pipelines_first_c
                                  channels=1))['image']
   assert grey.shape == (8, FMNIST_CROP, FMNIST_CROP, 1)
   np.testing.assert_array_equal(grey, rgb[..., :1])
-  evaluation = next(data.eval_batches(config, FMNIST_CROP, split='test', global_batch_size=8,
-                                      crops=10, channels=1))
-  assert evaluation['image'].shape == (8, 10, FMNIST_CROP, FMNIST_CROP, 1)
+  grey, rgb = (next(data.eval_batches(config, FMNIST_CROP, split='test', global_batch_size=8,
+                                      crops=10, channels=c))['image'] for c in (1, 3))
+  assert grey.shape == (8, 10, FMNIST_CROP, FMNIST_CROP, 1)
+  np.testing.assert_array_equal(grey, rgb[..., :1])
 
 
 def test_one_channel_is_refused_for_colour_images(folder):

@@ -82,7 +82,7 @@ def final_parameters(workdir: Path) -> dict:
 
 def training_records(workdir: Path) -> list[dict]:
   """metrics.jsonl without the fields that depend on timing."""
-  timing = ('time', 'images_per_second', 'host_memory_gib', 'device_memory_gib')
+  timing = ('time', 'images_per_second', 'host_memory_gib', 'device_memory_gib', 'train_seconds')
   return [{k: v for k, v in r.items() if k not in timing} for r in metrics.read_metrics(workdir)]
 
 
@@ -114,9 +114,10 @@ def test_a_finished_run_reports_its_final_error_and_keeps_latest_and_best_checkp
     tmp_path, fashion_mnist):
   output = run(tmp_path, *fashion_mnist)
   assert re.search(r'final test\[:128\] error \(10 crops\): top-1 [\d.]+ %', output)
+  assert re.search(r'training \(steps 1–24\) took \d+ min \d+ s', output)
   records = metrics.read_metrics(tmp_path)
   final = [r for r in records if 'final_top1_error' in r]
-  assert len(final) == 1 and final[0]['final_crops'] == 10
+  assert len(final) == 1 and final[0]['final_crops'] == 10 and final[0]['train_seconds'] > 0
   evaluations = [r for r in records if 'eval_top1_error' in r]
   assert [r['step'] for r in evaluations] == [8, 16, 24]
   kept = checkpoint.Checkpoints(tmp_path, keep=3).steps()  # smoke: every 4 steps, keep 3

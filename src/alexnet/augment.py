@@ -101,8 +101,9 @@ def mirrored_means(mean_image: np.ndarray) -> np.ndarray:
 
 @tf.function(jit_compile=True)
 def finish_patch(window: tf.Tensor, means: tf.Tensor, offset: tf.Tensor, flip: tf.Tensor,
-                 shift: tf.Tensor) -> tf.Tensor:
-  """A uint8 crop → float32, mirrored if ``flip``, mean removed, plus the colour shift.
+                 shift: tf.Tensor, scale: tf.Tensor) -> tf.Tensor:
+  """A uint8 crop → float32, mirrored if ``flip``, mean removed, plus the colour shift,
+  times the per-channel ``scale``.
 
   The mean removed is §2's mean image at the crop's own pixels, mirrored with it: the
   same as removing the mean from the whole image before cropping and mirroring, as the
@@ -110,7 +111,7 @@ def finish_patch(window: tf.Tensor, means: tf.Tensor, offset: tf.Tensor, flip: t
   at column ``left`` is the window at ``width − left − crop`` of the mirrored mean, so
   ``means`` (from :func:`mirrored_means`) holds both. Compiled with XLA, this is one pass
   over the patch; TensorFlow's own CPU kernels would make four, and broadcast the shift
-  ≈ 10× slower than a plain add.
+  ≈ 10× slower than a plain add (and multiply a batch by a 3-vector ≈ 5× slower than XLA).
   """
   crop, width = window.shape[0], means.shape[2]
   left = tf.where(flip, width - offset[1] - crop, offset[1])
@@ -118,7 +119,13 @@ def finish_patch(window: tf.Tensor, means: tf.Tensor, offset: tf.Tensor, flip: t
   # XLA's own dynamic slice: tf.slice would make XLA compile once per distinct offset.
   mean = xla.dynamic_slice(means, start, [1, crop, crop, 3])[0]
   window = tf.where(flip, tf.reverse(window, axis=[1]), window)
-  return tf.cast(window, tf.float32) - mean + shift
+  return (tf.cast(window, tf.float32) - mean + shift) * scale
+
+
+@tf.function(jit_compile=True)
+def normalise(image: tf.Tensor, mean: tf.Tensor, scale: tf.Tensor) -> tf.Tensor:
+  """(image − mean) × scale in one XLA pass, for the test views (see :func:`finish_patch`)."""
+  return (image - mean) * scale
 
 
 def bilinear_matrix(source_size: int, size: int) -> np.ndarray:
@@ -136,11 +143,13 @@ def bilinear_matrix(source_size: int, size: int) -> np.ndarray:
 
 @tf.function(jit_compile=True)
 def resize_crop_flip_batch(images: tf.Tensor, mean_image: tf.Tensor, offsets: tf.Tensor,
-                           flips: tf.Tensor, shifts: tf.Tensor, resize_size: int,
-                           crop_size: int) -> tf.Tensor:
+                           flips: tf.Tensor, shifts: tf.Tensor, scale: tf.Tensor,
+                           resize_size: int, crop_size: int) -> tf.Tensor:
   """Small images resized at read time, the whole batch at once: (n, s, s, 1 or 3) uint8 →
-  (n, crop, crop, 3) float32 = crop of (bilinear resize to resize_size − mean image),
-  mirrored where ``flips``, plus ``shifts``.
+  (n, crop, crop, c) float32 = crop of (bilinear resize to resize_size − mean image),
+  mirrored where ``flips``, plus ``shifts``, times ``scale``; c is the larger channel count
+  of the images, the mean image (h, w, c), the shifts (n, c) and the scale (c,), so grey
+  images meet an RGB mean as three equal channels.
 
   Bilinear resizing is separable, so the crop of the resized image is A·X·Bᵀ where A and
   B are the crop's rows of :func:`bilinear_matrix` (B's rows reversed to mirror); the mean's
@@ -161,7 +170,7 @@ def resize_crop_flip_batch(images: tf.Tensor, mean_image: tf.Tensor, offsets: tf
   patches = window(tf.constant(bilinear_matrix(source_size, resize_size)), pixels)
   means = window(tf.eye(resize_size), tf.transpose(mean_image, [2, 0, 1])[None])
   patches = tf.transpose(patches - means, [0, 2, 3, 1])  # grey patches broadcast to RGB
-  return patches + shifts[:, None, None, :]
+  return (patches + shifts[:, None, None, :]) * scale
 
 
 def center_offset(full_size: int, crop_size: int) -> int:

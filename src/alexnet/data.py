@@ -183,9 +183,8 @@ def _compute_statistics(spec: _Spec, data_config: ml_collections.ConfigDict) -> 
     return {'index': np.minimum(positions, count - 1), 'mask': positions < count}
 
   ds = _pipeline(tf.data.Dataset.range(-(-count // batch)), step_fn, source, batch,
-                 lambda ex: _decode_full(spec, ex['encoded'], size), lambda images, _: images,
-                 {'mask': tf.TensorSpec([], tf.bool)}, ('mask',), lambda images: images,
-                 data_config)
+                 lambda ex: _decode_full(spec, ex['encoded'], size, 3), lambda images, _: images,
+                 {'mask': tf.TensorSpec([], tf.bool)}, ('mask',), data_config)
   total = np.zeros((size, size, 3), np.float64)
   outer = np.zeros((3, 3), np.float64)
   for images in ds.as_numpy_iterator():
@@ -284,9 +283,10 @@ def _decode(spec: _Spec, encoded: tf.Tensor) -> tf.Tensor:
   return image
 
 
-def _to_rgb_float(images: tf.Tensor, size: int) -> tf.Tensor:
-  """Stored images (…, h, w, 1 or 3) → float32 RGB at size×size (grey: three equal channels)."""
-  if images.shape[-1] == 1:
+def _to_float(images: tf.Tensor, size: int, channels: int) -> tf.Tensor:
+  """Stored images (…, h, w, 1 or 3) → float32 at size×size with ``channels`` channels
+  (grey made RGB as three equal channels where 3 are asked for)."""
+  if images.shape[-1] < channels:
     images = tf.image.grayscale_to_rgb(images)
   images = tf.cast(images, tf.float32)
   if images.shape[-2] != size:
@@ -294,8 +294,8 @@ def _to_rgb_float(images: tf.Tensor, size: int) -> tf.Tensor:
   return images
 
 
-def _decode_full(spec: _Spec, encoded: tf.Tensor, size: int) -> tf.Tensor:
-  return _to_rgb_float(_decode(spec, encoded), size)
+def _decode_full(spec: _Spec, encoded: tf.Tensor, size: int, channels: int) -> tf.Tensor:
+  return _to_float(_decode(spec, encoded), size, channels)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -305,22 +305,14 @@ class _Augmentation:
   spec: _Spec
   resize_size: int
   image_size: int
-  mean_image: np.ndarray  # (resize_size, resize_size, 3), 0–255
+  mean_image: np.ndarray  # (resize_size, resize_size, channels), 0–255
   flip: bool
   pca_std: float
   pca_convention: str
   eigenvalues: np.ndarray
   eigenvectors: np.ndarray
-  scale: np.ndarray  # (3,): multiplies the finished pixels; ones, or 1 / the RGB std
+  scale: np.ndarray  # (channels,): multiplies the finished pixels; ones, or 1 / the RGB std
   channels: int  # 3, or 1 to keep grey images grey
-
-  def finish(self, images: tf.Tensor) -> tf.Tensor:
-    """The last step of every batch: the pixel scale, and grey kept to its one channel.
-
-    Grey images go through the RGB pipeline as three equal channels (the PCA shift of
-    grey data is equal in all three too), so keeping one of them is exact.
-    """
-    return (images * self.scale)[..., :self.channels]
 
   @property
   def crops_while_decoding(self) -> bool:
@@ -351,25 +343,31 @@ class _Augmentation:
       return _decode(self.spec, example['encoded'])
     window = augment.decode_crop_jpeg(example['encoded'], example['offset'], self.image_size)
     return augment.finish_patch(window, tf.constant(augment.mirrored_means(self.mean_image)),
-                                example['offset'], example['flip'], example['shift'])
+                                example['offset'], example['flip'], example['shift'],
+                                tf.constant(self.scale))
 
   def train_batch(self, images: tf.Tensor, draws: dict[str, tf.Tensor]) -> tf.Tensor:
-    """Per batch, for small images resized at read time: resize, crop, mean, mirror and
-    colour shift of the whole batch in one compiled function."""
+    """Per batch, for small images resized at read time: resize, crop, mean, mirror,
+    colour shift and scale of the whole batch in one compiled function."""
     if self.crops_while_decoding:
       return images
+    # A grey dataset's PCA shift is the same in all three channels: one of them is exact.
     return augment.resize_crop_flip_batch(images, tf.constant(self.mean_image),
-                                          draws['offset'], draws['flip'], draws['shift'],
-                                          self.resize_size, self.image_size)
+                                          draws['offset'], draws['flip'],
+                                          draws['shift'][:, :self.channels],
+                                          tf.constant(self.scale), self.resize_size,
+                                          self.image_size)
 
   def eval_example(self, encoded: tf.Tensor, crops: int) -> tf.Tensor:
     """§4.1's test views: the centre patch (crops=1) or the ten patches (crops=10)."""
     c = augment.center_offset(self.resize_size, self.image_size)
+    scale = tf.constant(self.scale)
     if crops == 1 and self.crops_while_decoding:
       window = augment.decode_crop_jpeg(encoded, tf.constant([c, c]), self.image_size)
       mean = self.mean_image[c:c + self.image_size, c:c + self.image_size]
-      return (tf.cast(window, tf.float32) - mean)[None]
-    image = _decode_full(self.spec, encoded, self.resize_size) - self.mean_image
+      return augment.normalise(tf.cast(window, tf.float32), tf.constant(mean), scale)[None]
+    image = augment.normalise(_decode_full(self.spec, encoded, self.resize_size, self.channels),
+                              tf.constant(self.mean_image), scale)
     if crops == 1:
       return image[None, c:c + self.image_size, c:c + self.image_size]
     return augment.ten_crops(image, self.image_size)
@@ -394,9 +392,12 @@ def _augmentation(spec: _Spec, data_config: ml_collections.ConfigDict, image_siz
     scale = 1.0 / (255.0 * np.sqrt(np.diag(statistics.rgb_covariance)))
   else:
     scale = np.ones(3)
-  return _Augmentation(spec, size, image_size, mean_image, data_config.flip,
-                       data_config.pca_std, data_config.pca_convention, eigenvalues,
-                       eigenvectors, scale.astype(np.float32), channels)
+  # Grey datasets are stored with one channel and their statistics have three equal
+  # ones, so a one-channel net needs only the first: the pipeline then does a third of
+  # the work instead of making RGB and throwing two channels away.
+  return _Augmentation(spec, size, image_size, np.ascontiguousarray(mean_image[..., :channels]),
+                       data_config.flip, data_config.pca_std, data_config.pca_convention,
+                       eigenvalues, eigenvectors, scale[:channels].astype(np.float32), channels)
 
 
 # --- The iterators ---------------------------------------------------------------------
@@ -432,7 +433,6 @@ def _pipeline(steps: tf.data.Dataset, step_fn: Callable[[int], dict[str, np.ndar
               source, local_batch: int, example_fn: Callable[[dict[str, tf.Tensor]], tf.Tensor],
               batch_fn: Callable[[tf.Tensor, dict[str, tf.Tensor]], tf.Tensor],
               extra: dict[str, tf.TensorSpec], keep: tuple[str, ...],
-              finish: Callable[[tf.Tensor], tf.Tensor],
               data_config: ml_collections.ConfigDict) -> tf.data.Dataset:
   """Batches of processed examples, one per element of ``steps`` (step numbers).
 
@@ -444,8 +444,7 @@ def _pipeline(steps: tf.data.Dataset, step_fn: Callable[[int], dict[str, np.ndar
   every example in parallel, finishes the batch with whole-batch ops and prefetches.
   ``deterministic=True`` keeps the order whatever the threads do. ``example_fn`` sees one
   example's encoded image and extras, ``batch_fn`` the batch of its outputs and extras;
-  the extras named in ``keep`` are passed on to the batches, and ``finish`` has the last
-  word on the images.
+  the extras named in ``keep`` are passed on to the batches.
   """
   names = ('record', *extra)
   shapes = [tf.TensorShape([local_batch]),
@@ -466,7 +465,7 @@ def _pipeline(steps: tf.data.Dataset, step_fn: Callable[[int], dict[str, np.ndar
   ds = ds.unbatch().map(lambda ex: {**ex, 'image': example_fn(ex)},
                         num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
   ds = ds.batch(local_batch, drop_remainder=True)
-  ds = ds.map(lambda b: {'image': finish(batch_fn(b['image'], b)), 'label': b['label'],
+  ds = ds.map(lambda b: {'image': batch_fn(b['image'], b), 'label': b['label'],
                          **{k: b[k] for k in keep}},
               num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
   return ds.prefetch(2).with_options(_options(data_config))
@@ -483,6 +482,8 @@ def train_batches(data_config: ml_collections.ConfigDict, image_size: int, *,
   augmented; 'label': int32}. Process p gets rows [p·B/P, (p+1)·B/P) of the global batch,
   so the global batch does not depend on the number of processes, and batch k depends
   on (seed, k) only: starting at step k gives what an uninterrupted run gives there.
+  Close it when done (``contextlib.closing``): left open, its tf.data threads live until
+  interpreter shutdown, and with ``data.threads=1`` the exit was seen to hang there.
   """
   if seed < 0:
     raise ValueError(f'seed must be non-negative, got {seed}.')
@@ -496,8 +497,7 @@ def train_batches(data_config: ml_collections.ConfigDict, image_size: int, *,
     return {'index': order.indices(positions), **aug.draws(seed, positions)}
 
   ds = _pipeline(tf.data.Dataset.counter(start_step), step_fn, source, len(rows),
-                 aug.train_example, aug.train_batch, aug.draw_signature(), (), aug.finish,
-                 data_config)
+                 aug.train_example, aug.train_batch, aug.draw_signature(), (), data_config)
   yield from ds.as_numpy_iterator()
 
 
@@ -525,7 +525,7 @@ def eval_batches(data_config: ml_collections.ConfigDict, image_size: int, *, spl
   ds = _pipeline(tf.data.Dataset.range(-(-count // global_batch_size)), step_fn, source,
                  len(rows), lambda ex: aug.eval_example(ex['encoded'], crops),
                  lambda images, _: images, {'mask': tf.TensorSpec([], tf.bool)}, ('mask',),
-                 aug.finish, data_config)
+                 data_config)
   yield from ds.as_numpy_iterator()
 
 
@@ -546,4 +546,4 @@ def preprocess_for_eval(encoded_image: bytes, data_config: ml_collections.Config
     stored = spec.to_stored(encoded_image)
   except stored_format.UnreadableImageError as e:
     raise ValueError(f'preprocess_for_eval: the {len(encoded_image)} bytes given are {e}.') from e
-  return aug.finish(aug.eval_example(tf.constant(stored), crops)).numpy()
+  return aug.eval_example(tf.constant(stored), crops).numpy()

@@ -158,12 +158,19 @@ class Trainer:
     Whatever happens, started checkpoint saves are finished before it returns or raises.
     """
     try:
+      started = time.perf_counter()
       self.train()
       self.check_finite()
+      train_seconds = time.perf_counter() - started
       crops = self.config.data.eval_crops
       final = self.evaluate(crops)
       self.writer.write(self.length.total_steps,
-                        {f'final_{k}': v for k, v in final.items()} | {'final_crops': crops})
+                        {f'final_{k}': v for k, v in final.items()}
+                        | {'final_crops': crops, 'train_seconds': train_seconds})
+      minutes, seconds = divmod(round(train_seconds), 60)
+      self.writer.print(
+          f'training (steps {self.start_step + 1}–{self.length.total_steps}) took {minutes} min '
+          f'{seconds} s, compilation, evaluations and checkpoints included')
       self.writer.print(
           f'final {self.config.data.eval_split} error ({crops} crop{"s" if crops > 1 else ""}): '
           f'top-1 {100 * final["top1_error"]:.2f} %, top-5 {100 * final["top5_error"]:.2f} % '
