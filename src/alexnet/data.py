@@ -379,25 +379,30 @@ def _augmentation(spec: _Spec, data_config: ml_collections.ConfigDict, image_siz
     raise ConfigError(f'model.input_channels={channels} is not allowed for '
                       f'{data_config.dataset}: it must be 3 (RGB; grey images are repeated), '
                       'or 1 for a grey dataset.')
-  size = data_config.resize_size
-  if data_config.mean == 'pixel':
-    mean_image = statistics.mean_image
-  else:
-    mean_image = np.broadcast_to(statistics.rgb_mean, (size, size, 3)).astype(np.float32)
+  mean_image, scale = input_normalisation(data_config, statistics)
   if data_config.pca_eigen == 'computed':
     eigenvalues, eigenvectors = augment.pca_of_covariance(statistics.rgb_covariance)
   else:
     eigenvalues, eigenvectors = augment.IMAGENET_EIGENVALUES, augment.IMAGENET_EIGENVECTORS
-  if data_config.divide_by_std:
-    scale = 1.0 / (255.0 * np.sqrt(np.diag(statistics.rgb_covariance)))
-  else:
-    scale = np.ones(3)
   # Grey datasets are stored with one channel and their statistics have three equal
   # ones, so a one-channel net needs only the first: the pipeline then does a third of
   # the work instead of making RGB and throwing two channels away.
-  return _Augmentation(spec, size, image_size, np.ascontiguousarray(mean_image[..., :channels]),
-                       data_config.flip, data_config.pca_std, data_config.pca_convention,
-                       eigenvalues, eigenvectors, scale[:channels].astype(np.float32), channels)
+  return _Augmentation(spec, data_config.resize_size, image_size,
+                       np.ascontiguousarray(mean_image[..., :channels]), data_config.flip,
+                       data_config.pca_std, data_config.pca_convention, eigenvalues,
+                       eigenvectors, scale[:channels], channels)
+
+
+def input_normalisation(data_config: ml_collections.ConfigDict,
+                        statistics: Statistics) -> tuple[np.ndarray, np.ndarray]:
+  """(mean image (resize, resize, 3), per-channel scale (3,)), float32: every view of an
+  image becomes (pixels − mean) × scale (§2; the scale is ones unless data.divide_by_std)."""
+  mean_image = statistics.mean_image
+  if data_config.mean == 'channel':
+    mean_image = np.broadcast_to(statistics.rgb_mean, mean_image.shape)
+  scale = (1.0 / (255.0 * np.sqrt(np.diag(statistics.rgb_covariance)))
+           if data_config.divide_by_std else np.ones(3))
+  return mean_image.astype(np.float32), scale.astype(np.float32)
 
 
 # --- The iterators ---------------------------------------------------------------------

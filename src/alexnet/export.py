@@ -85,14 +85,8 @@ def flat_parameters(params: Mapping) -> dict[str, np.ndarray]:
 
 def input_normalisation(run: runs.Run) -> tuple[np.ndarray, np.ndarray]:
   """(mean image, per-channel scale) that evaluation applies to the run's images (§2)."""
-  data_config = run.config.data
   statistics = data.load_statistics(run.dataset().statistics_file)
-  mean_image = statistics.mean_image
-  if data_config.mean == 'channel':
-    mean_image = np.broadcast_to(statistics.rgb_mean, mean_image.shape)
-  scale = (1.0 / (255.0 * np.sqrt(np.diag(statistics.rgb_covariance)))
-           if data_config.divide_by_std else np.ones(3))
-  return mean_image.astype(np.float32), scale.astype(np.float32)
+  return data.input_normalisation(run.config.data, statistics)
 
 
 def export_run(run: runs.Run, path: str | Path) -> Path:
