@@ -260,7 +260,7 @@ def run_trainer(args) -> dict:
   """The full trainer for a fixed number of steps, against the bare step of the same config."""
   from alexnet import parallel, trainer
   from alexnet.config import ModelConfig
-  from alexnet.metrics import read_metrics
+  from alexnet.workdir import Workdir
 
   config = trainer_config(args)
   model_config = ModelConfig.from_mapping(config.model)
@@ -280,7 +280,7 @@ def run_trainer(args) -> dict:
     start = time.perf_counter()
     final = trainer.train_and_evaluate(config, workdir)
     wall_s = time.perf_counter() - start
-    records = [r for r in read_metrics(workdir) if 'loss' in r and 'step' in r
+    records = [r for r in Workdir(workdir).read_metrics() if 'loss' in r and 'step' in r
                and 'images_per_second' in r]
   finally:
     shutil.rmtree(workdir, ignore_errors=True)

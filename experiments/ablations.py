@@ -25,10 +25,10 @@ checkpoint. Records made with another config stop the command before anything ru
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import shlex
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -41,7 +41,8 @@ from ml_collections import config_flags
 
 import figures
 from alexnet import config as config_lib
-from alexnet import metrics
+from alexnet import errors, stopping
+from alexnet.workdir import Workdir
 
 BASE = 'base'
 FIGURE1_PAIR = ('base', 'tanh')  # ReLU (the base) against tanh, §3.1 and Figure 1
@@ -108,7 +109,7 @@ def run_specs(config_arg: str, overrides: Sequence[str], variants: Sequence[Vari
 
 
 def resolve_config(command: Sequence[str]) -> dict:
-  """The config ``command`` trains, as the JSON the trainer writes to config.json.
+  """The config ``command`` trains, every field filled, as :func:`recorded_config` reads it.
 
   Parsed by the same flag machinery as ``alexnet.main``, so a misspelt field or a value
   of the wrong type stops here, before any run starts.
@@ -118,17 +119,19 @@ def resolve_config(command: Sequence[str]) -> dict:
   config_flags.DEFINE_config_file('config', None, 'Config file.', flag_values=values,
                                   lock_config=True, sys_argv=argv)
   values(argv)
-  config_lib.validate(values.config)
-  return json.loads(values.config.to_json_best_effort())
+  return config_lib.validate(values.config).to_dict()
 
 
 def finished(directory: Path) -> bool:
-  return any('final_top1_error' in r for r in metrics.read_metrics(directory))
+  return Workdir(directory).final_record() is not None
 
 
 def recorded_config(directory: Path) -> dict | None:
-  path = directory / 'config.json'
-  return json.loads(path.read_text()) if path.exists() else None
+  """The config a run was made with, every field filled (a field added since: its default)."""
+  run = Workdir(directory)
+  if not run.has_config():
+    return None
+  return config_lib.RunConfig.from_mapping(run.read_config()).to_dict()
 
 
 def differing_fields(a: dict, b: dict, prefix: str = '') -> list[str]:
@@ -158,23 +161,43 @@ def stale_runs(specs: Sequence[RunSpec], configs: Sequence[dict]) -> list[str]:
 def keep_record(spec: RunSpec) -> None:
   """Copies what the report needs (config.json, metrics.jsonl) from the workdir to --out."""
   spec.record.mkdir(parents=True, exist_ok=True)
-  for name in ('config.json', 'metrics.jsonl'):
-    shutil.copyfile(spec.workdir / name, spec.record / name)
+  run, record = Workdir(spec.workdir), Workdir(spec.record)
+  for source, destination in ((run.config_file, record.config_file),
+                              (run.metrics_file, record.metrics_file)):
+    shutil.copyfile(source, destination)
 
 
 def train(spec: RunSpec) -> float:
-  """Runs ``spec``'s command (output to <workdir>/train.log); returns its wall time in s."""
+  """Runs ``spec``'s command (its output to the workdir's log); returns its wall time in s.
+
+  The run stops itself cleanly on SIGTERM and Ctrl-C (alexnet.stopping), so while it runs
+  this process leaves Ctrl-C to it (the terminal sends it to both) and passes SIGTERM on;
+  a run stopped that way stops the study, to be resumed by the same command.
+  """
   spec.workdir.mkdir(parents=True, exist_ok=True)
-  log_path = spec.workdir / 'train.log'
+  log_path = Workdir(spec.workdir).console_log
   started = time.monotonic()
   with log_path.open('a') as log:
     log.write(f'$ {shlex.join(spec.command)}\n')
     log.flush()
-    result = subprocess.run([sys.executable, *spec.command[1:]], stdout=log,
-                            stderr=subprocess.STDOUT, check=False)
-  if result.returncode:
+    process = subprocess.Popen([sys.executable, *spec.command[1:]], stdout=log,
+                               stderr=subprocess.STDOUT)
+    previous = {signal.SIGINT: signal.signal(signal.SIGINT, signal.SIG_IGN),
+                signal.SIGTERM: signal.signal(signal.SIGTERM,
+                                              lambda signum, _: process.send_signal(signum))}
+    try:
+      status = process.wait()
+    finally:
+      for signum, handler in previous.items():
+        signal.signal(signum, handler)
+  signum = -status if status < 0 else status - 128  # killed by it, or stopped on it
+  if signum in stopping.SIGNAL_NAMES:
+    raise errors.Stopped(f'{spec.label} was stopped by {stopping.SIGNAL_NAMES[signum]} (its '
+                         f'log is {log_path}); rerun the same command to resume the study',
+                         exit_status=128 + signum)
+  if status:
     tail = ''.join(log_path.read_text().splitlines(keepends=True)[-15:])
-    raise RuntimeError(f'{spec.label} failed (exit status {result.returncode}); its log is '
+    raise RuntimeError(f'{spec.label} failed (exit status {status}); its log is '
                        f'{log_path}:\n{tail}')
   return time.monotonic() - started
 
@@ -248,7 +271,7 @@ def figure1_section(records: dict[str, list[list[dict]]], target: float) -> list
 def report(config_arg: str, runner_command: str, variants: Sequence[Variant], seeds: int,
            out: Path, target: float) -> str:
   """results.md from the records in ``out``, and the plots beside it."""
-  records = {v.name: [metrics.read_metrics(out / 'runs' / v.name / f'seed{s}')
+  records = {v.name: [Workdir(out / 'runs' / v.name / f'seed{s}').read_metrics()
                       for s in range(seeds)] for v in variants}
   errors = {name: [final_errors(r) for r in runs] for name, runs in records.items()}
   base = errors[BASE]
@@ -349,7 +372,7 @@ def main(argv: Sequence[str], overrides: Sequence[str], runner_command: str) -> 
       seconds = train(spec)
       print(f'{prefix} trained in {seconds / 60:.1f} min', flush=True)
     keep_record(spec)
-    final = final_errors(metrics.read_metrics(spec.record))
+    final = final_errors(Workdir(spec.record).read_metrics())
     print(f'{prefix} top-1 {100 * final["top1"]:.2f} %, top-5 {100 * final["top5"]:.2f} %',
           flush=True)
 
@@ -363,4 +386,4 @@ if __name__ == '__main__':
   _overrides, _argv = split_overrides(sys.argv)
   _runner_command = shlex.join(['python', *sys.argv])
   define_flags()
-  app.run(lambda argv: main(argv, _overrides, _runner_command), argv=_argv)
+  app.run(errors.reported(lambda argv: main(argv, _overrides, _runner_command)), argv=_argv)

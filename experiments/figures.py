@@ -39,7 +39,7 @@ import numpy as np  # noqa: E402
 import tensorflow_datasets as tfds  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 
-from alexnet import data, runs  # noqa: E402
+from alexnet import data, errors, runs  # noqa: E402
 
 SMOOTHING_WINDOW = 5  # logged steps averaged for training curves and Figure 1
 PERMUTATIONS = 10_000
@@ -333,9 +333,10 @@ def define_flags() -> None:
                       required=True)
 
 
+@errors.reported
 def main(argv: Sequence[str]) -> None:
   if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+    raise errors.UsageError(f'unexpected arguments: {argv[1:]}')
   run = runs.load_run_from_flags(verbosity=logging.ERROR)
   path = Path(FLAGS.out)
   path.parent.mkdir(parents=True, exist_ok=True)
@@ -347,4 +348,4 @@ def main(argv: Sequence[str]) -> None:
 
 if __name__ == '__main__':
   define_flags()
-  app.run(main)
+  app.run(main, flags_parser=errors.parse_flags)

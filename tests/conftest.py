@@ -12,3 +12,17 @@ if _DEVICES_FLAG not in os.environ.get('XLA_FLAGS', ''):
 # TensorFlow (the input pipeline) must never take a GPU from JAX, nor log at length.
 os.environ.setdefault('CUDA_VISIBLE_DEVICES', '')
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+
+import pytest  # noqa: E402 - after the environment above, which must come first
+
+
+@pytest.fixture(scope='session')
+def fashion_mnist(tmp_path_factory) -> list[str]:
+  """Command-line overrides pointing at a small Fashion-MNIST (512 train, 128 test images),
+  prepared by the first run that uses it."""
+  import fake_data
+
+  root = tmp_path_factory.mktemp('fashion_mnist')
+  fake_data.write_fashion_mnist_idx(str(root / 'manual'), train=512, test=128)
+  return [f'--config.data.data_dir={root / "tfds"}', f'--config.data.manual_dir={root / "manual"}']

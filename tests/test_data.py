@@ -2,7 +2,9 @@
 
 import io
 import os
+import re
 import runpy
+import tarfile
 
 import ml_collections
 import numpy as np
@@ -14,6 +16,7 @@ import fake_data
 from alexnet import data
 from alexnet.config import ConfigError
 from alexnet.datasets import fashion_mnist, image_folder
+from alexnet.datasets import imagenet as imagenet_builder
 
 _CONFIGS = os.path.join(os.path.dirname(__file__), os.pardir, 'configs')
 RESIZE = 32  # the stored size here, as 256 is for the paper
@@ -242,11 +245,41 @@ def test_missing_imagenet_tars_are_named_with_the_directory_searched(tmp_path):
   manual.mkdir()
   (manual / 'ILSVRC2012_img_val.tar').write_bytes(b'')
   config = _paper_data_config(data_dir=str(tmp_path / 'tfds'), manual_dir=str(manual))
-  with pytest.raises(FileNotFoundError) as error:
+  with pytest.raises(imagenet_builder.ArchiveError) as error:
     data.prepare(config, 227)
   assert 'ILSVRC2012_img_train.tar' in str(error.value)
   assert 'ILSVRC2012_img_val.tar' not in str(error.value)
   assert str(manual) in str(error.value)
+
+
+@pytest.mark.parametrize('content, message', [
+    (b'', r'ILSVRC2012_img_val.tar is an empty file \(0 bytes\)'),
+    ('no files', r'ILSVRC2012_img_val.tar is a tar with no files in it'),
+    (b'<html>Your session expired</html>' * 40, r'ILSVRC2012_img_val.tar is not a readable tar'),
+])
+def test_an_empty_or_broken_imagenet_tar_is_named_before_anything_is_prepared(
+    tmp_path, content, message):
+  manual = tmp_path / 'manual'
+  fake_data.write_ilsvrc_tars(str(manual), num_synsets=1, per_synset=1, num_val=1)
+  val = manual / 'ILSVRC2012_img_val.tar'
+  if content == 'no files':
+    tarfile.open(val, 'w').close()
+  else:
+    val.write_bytes(content)
+  config = _paper_data_config(data_dir=str(tmp_path / 'tfds'), manual_dir=str(manual))
+  with pytest.raises(imagenet_builder.ArchiveError, match=message):
+    data.prepare(config, 227)
+  assert not list((tmp_path / 'tfds').glob('alexnet_imagenet2012/*/*'))
+
+
+def test_a_split_the_dataset_lacks_is_refused_at_preparation_naming_the_splits(imagenet):
+  config, _ = imagenet
+  for field, split in (('eval_split', 'test'), ('train_split', 'train[:200%]')):
+    wrong = ml_collections.ConfigDict(config.to_dict())
+    wrong[field] = split
+    with pytest.raises(ConfigError, match=rf"data.{field}='{re.escape(split)}' is not allowed: "
+                                          r'it must be a split of .* \(train, validation\)'):
+      data.prepare(wrong, CROP)
 
 
 def test_unprepared_dataset_is_an_error_that_says_to_prepare(tmp_path):
@@ -379,3 +412,43 @@ def test_one_channel_is_refused_for_colour_images(folder):
   config, _ = folder
   with pytest.raises(ConfigError, match='model.input_channels=1 is not allowed'):
     next(data.train_batches(config, CROP, global_batch_size=4, seed=0, channels=1))
+
+
+def test_a_class_none_of_whose_images_can_be_read_stops_the_preparation_naming_it(tmp_path):
+  root = tmp_path / 'pets'
+  fake_data.write_image_folder(str(root), {'': {'cat': 2, 'dog': 2}})
+  for path in (root / 'dog').iterdir():
+    path.write_bytes(b'not an image')
+  config = _paper_data_config(dataset='image_folder', folder=str(root),
+                              data_dir=str(tmp_path / 'tfds'), resize_size=RESIZE)
+  with pytest.raises(image_folder.FolderLayoutError, match="no image of class 'dog' in .* could "
+                                                           'be read'):
+    data.prepare(config, CROP)
+
+
+def test_file_and_class_names_that_are_not_utf8_are_stored_with_their_bytes_escaped(tmp_path):
+  root = tmp_path / 'pets'
+  fake_data.write_image_folder(str(root), {'': {'cat': 2}})
+  latin1 = os.fsdecode(b'caf\xe9')  # 'café' in Latin-1: not UTF-8
+  os.rename(root / 'cat', root / latin1)
+  os.rename(root / latin1 / '0.jpg', root / latin1 / f'{latin1}.jpg')
+  config = _paper_data_config(dataset='image_folder', folder=str(root), eval_split='train',
+                              data_dir=str(tmp_path / 'tfds'), resize_size=RESIZE)
+  info = data.prepare(config, CROP)
+  assert info.class_names == ('caf\\xe9',) and info.num_examples == {'train': 2}
+  builder = data._spec(config).builder
+  names = {example['file_name'].decode() for example in builder.as_data_source('train')}
+  assert names == {'caf\\xe9/caf\\xe9.jpg', 'caf\\xe9/1.jpg'}
+
+
+def test_a_sixteen_bit_png_in_a_folder_trains_as_its_picture(tmp_path):
+  root = tmp_path / 'scans'
+  fake_data.write_image_folder(str(root), {'': {'a': 1, 'b': 1}})
+  ramp = np.linspace(0, 65535, RESIZE * RESIZE).reshape(RESIZE, RESIZE).astype(np.uint16)
+  Image.fromarray(ramp).save(root / 'a' / 'ramp.png')  # mode I;16
+  config = _paper_data_config(dataset='image_folder', folder=str(root), eval_split='train',
+                              data_dir=str(tmp_path / 'tfds'), resize_size=RESIZE)
+  data.prepare(config, CROP)
+  stored = [example['image'] for example in data._spec(config).builder.as_data_source('train')
+            if example['file_name'].decode() == 'a/ramp.png']
+  assert len(stored) == 1 and 100 < stored[0].mean() < 155  # a ramp, not a white square

@@ -1,13 +1,20 @@
-"""Two real processes joined by jax.distributed train like one process with all devices."""
+"""Two real processes joined by jax.distributed train like one process with all devices,
+and stop together when one of them is told to."""
 
 import os
+import re
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+import processes
+from alexnet.workdir import Workdir
 
 PROGRAM = Path(__file__).parent / 'programs' / 'train_tiny_on_2x2_mesh.py'
 
@@ -38,3 +45,38 @@ def test_two_processes_on_a_2x2_mesh_reach_the_parameters_of_one_process(tmp_pat
   assert sorted(one) == sorted(two) and 'conv1/kernel' in one
   for name in one:
     np.testing.assert_allclose(two[name], one[name], rtol=1e-6, atol=1e-7, err_msg=name)
+
+
+def start_trainers(workdir: Path, overrides: list[str], port: int) -> list[subprocess.Popen]:
+  """The trainer as two processes of one run, one CPU device each, joined by jax.distributed."""
+  return [processes.start(workdir, *overrides, f'--coordinator_address=127.0.0.1:{port}',
+                          '--num_processes=2', f'--process_id={i}') for i in range(2)]
+
+
+@pytest.mark.slow
+def test_sigterm_to_one_of_two_processes_stops_both_at_the_same_step_and_they_resume(
+    tmp_path, fashion_mnist):
+  overrides = [*fashion_mnist, '--config.train.log_every_steps=1', '--config.data.eval_crops=1']
+  reference = start_trainers(tmp_path / 'uninterrupted', overrides, free_port())
+  for process in reference:
+    processes.finish(process, 0)
+
+  workdir = tmp_path / 'stopped'
+  began = time.time_ns()
+  pair = start_trainers(workdir, overrides, free_port())
+  processes.signal_when(pair[1], lambda: processes.logged_step(workdir, began) >= 5,
+                        signal.SIGTERM)
+  outputs = [processes.finish(process, 128 + signal.SIGTERM) for process in pair]
+  steps = [re.findall(r'stopped at step (\d+)[^\n]* by SIGTERM; rerun the same command', output)
+           for output in outputs]
+  assert steps[0] == steps[1] and len(steps[0]) == 1, outputs
+  step = int(steps[0][0])
+  assert 'the signal reached another process of this run' in outputs[0]
+  assert step in Workdir(workdir).checkpoint_steps()
+
+  resumed = start_trainers(workdir, overrides, free_port())
+  assert f'resumed at step {step}' in processes.finish(resumed[0], 0)
+  processes.finish(resumed[1], 0)
+  processes.assert_same_parameters(workdir, processes.final_parameters(tmp_path / 'uninterrupted'))
+  assert processes.training_records(workdir) == processes.training_records(
+      tmp_path / 'uninterrupted')

@@ -18,38 +18,16 @@ import jax
 import numpy as np
 import pytest
 
-from alexnet import checkpoint, metrics, optim, parallel, train, trainer
+from alexnet import checkpoint, optim, parallel, train, trainer
 from alexnet.config import ModelConfig
-import fake_data
+from alexnet.workdir import Workdir
+from processes import (ROOT, SMOKE, assert_same_parameters, final_parameters, logged_step, run,
+                       start, training_records)
 
-ROOT = Path(__file__).resolve().parents[1]
-SMOKE = ['--config', 'configs/fashion_mnist.py:smoke']
 # Patience 1 makes the plateau rule divide the learning rate within the smoke run, so
 # a resume that lost its state would train with another rate.
 PLATEAU_EVERY_EVALUATION = ['--config.optim.plateau_patience=1',
                             '--config.optim.plateau_min_improvement=0.5']
-
-
-@pytest.fixture(scope='session')
-def fashion_mnist(tmp_path_factory) -> list[str]:
-  """Command-line overrides pointing at a small Fashion-MNIST (512 train, 128 test)."""
-  root = tmp_path_factory.mktemp('fashion_mnist')
-  fake_data.write_fashion_mnist_idx(str(root / 'manual'), train=512, test=128)
-  return [f'--config.data.data_dir={root / "tfds"}', f'--config.data.manual_dir={root / "manual"}']
-
-
-def start(workdir: Path, *overrides: str) -> subprocess.Popen:
-  command = [sys.executable, '-m', 'alexnet.main', *SMOKE, f'--workdir={workdir}', *overrides]
-  env = {**os.environ, 'XLA_FLAGS': '--xla_force_host_platform_device_count=1'}
-  return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True)
-
-
-def run(workdir: Path, *overrides: str, expect_success: bool = True) -> str:
-  process = start(workdir, *overrides)
-  output, _ = process.communicate(timeout=600)
-  assert (process.returncode == 0) == expect_success, output
-  return output
 
 
 def kill_after_step(workdir: Path, step: int, *overrides: str) -> None:
@@ -57,33 +35,13 @@ def kill_after_step(workdir: Path, step: int, *overrides: str) -> None:
   started = time.time_ns()
   process = start(workdir, *overrides)
   deadline = time.monotonic() + 600
-  log = workdir / 'metrics.jsonl'
   while time.monotonic() < deadline and process.poll() is None:
-    # Only this process's writes count: a resumed run first rewrites the file.
-    records = metrics.read_metrics(workdir) if log.exists() and (
-        log.stat().st_mtime_ns > started) else []
-    if records and records[-1]['step'] >= step:
+    if logged_step(workdir, started) >= step:
       process.send_signal(signal.SIGKILL)
       break
     time.sleep(0.05)
   process.communicate(timeout=60)
   assert process.returncode == -signal.SIGKILL, f'run ended before step {step}'
-
-
-def final_parameters(workdir: Path) -> dict:
-  """The parameters of the latest checkpoint, read as plain arrays."""
-  ckpt = checkpoint.Checkpoints(workdir, keep=3)
-  step = ckpt.steps()[-1]
-  restored = ckpt.manager.restore(step, args=checkpoint.ocp.args.Composite(
-      state=checkpoint.ocp.args.StandardRestore()))
-  ckpt.close()
-  return jax.tree.map(np.asarray, restored.state['params'])
-
-
-def training_records(workdir: Path) -> list[dict]:
-  """metrics.jsonl without the fields that depend on timing."""
-  timing = ('time', 'images_per_second', 'host_memory_gib', 'device_memory_gib', 'train_seconds')
-  return [{k: v for k, v in r.items() if k not in timing} for r in metrics.read_metrics(workdir)]
 
 
 @pytest.mark.slow
@@ -102,11 +60,7 @@ def test_runs_killed_at_random_steps_resume_to_bitwise_identical_parameters(
     kill_after_step(workdir, step, *overrides)
   run(workdir, *overrides)
 
-  resumed = final_parameters(workdir)
-  for name in expected:
-    for kind in expected[name]:
-      np.testing.assert_array_equal(resumed[name][kind], expected[name][kind],
-                                    err_msg=f'{name}/{kind} after kills at {kill_points}')
+  assert_same_parameters(workdir, expected, f'after kills at {kill_points}')
   assert training_records(workdir) == reference  # each step once, with the same numbers
 
 
@@ -115,17 +69,17 @@ def test_a_finished_run_reports_its_final_error_and_keeps_latest_and_best_checkp
   output = run(tmp_path, *fashion_mnist)
   assert re.search(r'final test\[:128\] error \(10 crops\): top-1 [\d.]+ %', output)
   assert re.search(r'training \(steps 1–24\) took \d+ min \d+ s', output)
-  records = metrics.read_metrics(tmp_path)
+  records = Workdir(tmp_path).read_metrics()
   final = [r for r in records if 'final_top1_error' in r]
   assert len(final) == 1 and final[0]['final_crops'] == 10 and final[0]['train_seconds'] > 0
   evaluations = [r for r in records if 'eval_top1_error' in r]
   assert [r['step'] for r in evaluations] == [8, 16, 24]
-  kept = checkpoint.Checkpoints(tmp_path, keep=3).steps()  # smoke: every 4 steps, keep 3
+  kept = Workdir(tmp_path).checkpoint_steps()  # smoke: every 4 steps, keep 3
   assert kept[-3:] == [16, 20, 24] and len(kept) <= 4
   error_at = {r['step']: r['eval_top1_error'] for r in evaluations}
   assert min(error_at[s] for s in kept if s in error_at) == min(error_at.values())  # the best
-  assert len(list((tmp_path / 'tensorboard').iterdir())) == 1
-  assert json.loads((tmp_path / 'config.json').read_text())['train']['num_steps'] == 24
+  assert len(list(Workdir(tmp_path).tensorboard_dir.iterdir())) == 1
+  assert Workdir(tmp_path).read_config().train.num_steps == 24
 
 
 def test_nonfinite_loss_stops_the_run_naming_the_step_and_keeps_the_last_good_checkpoint(
@@ -133,33 +87,67 @@ def test_nonfinite_loss_stops_the_run_naming_the_step_and_keeps_the_last_good_ch
   # The rate rises from 0 towards 10 over the 24 steps: healthy at first, then divergent.
   output = run(tmp_path, *fashion_mnist, '--config.optim.schedule=constant',
                '--config.optim.learning_rate=10', '--config.optim.warmup_epochs=1.5',
-               '--config.train.log_every_steps=1', expect_success=False)
+               '--config.train.log_every_steps=1', status=1)
   bad_step = int(output.split('became NaN or infinite at step ')[1].split(';')[0])
-  assert 'The last good checkpoint is step' in output
-  ckpt = checkpoint.Checkpoints(tmp_path, keep=3)
-  assert ckpt.steps() and max(ckpt.steps()) <= bad_step
+  assert 'The last good checkpoint is step' in output and 'Traceback' not in output
+  kept = Workdir(tmp_path).checkpoint_steps()
+  assert kept and max(kept) <= bad_step
   params = final_parameters(tmp_path)
   assert all(np.all(np.isfinite(leaf)) for leaf in jax.tree.leaves(params))
 
 
 @pytest.mark.parametrize('override, message', [
-    ('--config.model.lrn_n=5', 'lrn_n'),
+    ('--config.model.lrn_n=5', r'config field model.lrn_n .* does not exist'),
+    ('--config.sed=1', r'config field sed .* does not exist.*did you mean seed'),
+    ('--config.mesh.modle=1', r'config field mesh.modle .*did you mean mesh.model'),
+    ('--config.data.flipp=False', r'config field data.flipp .*did you mean data.flip\?'),
+    ('--config.optim.learning_rte=0.1', r'did you mean optim.learning_rate\?'),
+    ('--config.train.checkpoint_every_step=9', r'did you mean train.checkpoint_every_steps\?'),
+    ('--config.optim.learning_rate=fast', r'could not convert string to float'),
     ('--config.model.towers=3', r'model.towers=3 is not allowed: it must be 1 or 2'),
     ('--config.optim.learning_rate=-0.1', r'optim.learning_rate=-0.1 is not allowed'),
     ('--config.optim.schedule=linear', r"optim.schedule='linear' .* plateau or step"),
     ('--config.data.eval_crops=5', r'data.eval_crops=5 .* 1 or 10'),
     ('--config.train.batch_size=12', r'batch of 12 images .* multiple of 8'),
 ])
-def test_config_errors_stop_before_any_work_naming_the_field(tmp_path, override, message):
+def test_config_errors_stop_before_any_work_with_one_line_naming_the_field(
+    tmp_path, override, message):
   data_dir = tmp_path / 'tfds'
   command = [sys.executable, '-m', 'alexnet.main', *SMOKE, f'--workdir={tmp_path / "run"}',
              f'--config.data.data_dir={data_dir}', '--config.mesh.model=1', override]
   env = {**os.environ, 'XLA_FLAGS': '--xla_force_host_platform_device_count=8'}
   result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=300)
-  assert result.returncode != 0
-  assert re.search(message, result.stderr), result.stderr[-2000:]
+  assert result.returncode == 2, result.stderr[-2000:]
+  said = [line for line in result.stderr.splitlines() if line.startswith('error: ')]
+  assert len(said) == 1 and re.search(message, said[0]), result.stderr[-2000:]
+  assert 'Traceback' not in result.stderr
   assert not (tmp_path / 'run').exists() and not data_dir.exists()
+
+
+@pytest.mark.parametrize('line, message', [
+    ('config.optim.learning_rte = 0.1', r'optim.learning_rte does not exist'),
+    ('config.train.checkpoint_every_step = 10', r'did you mean train.checkpoint_every_steps'),
+    ('config.data.flipp = False', r'data.flipp does not exist \(did you mean data.flip\?\)'),
+    ('config.seeed = 3', r'config field seeed does not exist'),
+    ('config.train.batch_size = "128"', r"Could not override field 'batch_size'"),
+])
+def test_a_typo_in_a_config_file_stops_the_run_naming_the_nearest_field(tmp_path, line, message):
+  config_file = tmp_path / 'mine.py'
+  config_file.write_text(
+      'import runpy\n'
+      f'_BASE = runpy.run_path({str(ROOT / "configs" / "fashion_mnist.py")!r})\n'
+      'def get_config():\n'
+      '  config = _BASE["get_config"]("smoke")\n'
+      f'  {line}\n'
+      '  return config\n')
+  command = [sys.executable, '-m', 'alexnet.main', f'--config={config_file}',
+             f'--workdir={tmp_path / "run"}', f'--config.data.data_dir={tmp_path / "tfds"}']
+  result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert result.returncode == 2, result.stderr[-2000:]
+  said = [line for line in result.stderr.splitlines() if line.startswith('error: ')]
+  assert len(said) == 1 and re.search(message, said[0]), result.stderr[-2000:]
+  assert not (tmp_path / 'run').exists() and not (tmp_path / 'tfds').exists()
 
 
 def tiny_state(mesh_shape):
@@ -177,13 +165,13 @@ def test_a_checkpoint_saved_on_one_mesh_restores_on_others(tmp_path):
   batch = dict(image=jax.random.normal(jax.random.key(0), (8, 35, 35, 3)),
                label=np.arange(8) % 10)
   state, _ = train.make_train_step(net, tx)(state, batch, 0.01)
-  saved = checkpoint.Checkpoints(tmp_path, keep=2)
+  saved = checkpoint.Checkpoints(Workdir(tmp_path), keep=2)
   saved.save(1, state, {'plateau': {}})
   saved.wait()
   expected = jax.device_get(state)
   for shape in [(1, 1), (4, 2), (8, 1)]:
     other_net, other_tx = tiny_state(shape)
-    restored, progress = checkpoint.Checkpoints(tmp_path, keep=2).restore(
+    restored, progress = checkpoint.Checkpoints(Workdir(tmp_path), keep=2).restore(
         trainer.abstract_train_state(other_net, other_tx))
     assert progress == {'plateau': {}}
     kernel = restored.params['conv2']['kernel']
@@ -191,32 +179,99 @@ def test_a_checkpoint_saved_on_one_mesh_restores_on_others(tmp_path):
     jax.tree.map(np.testing.assert_array_equal, jax.device_get(restored), expected)
 
 
-def test_a_damaged_latest_checkpoint_is_set_aside_and_the_previous_one_used(tmp_path, caplog):
+def saved_at_steps_4_and_8(workdir: Path):
+  """Checkpoints of a tiny state at steps 4 and 8 (progress {'step': s}) in ``workdir``;
+  returns the net and optimizer that restore them."""
   net, tx = tiny_state((1, 1))
   state = train.create_train_state(net, tx, seed=0)
-  ckpt = checkpoint.Checkpoints(tmp_path, keep=3)
+  ckpt = checkpoint.Checkpoints(Workdir(workdir), keep=3)
   for step in (4, 8):
     ckpt.save(step, state.replace(step=np.int32(step)), {'step': step})
   ckpt.wait()
+  ckpt.close()
+  return net, tx
+
+
+def test_a_damaged_latest_checkpoint_is_set_aside_and_the_previous_one_used(tmp_path, caplog):
+  net, tx = saved_at_steps_4_and_8(tmp_path)
   for path in (tmp_path / 'checkpoints' / '8').rglob('*'):
     if path.is_file() and path.stat().st_size > 64:
       os.truncate(path, path.stat().st_size // 2)
   # A save cut short leaves a temporary directory, which is never read.
   (tmp_path / 'checkpoints' / '12.orbax-checkpoint-tmp-1').mkdir()
-  restored, progress = checkpoint.Checkpoints(tmp_path, keep=3).restore(
+  restored, progress = checkpoint.Checkpoints(Workdir(tmp_path), keep=3).restore(
       trainer.abstract_train_state(net, tx))
   assert progress == {'step': 4} and int(restored.step) == 4
   assert (tmp_path / 'damaged_checkpoints' / '8').is_dir()
-  assert 'checkpoint at step 8 cannot be read' in caplog.text
+  assert 'checkpoint at step 8 cannot be used' in caplog.text
 
 
 def test_a_checkpoint_of_another_network_is_refused_with_the_differing_shapes(tmp_path):
   net, tx = tiny_state((1, 1))
-  ckpt = checkpoint.Checkpoints(tmp_path, keep=3)
+  ckpt = checkpoint.Checkpoints(Workdir(tmp_path), keep=3)
   ckpt.save(1, train.create_train_state(net, tx, seed=0), {})
   ckpt.wait()
   wider = parallel.ShardedAlexNet(ModelConfig(num_classes=10, width=1 / 8, image_size=35),
                                   parallel.make_mesh(1, 1, jax.devices()[:1]))
   with pytest.raises(checkpoint.IncompatibleCheckpointError, match='params/conv1/kernel'):
-    checkpoint.Checkpoints(tmp_path, keep=3).restore(trainer.abstract_train_state(wider, tx))
+    checkpoint.Checkpoints(Workdir(tmp_path), keep=3).restore(trainer.abstract_train_state(wider, tx))
   assert (tmp_path / 'checkpoints' / '1').is_dir()  # refused, not set aside
+
+
+def test_every_checkpoint_carries_the_checksums_of_all_its_files_and_verifies(tmp_path):
+  net, tx = saved_at_steps_4_and_8(tmp_path)
+  for step in (4, 8):
+    directory = tmp_path / 'checkpoints' / str(step)
+    listed = json.loads((directory / checkpoint.CHECKSUMS_FILE).read_text())
+    items = {str(p.relative_to(directory)) for item in ('state', 'progress')
+             for p in (directory / item).rglob('*') if p.is_file()}
+    assert set(listed) == items and len(items) > 3
+    assert checkpoint.verify(directory) == ''
+
+
+def test_a_flipped_byte_in_a_checkpoint_is_detected_and_the_checkpoint_before_used(
+    tmp_path, caplog):
+  net, tx = saved_at_steps_4_and_8(tmp_path)
+  arrays = max((p for p in (tmp_path / 'checkpoints' / '8' / 'state').rglob('*') if p.is_file()),
+               key=lambda p: p.stat().st_size)
+  content = bytearray(arrays.read_bytes())
+  content[len(content) // 2] ^= 0x01  # one bit of one byte
+  arrays.write_bytes(bytes(content))
+  assert 'differ from the checksums' in checkpoint.verify(tmp_path / 'checkpoints' / '8')
+  with pytest.raises(checkpoint.DamagedCheckpointError, match='step 8 .* is damaged'):
+    checkpoint.Checkpoints(Workdir(tmp_path), keep=3).restore(
+        trainer.abstract_train_state(net, tx), step=8)  # asked for by number: refused
+  restored, progress = checkpoint.Checkpoints(Workdir(tmp_path), keep=3).restore(
+      trainer.abstract_train_state(net, tx))
+  assert progress == {'step': 4} and int(restored.step) == 4
+  assert (tmp_path / 'damaged_checkpoints' / '8').is_dir()
+  assert re.search(r'checkpoint at step 8 cannot be used \(1 of its files differ from the '
+                   r'checksums written when it was saved', caplog.text)
+
+
+def test_a_checkpoint_interval_in_minutes_saves_at_the_first_logged_step_after_it(
+    tmp_path, fashion_mnist):
+  output = run(tmp_path, *fashion_mnist, '--config.train.checkpoint_every_steps=1000',
+               '--config.train.checkpoint_every_minutes=1e-9', '--config.train.log_every_steps=6',
+               '--config.train.keep_checkpoints=10', '--config.train.eval_every_epochs=10')
+  assert 'final test' in output
+  assert Workdir(tmp_path).checkpoint_steps() == [6, 12, 18, 24]  # the log steps; 24 is the end
+
+
+def test_a_known_error_is_one_line_and_alexnet_traceback_adds_the_traceback(tmp_path):
+  manual = tmp_path / 'manual'
+  manual.mkdir()
+  command = [sys.executable, '-m', 'alexnet.main', '--config=configs/imagenet_paper.py:smoke',
+             f'--workdir={tmp_path / "run"}', f'--config.data.manual_dir={manual}',
+             f'--config.data.data_dir={tmp_path / "tfds"}', '--config.mesh.model=1']
+  for traceback in ('', '1'):
+    env = {**os.environ, 'XLA_FLAGS': '--xla_force_host_platform_device_count=1',
+           'ALEXNET_TRACEBACK': traceback}
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 2, result.stderr[-3000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert re.match(r'error: ImageNet tars missing: ILSVRC2012_img_train.tar, '
+                    r'ILSVRC2012_img_val.tar not found in ', last), result.stderr[-3000:]
+    assert ('Traceback' in result.stderr) == bool(traceback)
+    assert not (tmp_path / 'run').exists()

@@ -23,6 +23,7 @@ import fcntl
 import os
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 import ml_collections
@@ -30,7 +31,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from alexnet import augment
+from alexnet import augment, stopping
 from alexnet.config import DATASETS, EVAL_CROPS, ConfigError, validate_data
 from alexnet.datasets import fashion_mnist, image_folder, imagenet, skipped, stored_format
 
@@ -99,9 +100,9 @@ def _spec(data_config: ml_collections.ConfigDict) -> _Spec:
 def _check_config(data_config: ml_collections.ConfigDict, image_size: int, spec: _Spec) -> None:
   validate_data(data_config, image_size)
   if spec.image_format == 'png' and data_config.resize_size < spec.stored_shape[0]:
-    raise ValueError(f'data.resize_size {data_config.resize_size} is below the stored size '
-                     f'{spec.stored_shape[0]} of {data_config.dataset}: images resized at read '
-                     'time can only be enlarged.')
+    raise ConfigError(f'data.resize_size {data_config.resize_size} is below the stored size '
+                      f'{spec.stored_shape[0]} of {data_config.dataset}: images resized at read '
+                      'time can only be enlarged.')
 
 
 def _statistics_file(spec: _Spec, data_config: ml_collections.ConfigDict) -> str:
@@ -113,14 +114,33 @@ def _statistics_file(spec: _Spec, data_config: ml_collections.ConfigDict) -> str
 
 @contextlib.contextmanager
 def _exclusive(directory: str) -> Iterator[None]:
-  """Holds an exclusive lock on ``directory``: the first process prepares, the rest wait."""
+  """Holds an exclusive lock on ``directory``: the first process prepares, the rest wait.
+
+  The wait polls, so that a stop requested meanwhile (Ctrl-C) is honoured there too.
+  """
   os.makedirs(directory, exist_ok=True)
   with open(os.path.join(directory, '.alexnet_prepare.lock'), 'w') as lock:
-    fcntl.flock(lock, fcntl.LOCK_EX)
+    while True:
+      try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        break
+      except BlockingIOError:
+        stopping.check(f'while waiting for another process to prepare the data in {directory}')
+        time.sleep(0.5)
     try:
       yield
     finally:
       fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def split_size(info: tfds.core.DatasetInfo, split: str, field: str) -> int:
+  """Examples in ``split`` (a TFDS split or slice), or a ConfigError naming ``field``."""
+  try:
+    return info.splits[split].num_examples
+  except (KeyError, ValueError) as error:
+    raise ConfigError(f'{field}={split!r} is not allowed: it must be a split of {info.name} '
+                      f'({", ".join(info.splits)}) or a slice of one such as '
+                      f"'train[:10%]' ({str(error).splitlines()[0]})") from None
 
 
 def prepare(data_config: ml_collections.ConfigDict, image_size: int) -> DatasetInfo:
@@ -131,7 +151,9 @@ def prepare(data_config: ml_collections.ConfigDict, image_size: int) -> DatasetI
   others wait and then find everything done; hosts with their own disks each prepare an
   identical copy (TFDS's order and the statistics are deterministic). TFDS itself writes
   into a temporary directory and renames it when complete, so an interrupted preparation
-  is redone, never half-read.
+  (a stop requested between examples, :mod:`alexnet.stopping`, or a kill) is redone, never
+  half-read. A training or evaluation split the dataset lacks is refused here, before any
+  training.
   """
   spec = _spec(data_config)
   _check_config(data_config, image_size, spec)
@@ -144,16 +166,22 @@ def prepare(data_config: ml_collections.ConfigDict, image_size: int) -> DatasetI
           imagenet.check_tars(_manual_dir(data_config, builder))
         builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
             manual_dir=_manual_dir(data_config, builder)))
+      # A builder made before another process prepared the data holds no splits: read anew.
+      spec = _spec(data_config)
+      builder = spec.builder
       if not os.path.exists(statistics_file):
+        split_size(builder.info, data_config.train_split, 'data.train_split')
         _save_statistics(_compute_statistics(spec, data_config), statistics_file)
   info = builder.info
   label = info.features['label']
+  train_examples = split_size(info, data_config.train_split, 'data.train_split')
+  split_size(info, data_config.eval_split, 'data.eval_split')  # refused now, not at evaluation
   return DatasetInfo(
       num_classes=label.num_classes,
       class_names=(imagenet.CLASS_NAMES if data_config.dataset == 'imagenet2012'
                    else tuple(label.names)),
       num_examples={name: split.num_examples for name, split in info.splits.items()},
-      train_examples=info.splits[data_config.train_split].num_examples,
+      train_examples=train_examples,
       skipped_images=skipped.count_skipped(info),
       tfds_name=f'{builder.name}/{builder.builder_config.name}:{builder.version}'
       if builder.builder_config else f'{builder.name}:{builder.version}',
@@ -188,6 +216,7 @@ def _compute_statistics(spec: _Spec, data_config: ml_collections.ConfigDict) -> 
   total = np.zeros((size, size, 3), np.float64)
   outer = np.zeros((3, 3), np.float64)
   for images in ds.as_numpy_iterator():
+    stopping.check('while computing the statistics of the training split')
     kept = images['image'][images['mask']].astype(np.float64)
     total += kept.sum(axis=0)
     pixels = kept.reshape(-1, 3) / 255.0

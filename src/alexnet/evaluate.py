@@ -18,7 +18,7 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # before alexnet.data import
 
 from absl import app, flags  # noqa: E402
 
-from alexnet import parallel, runs, train, trainer  # noqa: E402
+from alexnet import errors, parallel, runs, stopping, train, trainer  # noqa: E402
 
 FLAGS = flags.FLAGS
 
@@ -27,13 +27,17 @@ def evaluate_run(run: runs.Run, *, split: str, crops: int) -> dict[str, float]:
   """{top1_error, top5_error, loss, examples} of ``run`` on ``split`` with 1 or 10 crops."""
   run.dataset()  # prepares the data where this machine has not yet
   parallel.check_batch(run.config.train.eval_batch_size, run.net.mesh)
-  return trainer.evaluate(train.make_eval_step(run.net), run.params,
-                          run.eval_batches(split, crops), run.net.mesh)
+  result = trainer.evaluate(train.make_eval_step(run.net), run.params,
+                            run.eval_batches(split, crops), run.net.mesh)
+  if result is None:  # only with several processes, where JAX's preemption notice stops it
+    raise stopping.StopRequested(f'while evaluating {split}', stopping.stop_signal())
+  return result
 
 
+@errors.reported
 def main(argv) -> None:
   if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+    raise errors.UsageError(f'unexpected arguments: {argv[1:]}')
   run = runs.load_run_from_flags()
   split = FLAGS.split or run.config.data.eval_split
   crops = int(FLAGS.crops or run.config.data.eval_crops)
@@ -52,4 +56,4 @@ def define_flags() -> None:
 
 if __name__ == '__main__':
   define_flags()
-  app.run(main)
+  app.run(main, flags_parser=errors.parse_flags)

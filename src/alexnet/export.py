@@ -60,7 +60,7 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from alexnet import data, runs  # noqa: E402
+from alexnet import data, errors, runs  # noqa: E402
 from alexnet.config import ModelConfig  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -117,9 +117,10 @@ def load_export(path: str | Path) -> Export:
                   mean_image=archive['input/mean_image'], scale=archive['input/scale'])
 
 
+@errors.reported
 def main(argv) -> None:
   if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+    raise errors.UsageError(f'unexpected arguments: {argv[1:]}')
   run = runs.load_run_from_flags()
   path = export_run(run, FLAGS.output or run.workdir / f'params_step{run.step}.npz')
   count = sum(v.size for v in flat_parameters(run.params).values())
@@ -134,4 +135,4 @@ def define_flags() -> None:
 
 if __name__ == '__main__':
   define_flags()
-  app.run(main)
+  app.run(main, flags_parser=errors.parse_flags)

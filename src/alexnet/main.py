@@ -7,15 +7,22 @@ command again with the same workdir resumes from the latest checkpoint.
 Several hosts: start the same command on every host. Under SLURM (``srun``)
 JAX finds the coordinator and each process's rank by itself; elsewhere pass
 ``--coordinator_address=host:port --num_processes=N --process_id=i``.
+
+SIGTERM and Ctrl-C stop the run at the next step boundary with a checkpoint of that
+step (exit status 143 or 130; a second Ctrl-C exits at once). A mistake in the command
+(a config field that does not exist, a value the run cannot use, a workdir another
+trainer holds, a config that cannot resume the workdir's run) is one line, exit status 2;
+``ALEXNET_TRACEBACK=1`` shows the traceback too.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 
 from absl import app, flags, logging
 from ml_collections import config_flags
+
+from alexnet import errors
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Config file.', lock_config=True)
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Directory for checkpoints and logs.')
@@ -36,24 +43,30 @@ def join_processes() -> None:
     jax.distributed.initialize()  # SLURM is detected by JAX itself
 
 
+def load_config():
+  """The config file with the command line's overrides; a file that fails to load is one line."""
+  try:
+    return _CONFIG.value
+  except Exception as error:  # noqa: BLE001 - the file's own error, whatever it is, is the message
+    raise errors.UsageError(f'the config file {flags.FLAGS["config"].config_filename} cannot be '
+                            f'loaded: {type(error).__name__}: {error}') from error
+
+
+@errors.reported
 def main(argv) -> None:
   if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+    raise errors.UsageError(f'unexpected arguments: {argv[1:]}')
   if not flags.FLAGS['verbosity'].present:  # orbax and TFDS log every file at INFO
     logging.set_verbosity(logging.WARNING)
   # TensorFlow (the input pipeline) must not take a GPU from JAX: a GPU TensorFlow next to
   # JAX breaks NCCL (flax#4942, jax#39167).
   os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+  config = load_config()
   join_processes()
   from alexnet import trainer
-  from alexnet.config import ConfigError
 
-  try:
-    trainer.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
-  except (ConfigError, trainer.NonFiniteError) as error:
-    logging.error('%s', error)
-    sys.exit(f'error: {error}')
+  trainer.train_and_evaluate(config, _WORKDIR.value)
 
 
 if __name__ == '__main__':
-  app.run(main)
+  app.run(main, flags_parser=errors.parse_flags)

@@ -10,34 +10,28 @@ from __future__ import annotations
 import json
 import math
 import time
-from pathlib import Path
 
 import tensorboardX
 import tqdm
 
-
-def read_metrics(workdir: str | Path) -> list[dict]:
-  """All records of a run's metrics.jsonl, in order."""
-  path = Path(workdir) / 'metrics.jsonl'
-  if not path.exists():
-    return []
-  return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+from alexnet import errors
+from alexnet.workdir import Workdir
 
 
 class MetricsWriter:
   """Writes training and evaluation records of one run, from process 0 only."""
 
-  def __init__(self, workdir: str | Path, *, start_step: int, total_steps: int, enabled: bool):
+  def __init__(self, workdir: Workdir, *, start_step: int, total_steps: int, enabled: bool):
     self.enabled = enabled
-    self.path = Path(workdir) / 'metrics.jsonl'
+    self.path = workdir.metrics_file
     if not enabled:
       return
     if self.path.exists():  # left by a run that stopped after its last checkpoint
       kept = [line for line in self.path.read_text().splitlines()
               if line.strip() and json.loads(line)['step'] <= start_step]
       self.path.write_text(''.join(line + '\n' for line in kept))
-    self.tensorboard = tensorboardX.SummaryWriter(
-        str(Path(workdir) / 'tensorboard'), purge_step=start_step)
+    self.tensorboard = tensorboardX.SummaryWriter(str(workdir.tensorboard_dir),
+                                                  purge_step=start_step)
     self.bar = tqdm.tqdm(total=total_steps, initial=start_step, unit='step', dynamic_ncols=True,
                          mininterval=2.0, smoothing=0.1)
 
@@ -47,12 +41,17 @@ class MetricsWriter:
       return
     clean = {key: (value if not isinstance(value, float) or math.isfinite(value) else str(value))
              for key, value in record.items()}
-    with self.path.open('a') as f:
-      f.write(json.dumps({'step': step, 'time': round(time.time(), 3), **clean}) + '\n')
-    for key, value in record.items():
-      if isinstance(value, (int, float)) and key not in ('epoch',):
-        self.tensorboard.add_scalar(key, value, step)
-    self.tensorboard.flush()
+    try:
+      with self.path.open('a') as f:
+        f.write(json.dumps({'step': step, 'time': round(time.time(), 3), **clean}) + '\n')
+      for key, value in record.items():
+        if isinstance(value, (int, float)) and key not in ('epoch',):
+          self.tensorboard.add_scalar(key, value, step)
+      self.tensorboard.flush()
+    except OSError as error:
+      if errors.disk_full_in(error):
+        raise errors.DiskFullError(self.path.parent, f'the logs of step {step}') from error
+      raise
 
   def advance(self, steps: int, **postfix: float) -> None:
     """Moves the progress bar on and shows the latest loss, img/s and learning rate."""

@@ -16,12 +16,18 @@ from collections.abc import Mapping, Sequence
 import jax
 import numpy as np
 from flax import nnx
+from jax.experimental import multihost_utils
 from jax.sharding import AxisType, Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from alexnet import errors
 from alexnet.config import ModelConfig
 from alexnet.model import DROPOUT_LAYERS, LAYER_OUTPUTS, AlexNet, layer_features
 from alexnet.towers import DATA_AXIS, MODEL_AXIS, partition_specs
+
+
+class MeshError(errors.UsageError, ValueError):
+  """The devices, the mesh config, the towers and the batch do not fit together."""
 
 
 def make_mesh(data: int = -1, model: int = 1, devices: Sequence[jax.Device] | None = None) -> Mesh:
@@ -33,14 +39,14 @@ def make_mesh(data: int = -1, model: int = 1, devices: Sequence[jax.Device] | No
   """
   devices = list(jax.devices() if devices is None else devices)
   if model < 1:
-    raise ValueError(f'mesh.model={model} must be at least 1.')
+    raise MeshError(f'mesh.model={model} must be at least 1.')
   if data == -1:
     if len(devices) % model:
-      raise ValueError(f'mesh.model={model} does not divide the {len(devices)} devices; '
+      raise MeshError(f'mesh.model={model} does not divide the {len(devices)} devices; '
                        f'choose a model axis size that divides {len(devices)}.')
     data = len(devices) // model
   if data < 1 or data * model != len(devices):
-    raise ValueError(f'mesh.data={data} × mesh.model={model} needs {data * model} devices but '
+    raise MeshError(f'mesh.data={data} × mesh.model={model} needs {data * model} devices but '
                      f'{len(devices)} are available; set mesh.data=-1 to use them all.')
   return jax.make_mesh((data, model), (DATA_AXIS, MODEL_AXIS),
                        axis_types=(AxisType.Auto, AxisType.Auto), devices=devices)
@@ -56,20 +62,20 @@ def mesh_for(towers: int, data: int = -1, model: int = -1) -> Mesh:
 def check_mesh(mesh: Mesh, towers: int) -> None:
   """Explains what to change when the mesh cannot hold the towers."""
   if tuple(mesh.axis_names) != (DATA_AXIS, MODEL_AXIS):
-    raise ValueError(f'The mesh must have axes {(DATA_AXIS, MODEL_AXIS)}, not {mesh.axis_names}.')
+    raise MeshError(f'The mesh must have axes {(DATA_AXIS, MODEL_AXIS)}, not {mesh.axis_names}.')
   model = mesh.shape[MODEL_AXIS]
   if towers % model:
     hint = ('mesh.model=1: the one-tower net runs whole on each device' if towers == 1 else
             f'mesh.model=1 (each device holds both towers) or mesh.model={towers} '
             '(one tower per device, as in the paper)')
-    raise ValueError(f'A model axis of size {model} cannot hold the {towers} tower(s) of '
+    raise MeshError(f'A model axis of size {model} cannot hold the {towers} tower(s) of '
                      f'model.towers={towers}: each device must hold whole towers. Set {hint}.')
 
 
 def check_batch(batch_size: int, mesh: Mesh) -> None:
   data = mesh.shape[DATA_AXIS]
   if batch_size % data:
-    raise ValueError(f'A batch of {batch_size} images cannot be split evenly over the '
+    raise MeshError(f'A batch of {batch_size} images cannot be split evenly over the '
                      f'{data} devices of the data axis: make the batch size a multiple of '
                      f'{data} or change mesh.data.')
 
@@ -79,6 +85,20 @@ def global_batch(local_batch: Mapping[str, np.ndarray], mesh: Mesh) -> dict[str,
   sharding = NamedSharding(mesh, P(DATA_AXIS))
   return {name: jax.make_array_from_process_local_data(sharding, np.asarray(value))
           for name, value in local_batch.items()}
+
+
+def all_processes_agree(ok: bool) -> bool:
+  """True when ``ok`` is True in every process of the run (a collective: all must call it)."""
+  if jax.process_count() == 1:
+    return ok
+  return bool(np.all(multihost_utils.process_allgather(np.int32(ok))))
+
+
+def from_process_0(value: bool) -> bool:
+  """Process 0's ``value`` in every process, for decisions taken on one clock or one read."""
+  if jax.process_count() == 1:
+    return value
+  return bool(multihost_utils.broadcast_one_to_all(np.int32(value)))
 
 
 class ShardedAlexNet:

@@ -30,7 +30,7 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # before alexnet.data import
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from alexnet import runs  # noqa: E402
+from alexnet import errors, runs  # noqa: E402
 
 TOP_K = 5
 
@@ -82,10 +82,11 @@ def format_prediction(prediction: Prediction) -> str:
   return '\n'.join([prediction.path, *(f'  {p:.4f}  {name}' for name, p in prediction.classes)])
 
 
+@errors.reported
 def main(argv) -> None:
   paths = argv[1:]
   if not paths:
-    raise app.UsageError('Give one or more image files after the flags.')
+    raise errors.UsageError('give one or more image files after the flags.')
   run = runs.load_run_from_flags()
   crops = int(FLAGS.crops or run.config.data.eval_crops)
   class_names = run.dataset().class_names
@@ -111,4 +112,4 @@ def define_flags() -> None:
 
 if __name__ == '__main__':
   define_flags()
-  app.run(main)
+  app.run(main, flags_parser=errors.parse_flags)

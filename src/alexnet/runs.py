@@ -13,7 +13,6 @@ on: checkpoints hold global arrays, so they restore onto any mesh. All devices g
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -22,16 +21,17 @@ import ml_collections
 import numpy as np
 from absl import flags, logging
 
-from alexnet import data, optim, parallel, trainer
+from alexnet import data, errors, optim, parallel, trainer
 from alexnet.checkpoint import Checkpoints
 from alexnet.config import ModelConfig
 from alexnet.towers import DATA_AXIS
+from alexnet.workdir import RunNotFoundError, Workdir
 
 CHECKPOINT_CHOICES = "'latest', 'best' or a step number"
 
 
-class RunNotFoundError(FileNotFoundError):
-  """The directory is not the workdir of a run, or holds no usable checkpoint."""
+class CheckpointChoiceError(errors.UsageError, ValueError):
+  """--checkpoint names no saved checkpoint."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,11 +100,7 @@ class Run:
 
 def load_config(workdir: str | Path) -> ml_collections.ConfigDict:
   """The config a run was (last) started with, from its ``config.json``."""
-  path = Path(workdir) / 'config.json'
-  if not path.is_file():
-    raise RunNotFoundError(f'{workdir} holds no config.json, so it is not the workdir of a '
-                           'training run (python -m alexnet.main --workdir DIR writes it).')
-  return ml_collections.ConfigDict(json.loads(path.read_text()))
+  return Workdir(workdir).read_config()
 
 
 def mesh_for_tools(model_config: ModelConfig, mesh_config: Mapping) -> jax.sharding.Mesh:
@@ -132,8 +128,8 @@ def choose_step(checkpoints: Checkpoints, which: str) -> int:
     return best
   if which.isdigit() and int(which) in steps:
     return int(which)
-  raise ValueError(f'checkpoint {which!r} is not {CHECKPOINT_CHOICES} of a saved checkpoint; '
-                   f'saved steps in {checkpoints.directory}: {steps}.')
+  raise CheckpointChoiceError(f'checkpoint {which!r} is not {CHECKPOINT_CHOICES} of a saved '
+                              f'checkpoint; saved steps in {checkpoints.directory}: {steps}.')
 
 
 def load_run(workdir: str | Path, checkpoint: str = 'latest',
@@ -143,18 +139,18 @@ def load_run(workdir: str | Path, checkpoint: str = 'latest',
   ``checkpoint`` is 'latest', 'best' (lowest validation top-1 error) or a step number.
   Only arrays and JSON are read (orbax, no pickle).
   """
-  workdir = Path(workdir).absolute()
-  config = load_config(workdir)
+  run_dir = Workdir(workdir)
+  config = run_dir.read_config()
   model_config = ModelConfig.from_mapping(config.model)
   net = parallel.ShardedAlexNet(model_config, mesh or mesh_for_tools(model_config, config.mesh))
   tx = optim.make_optimizer(config.optim)
-  checkpoints = Checkpoints(workdir, keep=config.train.keep_checkpoints)
+  checkpoints = Checkpoints(run_dir, keep=config.train.keep_checkpoints)
   try:
     step = choose_step(checkpoints, checkpoint)
     state, _ = checkpoints.restore(trainer.abstract_train_state(net, tx), step=step)
   finally:
     checkpoints.close()
-  return Run(workdir=workdir, config=config, model_config=model_config, net=net,
+  return Run(workdir=run_dir.path, config=config, model_config=model_config, net=net,
              params=state.params, step=step)
 
 
@@ -174,13 +170,10 @@ def define_crops_flag() -> None:
 
 
 def load_run_from_flags(verbosity: int = logging.WARNING) -> Run:
-  """The run named by --workdir and --checkpoint; exits with the reason if there is none.
+  """The run named by --workdir and --checkpoint (RunNotFoundError and others if there is none).
 
   Logs below ``verbosity`` are hidden unless --verbosity is given: a tool prints its result.
   """
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(verbosity)
-  try:
-    return load_run(flags.FLAGS.workdir, flags.FLAGS.checkpoint)
-  except (RunNotFoundError, ValueError) as error:
-    raise SystemExit(f'error: {error}') from error
+  return load_run(flags.FLAGS.workdir, flags.FLAGS.checkpoint)

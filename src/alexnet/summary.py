@@ -16,7 +16,7 @@ import jax
 from absl import app
 from ml_collections import config_flags
 
-from alexnet import parallel
+from alexnet import errors, parallel
 from alexnet.config import ModelConfig
 from alexnet.model import LAYER_OUTPUTS
 
@@ -63,6 +63,7 @@ def summary_table(config: ModelConfig, model_axis: int) -> str:
   return '\n'.join(lines)
 
 
+@errors.reported
 def main(argv) -> None:
   del argv
   config = _CONFIG.value
@@ -76,4 +77,4 @@ def main(argv) -> None:
 
 
 if __name__ == '__main__':
-  app.run(main)
+  app.run(main, flags_parser=errors.parse_flags)

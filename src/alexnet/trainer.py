@@ -1,18 +1,29 @@
-"""The training loop: data, steps, evaluation, the plateau rule, logs and checkpoints.
+"""The training loop: data, steps, evaluation, the plateau rule, logs, checkpoints and stopping.
 
 Running the same command with the same workdir resumes from the latest
 readable checkpoint and continues exactly as an uninterrupted run would: the
 data stream, the dropout masks and the learning rate are functions of the step
 (and of the plateau rule's state, which the checkpoint holds), and on a CPU the
-final parameters are bitwise identical (tests/test_trainer.py kills a run with
-SIGKILL to check this).
+final parameters are bitwise identical (tests/test_lifecycle.py stops runs with
+SIGKILL, SIGTERM and SIGINT to check this).
+
+A run has three phases:
+
+1. **Deciding** (:meth:`Trainer.__init__`): the config is checked, the mesh built, the
+   workdir's lock taken, the config compared with the one the workdir's checkpoints were
+   made with, the data prepared, the latest checkpoint verified and restored. Whatever
+   refuses the run refuses it here, and the workdir is left byte for byte as it was.
+2. **Committing** (start of :meth:`Trainer.run`): config.json, with any change of a
+   field allowed on resume; metrics.jsonl cut back to the restored step.
+3. **Training**: SIGTERM or SIGINT stop it at the next step boundary (or between
+   evaluation batches) with a checkpoint of that step (:mod:`alexnet.stopping`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
+import datetime
 import logging
 import resource
 import time
@@ -23,13 +34,18 @@ import ml_collections
 import numpy as np
 
 from alexnet import config as config_lib
-from alexnet import data, optim, parallel, train
+from alexnet import data, errors, optim, parallel, stopping, train
 from alexnet.checkpoint import Checkpoints
 from alexnet.metrics import MetricsWriter
+from alexnet.workdir import Workdir
 
 
-class NonFiniteError(RuntimeError):
+class NonFiniteError(errors.RunFailure):
   """The loss or the gradients became NaN or infinite."""
+
+
+class ResumeMismatchError(errors.UsageError):
+  """The config differs from the run's in fields that decide what its checkpoints mean."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +64,10 @@ class RunLength:
     every = max(1, round(config.train.eval_every_epochs * steps_per_epoch))
     return cls(steps_per_epoch, total, every)
 
+  def evaluates_at(self, done: int) -> bool:
+    """Whether the run evaluates after step ``done`` (every ``eval_every_steps``, and last)."""
+    return done % self.eval_every_steps == 0 or done == self.total_steps
+
 
 def make_plateau(optim_config: ml_collections.ConfigDict) -> optim.Plateau:
   return optim.Plateau(patience=optim_config.plateau_patience, factor=optim_config.plateau_factor,
@@ -55,12 +75,19 @@ def make_plateau(optim_config: ml_collections.ConfigDict) -> optim.Plateau:
                        min_improvement=optim_config.plateau_min_improvement)
 
 
-def evaluate(eval_step, params, batches, mesh) -> dict[str, float]:
-  """Top-1 and top-5 error (and the loss) over one pass of ``batches``."""
+def evaluate(eval_step, params, batches, mesh) -> dict[str, float] | None:
+  """Top-1 and top-5 error (and the loss) over one pass of ``batches``.
+
+  None if a stop was requested during the pass (looked at before every batch, a point
+  every process passes together: :func:`stopping.reached_sync_point`).
+  """
   totals = None
-  for local in batches:
-    sums = eval_step(params, parallel.global_batch(local, mesh))
-    totals = sums if totals is None else jax.tree.map(lambda a, b: a + b, totals, sums)
+  with contextlib.closing(batches):
+    for local in batches:
+      if stopping.reached_sync_point():
+        return None
+      sums = eval_step(params, parallel.global_batch(local, mesh))
+      totals = sums if totals is None else jax.tree.map(lambda a, b: a + b, totals, sums)
   totals = jax.device_get(totals)
   examples = float(totals['examples'])
   return dict(top1_error=float(totals['top1_errors']) / examples,
@@ -87,99 +114,210 @@ def abstract_train_state(net: parallel.ShardedAlexNet, tx) -> train.TrainState:
                       train.state_shardings(net, tx))
 
 
-def record_config(config: ml_collections.ConfigDict, workdir: Path) -> None:
-  """Writes config.json (what the tools rebuild the run from); warns if it changed."""
-  path = workdir / 'config.json'
-  current = json.loads(config.to_json_best_effort())
-  if path.exists():
-    previous = json.loads(path.read_text())
-    if previous != current:
-      changed = sorted(k for k in previous.keys() | current.keys()
-                       if previous.get(k) != current.get(k))
-      logging.warning('The config differs from the one this workdir was started with (sections '
-                      '%s); continuing with the new one.', changed)
-  path.write_text(json.dumps(current, indent=2) + '\n')
+def _shown(value) -> str:
+  return repr(value) if isinstance(value, str) else f'{value:g}' if isinstance(
+      value, float) else str(value)
+
+
+def _crops(crops: int) -> str:
+  return f'{crops} crop{"s" if crops > 1 else ""}'
 
 
 class Trainer:
-  """One run of a config in a workdir: set up (or resumed) once, then trained to the end."""
+  """One run of a config in a workdir: decided (set up or resumed) once, then trained to the end.
+
+  Constructing it decides (phase 1 above) and holds the workdir's lock; :meth:`run`
+  releases it when the run ends, however it ends.
+  """
 
   def __init__(self, config: ml_collections.ConfigDict, workdir: str | Path):
     self.config = config
-    self.workdir = Path(workdir).absolute()
-    self.model_config = config_lib.validate(config)
+    self.run_config = config_lib.validate(config)
+    self.model_config = self.run_config.model
     self.mesh = parallel.mesh_for(self.model_config.towers, config.mesh.data, config.mesh.model)
     parallel.check_mesh(self.mesh, self.model_config.towers)
     parallel.check_batch(config.train.batch_size, self.mesh)
     parallel.check_batch(config.train.eval_batch_size, self.mesh)
     self.process, self.processes = jax.process_index(), jax.process_count()
-    if self.process == 0:
-      self.workdir.mkdir(parents=True, exist_ok=True)
-      record_config(config, self.workdir)
+    self.workdir = Workdir(workdir)
+    self.lock = self.workdir.lock() if self.process == 0 else None
+    self.checkpoints: Checkpoints | None = None
+    try:
+      self._decide()
+    except BaseException:
+      if self.checkpoints is not None:
+        self.checkpoints.close()
+      self._release(undo=True)
+      raise
 
-    self.info = data.prepare(config.data, self.model_config.image_size)
-    config_lib.require(self.model_config.num_classes == self.info.num_classes, 'model.num_classes',
-                       self.model_config.num_classes,
-                       f'{self.info.num_classes}, the classes of {self.info.tfds_name}')
-    if self.info.skipped_images:
-      logging.warning('%d unreadable images were skipped when %s was prepared.',
-                      self.info.skipped_images, self.info.tfds_name)
-    self.length = RunLength.of(config, self.info.train_examples)
+  # --- Phase 1: deciding, without writing to the workdir ---------------------------------
 
+  def _decide(self) -> None:
+    refusal = None
+    try:  # the decisions each process takes alone, without collectives
+      if self.lock:
+        self.lock.acquire()
+      self.allowed_changes = self._compare_with_the_runs_config()
+      self.info = self._prepare_data()
+      self.length = RunLength.of(self.config, self.info.train_examples)
+    except (errors.UsageError, errors.Stopped) as error:
+      refusal = error
+    if not parallel.all_processes_agree(refusal is None):
+      raise refusal or errors.UsageError('another process of this run refused to start it; '
+                                         'its output says why.')
+    self.finished = self._final_record_of_a_finished_run()
+    if self.finished:
+      return
     self.net = parallel.ShardedAlexNet(self.model_config, self.mesh)
-    self.tx = optim.make_optimizer(config.optim)
-    self.schedule = optim.base_schedule(config.optim, self.length.steps_per_epoch,
+    self.tx = optim.make_optimizer(self.config.optim)
+    self.schedule = optim.base_schedule(self.config.optim, self.length.steps_per_epoch,
                                         self.length.total_steps)
-    self.plateau = make_plateau(config.optim)
-    self.checkpoints = Checkpoints(self.workdir, keep=config.train.keep_checkpoints)
+    self.plateau = make_plateau(self.config.optim)
+    self.checkpoints = Checkpoints(self.workdir, keep=self.config.train.keep_checkpoints)
     restored = self.checkpoints.restore(abstract_train_state(self.net, self.tx))
     if restored is None:
-      self.state = train.create_train_state(self.net, self.tx, seed=config.seed)
+      self.state, progress = train.create_train_state(self.net, self.tx,
+                                                      seed=self.config.seed), None
     else:
       self.state, progress = restored
       self.plateau.load_state_dict(progress['plateau'])
+    self.resumed = restored is not None
     self.start_step = int(self.state.step)
+    # A stop during the evaluation of a step saves that step without its evaluation,
+    # which the resumed run then does first, as the uninterrupted run did.
+    self.evaluation_pending = (progress is not None and progress.get('evaluation') is None
+                               and self.length.evaluates_at(self.start_step))
+    if stopping.reached_sync_point():
+      raise stopping.StopRequested(f'before training began (at step {self.start_step})',
+                                   stopping.stop_signal())
+    self.train_step = train.make_train_step(self.net, self.tx)
+    self.eval_step = train.make_eval_step(self.net)
+    self.latest_evaluation: dict | None = None
+
+  def _compare_with_the_runs_config(self) -> dict:
+    """{field: (then, now)} the resume changes; refuses fields that must stay as they were.
+
+    Only a workdir with checkpoints has a run to resume; otherwise the run starts afresh.
+    """
+    if not (self.workdir.checkpoint_steps() and self.workdir.has_config()):
+      return {}
+    try:
+      started = config_lib.RunConfig.from_mapping(self.workdir.read_config())
+    except config_lib.ConfigError as error:
+      raise ResumeMismatchError(f'the config.json of {self.workdir.path} is not a config this '
+                                f'version can resume ({error}); use a new --workdir.') from None
+    refused, allowed = config_lib.resume_differences(started, self.run_config)
+    if refused:
+      listed = '; '.join(f'{name}: the run has {_shown(then)}, this command {_shown(now)}'
+                         for name, (then, now) in refused.items())
+      raise ResumeMismatchError(
+          f'this config cannot resume the run in {self.workdir.path}: {listed}. These fields '
+          'decide what its checkpoints and steps mean (the network, the batch, the training '
+          'data and its augmentation, the update rule, the seed). Rerun with the run\'s values '
+          '(its config.json has them), or give a new --workdir to start another run. Fields '
+          'that may change on resume: learning rate and schedule, the number of steps, '
+          'evaluation, logging and checkpoint intervals, the mesh, the data\'s location.')
+    return allowed
+
+  def _prepare_data(self) -> data.DatasetInfo:
+    info = data.prepare(self.config.data, self.model_config.image_size)
+    config_lib.require(self.model_config.num_classes == info.num_classes, 'model.num_classes',
+                       self.model_config.num_classes,
+                       f'{info.num_classes}, the classes of {info.tfds_name}')
+    if info.skipped_images:
+      logging.warning('%d unreadable images were skipped when %s was prepared.',
+                      info.skipped_images, info.tfds_name)
+    return info
+
+  def _final_record_of_a_finished_run(self) -> dict | None:
+    steps = self.workdir.checkpoint_steps()
+    if steps and steps[-1] == self.length.total_steps:
+      return self.workdir.final_record(step=self.length.total_steps)
+    return None
+
+  # --- Phases 2 and 3 -----------------------------------------------------------------------
+
+  def run(self) -> dict:
+    """Trains from the start (or resumed) step to the end; returns the final evaluation.
+
+    Whatever happens, started checkpoint saves are finished and the lock released before
+    it returns or raises.
+    """
+    if self.finished:
+      self._release(undo=True)
+      return self._report_finished()
+    try:
+      self._commit()
+      started = time.perf_counter()
+      if self.evaluation_pending:
+        self.evaluate_pending(self.start_step)
+      self.train()
+      self.check_finite()
+      final = self.final_evaluation(time.perf_counter() - started)
+    except BaseException as error:
+      self._finish(error)
+      raise
+    self._finish()
+    return final
+
+  def _commit(self) -> None:
+    """Phase 2: config.json (with this start's changes) and the logs, from the restored step."""
+    changes = self.workdir.read_changes() if self.resumed else []
+    if self.allowed_changes:
+      changes.append(dict(step=self.start_step,
+                          time=datetime.datetime.now().astimezone().isoformat(timespec='seconds'),
+                          fields={name: list(values)
+                                  for name, values in self.allowed_changes.items()}))
+    if self.process == 0:
+      self.workdir.write_config(self.config, changes)
     self.writer = MetricsWriter(self.workdir, start_step=self.start_step,
                                 total_steps=self.length.total_steps, enabled=self.process == 0)
     self.writer.print(
         f'{self.info.tfds_name}: {self.info.train_examples} training examples, '
         f'{self.info.num_classes} classes; mesh {dict(self.mesh.shape)} over '
         f'{jax.device_count()} {jax.devices()[0].platform} device(s), {self.processes} '
-        f'process(es); {self.length.total_steps} steps of {config.train.batch_size} '
+        f'process(es); {self.length.total_steps} steps of {self.config.train.batch_size} '
         f'({self.length.steps_per_epoch} per epoch)'
-        + (f'; resumed at step {self.start_step}' if restored else ''))
-    self.train_step = train.make_train_step(self.net, self.tx)
-    self.eval_step = train.make_eval_step(self.net)
-    self.latest_evaluation: dict | None = None
+        + (f'; resumed at step {self.start_step}' if self.resumed else ''))
+    if self.allowed_changes:
+      self.writer.print('changed on resume, from step {}: {} (recorded in config.json)'.format(
+          self.start_step, '; '.join(f'{name} {_shown(then)} → {_shown(now)}'
+                                     for name, (then, now) in self.allowed_changes.items())))
+    self.last_save_time = time.monotonic()
 
-  def run(self) -> dict:
-    """Trains from the start (or resumed) step to the end; returns the final evaluation.
+  def _finish(self, failure: BaseException | None = None) -> None:
+    """Waits for the saves, closes the logs, releases the lock, whatever fails on the way.
 
-    Whatever happens, started checkpoint saves are finished before it returns or raises.
+    A failure here is raised unless the run is already failing for the same reason (a full
+    disk fails the pending saves and the log writers too): the first report is the one.
     """
-    try:
-      started = time.perf_counter()
-      self.train()
-      self.check_finite()
-      train_seconds = time.perf_counter() - started
-      crops = self.config.data.eval_crops
-      final = self.evaluate(crops)
-      self.writer.write(self.length.total_steps,
-                        {f'final_{k}': v for k, v in final.items()}
-                        | {'final_crops': crops, 'train_seconds': train_seconds})
-      minutes, seconds = divmod(round(train_seconds), 60)
-      self.writer.print(
-          f'training (steps {self.start_step + 1}–{self.length.total_steps}) took {minutes} min '
-          f'{seconds} s, compilation, evaluations and checkpoints included')
-      self.writer.print(
-          f'final {self.config.data.eval_split} error ({crops} crop{"s" if crops > 1 else ""}): '
-          f'top-1 {100 * final["top1_error"]:.2f} %, top-5 {100 * final["top5_error"]:.2f} % '
-          f'on {final["examples"]} images')
-      return final
-    finally:
-      self.checkpoints.wait()
-      self.checkpoints.close()
-      self.writer.close()
+    later = None
+    steps = [self.checkpoints.wait, self.checkpoints.close] if self.checkpoints else []
+    if hasattr(self, 'writer'):
+      steps.append(self.writer.close)
+    for step in (*steps, self._release):
+      try:
+        step()
+      except Exception as error:  # noqa: BLE001 - every step must run; the first is raised
+        later = later or error
+    if later is not None and not (failure is not None and errors.disk_full_in(failure)
+                                  and errors.disk_full_in(later)):
+      raise later
+
+  def _release(self, *, undo: bool = False) -> None:
+    if self.lock:
+      self.lock.release(undo=undo)
+
+  def _report_finished(self) -> dict:
+    record = self.finished
+    crops = record.get('final_crops', self.config.data.eval_crops)
+    print(f'{self.workdir.path}: this run finished at step {record["step"]}; its final '
+          f'{self.config.data.eval_split} error ({_crops(crops)}) was top-1 '
+          f'{100 * record["final_top1_error"]:.2f} %, top-5 {100 * record["final_top5_error"]:.2f}'
+          ' %. Nothing to do (train.num_steps or train.num_epochs would extend it; '
+          'python -m alexnet.evaluate evaluates it again).', flush=True)
+    return {key[len('final_'):]: value for key, value in record.items()
+            if key.startswith('final_') and key != 'final_crops'}
 
   def train(self) -> None:
     """The training steps, with their logs, evaluations and checkpoints."""
@@ -200,13 +338,32 @@ class Trainer:
             np.float32(learning_rate))
         done = step + 1
         self.writer.advance(1)
+        save_due = done % config.train.checkpoint_every_steps == 0
         if done % config.train.log_every_steps == 0 or done == self.length.total_steps:
           self.log(done, jax.device_get(metrics), learning_rate)
-        evaluate_now = done % self.length.eval_every_steps == 0 or done == self.length.total_steps
-        if evaluate_now:
-          self.evaluate_during_training(done)
-        if evaluate_now or done % config.train.checkpoint_every_steps == 0:
-          self.save(done, with_evaluation=evaluate_now)
+          save_due = save_due or self.checkpoint_time_is_due()
+        evaluates = self.length.evaluates_at(done)
+        evaluated = evaluates and self.evaluate_during_training(done)
+        interrupted = evaluates and not evaluated
+        stop = interrupted or stopping.reached_sync_point()
+        if evaluates or save_due or stop:
+          self.save(done, with_evaluation=evaluated)
+        if stop:
+          raise self._stop_request(done, during_evaluation=interrupted)
+
+  def checkpoint_time_is_due(self) -> bool:
+    """``train.checkpoint_every_minutes`` since the last save, on process 0's clock."""
+    minutes = self.config.train.checkpoint_every_minutes
+    due = minutes > 0 and time.monotonic() - self.last_save_time >= 60 * minutes
+    return parallel.from_process_0(due)
+
+  def _stop_request(self, step: int, *, during_evaluation: bool) -> stopping.StopRequested:
+    where = f'at step {step}'
+    if during_evaluation:
+      where += ', during its evaluation (a resumed run evaluates that step first)'
+    if stopping.requested() is None:
+      where += ' (the signal reached another process of this run)'
+    return stopping.StopRequested(where, stopping.stop_signal())
 
   def log(self, done: int, metrics: dict, learning_rate: float) -> None:
     """The training record of step ``done``: a sync point, so also the NaN check."""
@@ -226,33 +383,64 @@ class Trainer:
     self.writer.advance(0, loss=record['loss'], img_s=record['images_per_second'],
                         lr=learning_rate)
 
-  def evaluate(self, crops: int) -> dict[str, float]:
-    """Errors of the current parameters on the evaluation split."""
+  def evaluate(self, crops: int) -> dict[str, float] | None:
+    """Errors of the current parameters on the evaluation split; None if stopped midway."""
     return evaluate(self.eval_step, self.state.params, data.eval_batches(
         self.config.data, self.model_config.image_size, split=self.config.data.eval_split,
         global_batch_size=self.config.train.eval_batch_size, crops=crops,
         channels=self.model_config.input_channels, process_index=self.process,
         process_count=self.processes), self.mesh)
 
-  def evaluate_during_training(self, done: int) -> None:
-    """Centre-crop errors, which also drive the plateau rule (§5)."""
+  def evaluate_during_training(self, done: int) -> bool:
+    """Centre-crop errors, which also drive the plateau rule (§5); False if stopped midway."""
     self.check_finite()
-    self.latest_evaluation = self.evaluate(crops=1)
+    evaluation = self.evaluate(crops=1)
+    if evaluation is None:
+      return False
+    self.latest_evaluation = evaluation
     if (self.config.optim.schedule == 'plateau'
         and self.plateau.update(self.latest_evaluation['top1_error'])):
       self.writer.print(f'step {done}: validation top-1 error stopped improving; learning rate '
                         f'divided by {1 / self.plateau.factor:g} ({self.plateau.reductions} of '
                         f'{self.plateau.max_reductions})')
     self.writer.write(done, {f'eval_{k}': v for k, v in self.latest_evaluation.items()})
+    return True
 
-  def save(self, done: int, *, with_evaluation: bool) -> None:
+  def evaluate_pending(self, step: int) -> None:
+    """The evaluation of the restored step, which a stop cut short; then its checkpoint again,
+    now ranked by it as the uninterrupted run's was."""
+    if not self.evaluate_during_training(step):
+      raise self._stop_request(step, during_evaluation=True)
+    self.save(step, with_evaluation=True, replace=True)
+
+  def final_evaluation(self, train_seconds: float) -> dict:
+    """The test of the finished run with the config's crops (§4.1: 10), recorded once."""
+    crops, total = self.config.data.eval_crops, self.length.total_steps
+    final = self.evaluate(crops)
+    if final is None:
+      raise stopping.StopRequested(f'during the final evaluation (step {total} is saved)',
+                                   stopping.stop_signal())
+    self.writer.write(total, {f'final_{k}': v for k, v in final.items()}
+                      | {'final_crops': crops, 'train_seconds': train_seconds})
+    if self.start_step < total:
+      minutes, seconds = divmod(round(train_seconds), 60)
+      self.writer.print(f'training (steps {self.start_step + 1}–{total}) took {minutes} min '
+                        f'{seconds} s, compilation, evaluations and checkpoints included')
+    self.writer.print(
+        f'final {self.config.data.eval_split} error ({_crops(crops)}): top-1 '
+        f'{100 * final["top1_error"]:.2f} %, top-5 {100 * final["top5_error"]:.2f} % '
+        f'on {final["examples"]} images')
+    return final
+
+  def save(self, done: int, *, with_evaluation: bool, replace: bool = False) -> None:
     """An asynchronous checkpoint; ranked for "best" when it follows an evaluation."""
     self.check_finite()
     progress = dict(plateau=self.plateau.state_dict(), epoch=done / self.length.steps_per_epoch,
                     evaluation=self.latest_evaluation if with_evaluation else None)
     self.checkpoints.save(done, self.state, progress,
                           metrics={'top1_error': self.latest_evaluation['top1_error']}
-                          if with_evaluation else None)
+                          if with_evaluation else None, replace=replace)
+    self.last_save_time = time.monotonic()
 
   def check_finite(self) -> None:
     """Stops the run if a step's loss or gradients were NaN or infinite."""
@@ -267,5 +455,9 @@ class Trainer:
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
-  """Trains (or resumes) the run of ``config`` in ``workdir``; returns the final evaluation."""
-  return Trainer(config, workdir).run()
+  """Trains (or resumes) the run of ``config`` in ``workdir``; returns the final evaluation.
+
+  SIGTERM and SIGINT stop it cleanly while it runs (:mod:`alexnet.stopping`).
+  """
+  with stopping.handled():
+    return Trainer(config, workdir).run()

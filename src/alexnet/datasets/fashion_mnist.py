@@ -3,7 +3,8 @@
 TFDS's own ``fashion_mnist`` downloads the idx files and checks their checksums; Debian
 recompressed the same files, so TFDS refuses them. This subclass reads the idx files
 from ``manual_dir`` or from Debian's install location when they are there, and otherwise
-downloads exactly as TFDS does. The features, splits and label names are TFDS's.
+downloads exactly as TFDS does. The features, splits and label names are TFDS's. A stop
+requested during preparation (:mod:`alexnet.stopping`) is honoured between examples.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import os
 import struct
 
 import tensorflow_datasets as tfds
+
+from alexnet import stopping
 
 DEBIAN_DIR = '/usr/share/datasets/fashion-mnist'
 _FILES = {
@@ -54,6 +57,11 @@ class AlexnetFashionMnist(tfds.image_classification.FashionMNIST):
                             data_path=files[f'{split}_data'], label_path=files[f'{split}_labels']))
         for split in ('train', 'test')
     ]
+
+  def _generate_examples(self, *args, **kwargs):
+    for key, example in super()._generate_examples(*args, **kwargs):
+      stopping.check('while preparing Fashion-MNIST')
+      yield key, example
 
 
 def _idx_count(path: os.PathLike) -> int:

@@ -9,13 +9,19 @@ Two layouts are understood:
 Images are stored in §2's form (shorter side to ``size``, central crop, JPEG), like
 ImageNet, so the same fast training pipeline reads them. A file that is not a decodable
 image is skipped and counted; a layout that cannot be meant (no class folders, images
-beside the class folders, an empty class, classes in validation that training lacks) is
-an error saying what is wrong. Each folder gets its own prepared copy, named after its
-path; delete it to re-prepare a folder whose files changed.
+beside the class folders, an empty class, classes in validation that training lacks, a
+training class none of whose images can be read) is an error saying what is wrong. Each
+folder gets its own prepared copy, named after its path; delete it to re-prepare a folder
+whose files changed.
+
+File and folder names are bytes to the filesystem and need not be UTF-8 (a Latin-1 name
+copied from an old disk, say); TFDS stores text as UTF-8, so such a name is stored with
+its undecodable bytes written as ``\\xNN`` (:func:`printable`), and the file is still used.
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import hashlib
 import os
@@ -23,13 +29,19 @@ import re
 
 import tensorflow_datasets as tfds
 
+from alexnet import errors, stopping
 from alexnet.datasets import skipped, stored_format
 
 _SPLIT_DIRS = {'train': 'train', 'val': 'validation', 'validation': 'validation', 'test': 'test'}
 
 
-class FolderLayoutError(ValueError):
+class FolderLayoutError(errors.UsageError, ValueError):
   """The folder cannot be read as classes of images; the message says why."""
+
+
+def printable(name: str) -> str:
+  """A file name as UTF-8 text: undecodable bytes (surrogates from os.scandir) as \\xNN."""
+  return os.fsencode(name).decode('utf-8', errors='backslashreplace')
 
 
 def _visible_entries(directory: str) -> list[os.DirEntry]:
@@ -40,13 +52,13 @@ def _visible_entries(directory: str) -> list[os.DirEntry]:
 def _class_folders(directory: str) -> dict[str, list[str]]:
   """{class name: sorted image paths} of a directory whose subdirectories are classes."""
   entries = _visible_entries(directory)
-  stray = [e.name for e in entries if e.is_file()]
+  stray = [printable(e.name) for e in entries if e.is_file()]
   if stray:
     raise FolderLayoutError(
         f'{directory!r} holds files beside its class folders ({", ".join(stray[:5])}'
         f'{", ..." if len(stray) > 5 else ""}): every image must be inside a folder named '
         'after its class (root/<class>/<image>).')
-  classes = {e.name: [f.path for f in _visible_entries(e.path) if f.is_file()]
+  classes = {printable(e.name): [f.path for f in _visible_entries(e.path) if f.is_file()]
              for e in entries if e.is_dir()}
   if not classes:
     raise FolderLayoutError(
@@ -92,9 +104,9 @@ def config_for(folder: str, size: int) -> FolderConfig:
   """A config named after the folder, so that each folder has its own prepared copy."""
   folder = os.path.abspath(folder)
   slug = re.sub(r'[^a-z0-9]+', '_', os.path.basename(folder.rstrip('/')).lower()).strip('_')
-  digest = hashlib.sha1(folder.encode()).hexdigest()[:8]
+  digest = hashlib.sha1(os.fsencode(folder)).hexdigest()[:8]
   return FolderConfig(name=f'{slug or "root"}_{digest}_resized{size}', folder=folder,
-                      size=size, description=f'{folder}, stored at {size}×{size}.')
+                      size=size, description=f'{printable(folder)}, stored at {size}×{size}.')
 
 
 class AlexnetImageFolder(tfds.core.GeneratorBasedBuilder):
@@ -128,9 +140,21 @@ class AlexnetImageFolder(tfds.core.GeneratorBasedBuilder):
       with open(path, 'rb') as f:
         return path, label, skipped.stored_or_error(f.read(), size)
 
+    readable = collections.Counter()
     for path, label, stored in stored_format.ordered_parallel_map(to_stored, files):
-      name = os.path.relpath(path, folder)
+      stopping.check(f'while preparing the {split} split of {printable(folder)}')
+      name = printable(os.path.relpath(path, folder))
       if isinstance(stored, stored_format.UnreadableImageError):
         skipped.record_skipped(self.info, split, name, stored)
         continue
+      readable[label] += 1
       yield name, {'image': stored, 'label': label, 'file_name': name}
+    if split == 'train':
+      names = self.info.features['label'].names
+      unreadable = [names[label] for label in sorted({label for _, label in files})
+                    if not readable[label]]
+      if unreadable:
+        raise FolderLayoutError(
+            f'no image of class {", ".join(map(repr, unreadable))} in {printable(folder)!r} '
+            'could be read (each file was skipped; the log names them with the reason), so '
+            'the class could never be learnt: add readable images or remove the folder.')

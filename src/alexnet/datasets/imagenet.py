@@ -2,26 +2,32 @@
 
 This is TFDS's ``imagenet2012`` builder (v5.1.0) itself: the archive walking, the synset
 labels, the validation labels paired by sorted file name, the CMYK and PNG fixes are all
-the parent's code. The subclass changes two things only:
+the parent's code. The subclass changes only this:
 
 * every image is stored as its §2 form (shorter side 256, central 256×256 crop, JPEG), so
   training decodes only the crop window of a small file instead of a full-size photo;
 * a missing tar is one error naming all missing files and the directory searched (the
-  parent would silently prepare whichever splits it found).
+  parent would silently prepare whichever splits it found); an empty file or one that is
+  not a tar is named too;
+* a stop requested during preparation (:mod:`alexnet.stopping`) is honoured between
+  images.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import tarfile
 
 import tensorflow_datasets as tfds
 from tensorflow_datasets.datasets.imagenet2012 import imagenet2012_dataset_builder
 from tensorflow_datasets.datasets.siscore import labels as imagenet_labels
 
+from alexnet import errors, stopping
 from alexnet.datasets import skipped, stored_format
 
 REQUIRED_TARS = ('ILSVRC2012_img_train.tar', 'ILSVRC2012_img_val.tar')
+OPTIONAL_TAR = 'ILSVRC2012_img_test.tar'
 # Human-readable names in TFDS's label order (sorted synsets); TFDS ships them with SI-Score.
 CLASS_NAMES: tuple[str, ...] = tuple(imagenet_labels.IMAGENET_LABELS_LIST)
 
@@ -43,14 +49,34 @@ def config_for(size: int) -> ResizedConfig:
       description=f'Shorter side {size}, central {size}×{size} crop, JPEG.'))
 
 
+class ArchiveError(errors.UsageError, FileNotFoundError):
+  """An ILSVRC-2012 tar is missing, empty or not a tar; the message names it."""
+
+
 def check_tars(manual_dir: str) -> None:
-  """One error that names every missing tar and the directory searched."""
+  """One error that names every missing tar and the directory searched, or the first tar
+  that is empty or not a tar (a download cut short, a wrong file under the right name)."""
   missing = [name for name in REQUIRED_TARS
              if not os.path.isfile(os.path.join(manual_dir, name))]
   if missing:
-    raise FileNotFoundError(
+    raise ArchiveError(
         f'ImageNet tars missing: {", ".join(missing)} not found in {manual_dir!r} '
         '(set config.data.manual_dir to the directory that holds them).')
+  for name in (*REQUIRED_TARS, OPTIONAL_TAR):
+    path = os.path.join(manual_dir, name)
+    if not os.path.isfile(path):
+      continue
+    if os.path.getsize(path) == 0:
+      raise ArchiveError(f'{path} is an empty file (0 bytes), not the ImageNet tar: download '
+                         'it again.')
+    try:
+      with tarfile.open(path) as tar:
+        first = tar.next()  # reads one header, however large the tar
+    except (tarfile.TarError, OSError) as error:
+      raise ArchiveError(f'{path} is not a readable tar ({error}): download it again.') from None
+    if first is None:
+      raise ArchiveError(f'{path} is a tar with no files in it, not the ImageNet tar: download '
+                         'it again.')
 
 
 class AlexnetImagenet2012(imagenet2012_dataset_builder.Builder):
@@ -93,6 +119,7 @@ class AlexnetImagenet2012(imagenet2012_dataset_builder.Builder):
 
     for key, example, stored in stored_format.ordered_parallel_map(
         to_stored, read_bytes(examples)):
+      stopping.check(f'while preparing the {split} split of ImageNet')
       if isinstance(stored, stored_format.UnreadableImageError):
         skipped.record_skipped(self.info, split, example['file_name'], stored)
         continue

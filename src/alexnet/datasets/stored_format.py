@@ -16,7 +16,8 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
-from PIL import Image
+import numpy as np
+from PIL import Image, ImageOps
 
 # Not in the paper: quality of the stored JPEG. 95 keeps re-encoding artefacts well below
 # the noise that §4.1's augmentation adds, at ≈ 2× the bytes of quality 75.
@@ -30,18 +31,51 @@ class UnreadableImageError(ValueError):
   """The bytes are not an image that PIL can decode completely (corrupt or truncated)."""
 
 
+_SIXTEEN_BIT_GREY = ('I;16', 'I;16B', 'I;16L', 'I;16N', 'I')  # 'I': 16-bit PNGs in older PIL
+_WITH_ALPHA = ('RGBA', 'RGBa', 'LA', 'La', 'PA')
+_EXIF_ORIENTATION = 0x0112
+
+
 def decode(data: bytes, mode: str = 'RGB') -> Image.Image:
   """Decodes every pixel of ``data`` into ``mode`` ('RGB' or 'L'), or raises UnreadableImageError.
 
-  ``Image.load()`` is called so that a truncated file fails here rather than later;
-  CMYK, palette, grey and alpha images become plain RGB, as §2's "raw RGB" needs.
+  ``Image.load()`` is called so that a truncated file fails here rather than later. The
+  result is the picture an image viewer shows (:func:`as_displayed`), as 8-bit RGB (§2's
+  "raw RGB") or grey.
   """
   try:
     image = Image.open(io.BytesIO(data))
     image.load()
   except Exception as e:  # PIL raises many types (OSError, SyntaxError, ValueError, ...).
     raise UnreadableImageError(f'not a decodable image ({type(e).__name__}: {e})') from e
+  image = as_displayed(image)
   return image if image.mode == mode else image.convert(mode)
+
+
+def as_displayed(image: Image.Image) -> Image.Image:
+  """The picture a viewer shows of a decoded file, in an 8-bit mode PIL converts faithfully.
+
+  PIL's own ``convert('RGB')`` gets three kinds of file wrong: 16-bit grey (PNG ``I;16``)
+  is clipped at 255, so nearly every pixel turns white, where a viewer maps 0–65535 onto
+  0–255; transparent pixels (RGBA, grey with alpha, palettes with a transparent index) keep
+  whatever colour lies under the alpha, often black, where a viewer shows the background
+  (white here); and a camera's EXIF orientation is ignored, where a viewer turns the
+  picture upright. CMYK (Adobe's inverted form too), palettes and grey JPEGs convert
+  correctly and are left to ``convert``.
+  """
+  orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
+  if orientation != 1:
+    image = ImageOps.exif_transpose(image)
+  if image.mode in _SIXTEEN_BIT_GREY:
+    levels = np.asarray(image, dtype=np.float64) / 257.0  # 65535 → 255
+    image = Image.fromarray(np.clip(np.rint(levels), 0, 255).astype(np.uint8), 'L')
+  if image.mode == 'P':
+    image = image.convert('RGBA' if 'transparency' in image.info else 'RGB')
+  if image.mode in _WITH_ALPHA:
+    rgba = image.convert('RGBA')
+    image = Image.alpha_composite(Image.new('RGBA', rgba.size, (255, 255, 255, 255)), rgba)
+    image = image.convert('RGB')
+  return image
 
 
 def shorter_side_and_central_crop(image: Image.Image, size: int) -> Image.Image:
@@ -78,8 +112,10 @@ def to_stored(data: bytes, size: int, *, grayscale: bool, image_format: str) -> 
 
 
 def _already(data: bytes, mode: str, image_format: str) -> bool:
+  """Whether the file itself is what would be stored: format, mode, and upright as it is."""
   with Image.open(io.BytesIO(data)) as image:
-    return image.format == image_format.upper() and image.mode == mode
+    return (image.format == image_format.upper() and image.mode == mode
+            and image.getexif().get(_EXIF_ORIENTATION, 1) == 1)
 
 
 def ordered_parallel_map(fn: Callable[[_In], _Out], items: Iterable[_In],

@@ -1,0 +1,114 @@
+"""Training runs as a user starts them: real ``python -m alexnet.main`` processes, real signals.
+
+The runs use configs/fashion_mnist.py:smoke on a small Fashion-MNIST written in Debian's idx
+format (``fashion_mnist`` fixture, conftest.py). Children start with Python's own SIGINT
+handler, as in a terminal: a child of a background job inherits SIGINT ignored, which the
+trainer keeps ignored (as POSIX programs do), so a test of Ctrl-C would test nothing. The
+handler is set by a launcher in the child rather than by ``preexec_fn``, which would run
+Python between fork and exec in this multithreaded (JAX) process.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from alexnet import checkpoint
+from alexnet.workdir import Workdir
+
+ROOT = Path(__file__).resolve().parents[1]
+SMOKE = ['--config', 'configs/fashion_mnist.py:smoke']
+TIMING_FIELDS = ('time', 'images_per_second', 'host_memory_gib', 'device_memory_gib',
+                 'train_seconds')
+
+
+_LAUNCH_WITH_SIGINT = ('import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); '
+                       'runpy.run_module("alexnet.main", run_name="__main__", alter_sys=True)')
+
+
+def start(workdir: Path, *overrides: str, devices: int = 1, env: dict | None = None,
+          command: list[str] | None = None) -> subprocess.Popen:
+  """``python -m alexnet.main`` on the smoke config, output (both streams) in ``stdout``."""
+  command = command or [sys.executable, '-c', _LAUNCH_WITH_SIGINT, *SMOKE,
+                        f'--workdir={workdir}', *overrides]
+  env = {**os.environ, 'XLA_FLAGS': f'--xla_force_host_platform_device_count={devices}',
+         **(env or {})}
+  return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True)
+
+
+def run(workdir: Path, *overrides: str, status: int = 0, **kwargs) -> str:
+  """Runs to the end; asserts the exit status; returns the output."""
+  process = start(workdir, *overrides, **kwargs)
+  output, _ = process.communicate(timeout=600)
+  assert process.returncode == status, output
+  return output
+
+
+def signal_when(process: subprocess.Popen, ready: Callable[[], bool], signum: int,
+                poll_s: float = 0.02, timeout_s: float = 600) -> None:
+  """Sends ``signum`` as soon as ``ready()`` holds; fails if the process ends first."""
+  deadline = time.monotonic() + timeout_s
+  while not ready():
+    assert process.poll() is None, f'the run ended before it was signalled:\n{process.stdout.read()}'
+    assert time.monotonic() < deadline, 'the moment to signal never came'
+    time.sleep(poll_s)
+  process.send_signal(signum)
+
+
+def logged_step(workdir: Path, since_ns: int) -> int:
+  """The last step in metrics.jsonl, counting only what was written after ``since_ns``
+  (a resumed run first rewrites the file)."""
+  log = Workdir(workdir).metrics_file
+  if not log.exists() or log.stat().st_mtime_ns <= since_ns:
+    return -1
+  records = Workdir(workdir).read_metrics()
+  return records[-1]['step'] if records else -1
+
+
+def finish(process: subprocess.Popen, status: int) -> str:
+  output, _ = process.communicate(timeout=600)
+  assert process.returncode == status, output
+  return output
+
+
+def final_parameters(workdir: Path) -> dict:
+  """The parameters of the latest checkpoint, read as plain arrays onto this process's first
+  device (whatever processes and devices saved it)."""
+  ckpt = checkpoint.Checkpoints(Workdir(workdir), keep=3)
+  step = ckpt.steps()[-1]
+  device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+  target = jax.tree.map(lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=device),
+                        ckpt.manager.item_metadata(step)['state'])
+  restored = ckpt.manager.restore(step, args=checkpoint.ocp.args.Composite(
+      state=checkpoint.ocp.args.StandardRestore(target)))
+  ckpt.close()
+  return jax.tree.map(np.asarray, restored.state['params'])
+
+
+def assert_same_parameters(workdir: Path, expected: dict, context: str = '') -> None:
+  resumed = final_parameters(workdir)
+  for name in expected:
+    for kind in expected[name]:
+      np.testing.assert_array_equal(resumed[name][kind], expected[name][kind],
+                                    err_msg=f'{name}/{kind} {context}')
+
+
+def training_records(workdir: Path) -> list[dict]:
+  """metrics.jsonl without the fields that depend on timing."""
+  return [{k: v for k, v in r.items() if k not in TIMING_FIELDS}
+          for r in Workdir(workdir).read_metrics()]
+
+
+def snapshot(directory: Path) -> dict[str, bytes]:
+  """Every file under ``directory`` with its bytes."""
+  return {str(p.relative_to(directory)): p.read_bytes()
+          for p in sorted(directory.rglob('*')) if p.is_file()}

@@ -1,0 +1,334 @@
+"""A run's life as people and schedulers live it: signals, a second launch, a changed config.
+
+Real ``python -m alexnet.main`` processes get real SIGTERM and SIGINT at the moments that
+matter (between steps, inside an evaluation, during an asynchronous save, while the
+dataset is prepared); each must leave a checkpoint of the step it stopped at, say so in
+one line, exit with the signal's conventional status, and resume to the parameters of a
+run never interrupted, bit for bit.
+"""
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import ml_collections
+import pytest
+
+import fake_data
+from alexnet import checkpoint, runs, trainer
+from alexnet.workdir import Workdir, WorkdirInUseError
+from processes import (ROOT, SMOKE, assert_same_parameters, final_parameters, finish,
+                       logged_step, run, signal_when, snapshot, start, training_records)
+
+# Patience 1 makes the plateau rule divide the learning rate within the run, so a resume
+# that lost the rule's state, or an evaluation, would go on with another rate. Evaluations
+# of 2,000 images take long enough for a signal to land inside one.
+LIFECYCLE = ['--config.optim.plateau_patience=1', '--config.optim.plateau_min_improvement=0.5',
+             '--config.train.log_every_steps=1', '--config.data.eval_split=test',
+             '--config.data.eval_crops=1']
+STOP_LINE = r'stopped at step (\d+)(, during its evaluation[^\n]*)? by {}; rerun the same ' \
+            r'command to resume'
+
+
+@pytest.fixture(scope='module')
+def data(tmp_path_factory) -> list[str]:
+  root = tmp_path_factory.mktemp('lifecycle_data')
+  fake_data.write_fashion_mnist_idx(str(root / 'manual'), train=512, test=2000)
+  return [f'--config.data.data_dir={root / "tfds"}', f'--config.data.manual_dir={root / "manual"}',
+          *LIFECYCLE]
+
+
+@pytest.fixture(scope='module')
+def uninterrupted(tmp_path_factory, data) -> Path:
+  """A finished 24-step run with the lifecycle overrides, never interrupted."""
+  workdir = tmp_path_factory.mktemp('uninterrupted') / 'run'
+  output = run(workdir, *data)
+  assert len({r['learning_rate'] for r in training_records(workdir) if 'learning_rate' in r}) > 1, (
+      'the plateau rule never divided the rate: the tests would prove less\n' + output)
+  return workdir
+
+
+def stopped_at(output: str, signal_name: str) -> tuple[int, bool]:
+  """(the step the run said it stopped at, whether it was inside an evaluation)."""
+  found = re.findall(STOP_LINE.format(signal_name), output)
+  assert len(found) == 1, output
+  assert 'Traceback' not in output and 'KeyboardInterrupt' not in output, output
+  return int(found[0][0]), bool(found[0][1])
+
+
+def assert_resumes_to_the_uninterrupted_run(workdir: Path, data: list[str],
+                                            uninterrupted: Path, stop_step: int) -> None:
+  assert stop_step in Workdir(workdir).checkpoint_steps()  # a checkpoint of the stopping step
+  output = run(workdir, *data)
+  assert f'resumed at step {stop_step}' in output
+  assert_same_parameters(workdir, final_parameters(uninterrupted), f'stopped at {stop_step}')
+  assert training_records(workdir) == training_records(uninterrupted)  # each step once
+
+
+def test_sigterm_between_steps_saves_that_step_and_resumes_to_identical_parameters(
+    tmp_path, data, uninterrupted):
+  began = time.time_ns()
+  process = start(tmp_path, *data)
+  signal_when(process, lambda: logged_step(tmp_path, began) >= 5, signal.SIGTERM)
+  output = finish(process, 128 + signal.SIGTERM)
+  step, _ = stopped_at(output, 'SIGTERM')
+  assert step >= 5 and Workdir(tmp_path).read_metrics()[-1]['step'] == step
+  assert_resumes_to_the_uninterrupted_run(tmp_path, data, uninterrupted, step)
+
+
+def test_sigint_inside_an_evaluation_stops_there_and_the_resumed_run_evaluates_that_step_first(
+    tmp_path, data, uninterrupted):
+  began = time.time_ns()
+  process = start(tmp_path, *data)
+  # Step 8's record is written just before its evaluation starts.
+  signal_when(process, lambda: logged_step(tmp_path, began) >= 8, signal.SIGINT, poll_s=0.005)
+  output = finish(process, 128 + signal.SIGINT)
+  step, during_evaluation = stopped_at(output, 'SIGINT')
+  assert (step, during_evaluation) == (8, True), output
+  assert not [r for r in Workdir(tmp_path).read_metrics() if 'eval_top1_error' in r]
+  assert_resumes_to_the_uninterrupted_run(tmp_path, data, uninterrupted, step)
+
+
+def test_sigterm_during_an_asynchronous_save_keeps_that_save_and_saves_the_stopping_step(
+    tmp_path, data, uninterrupted):
+  checkpoints = Workdir(tmp_path).checkpoints_dir
+  saving = lambda: checkpoints.is_dir() and any(
+      p.name.startswith('8.') and p.name.endswith('tmp') for p in checkpoints.iterdir())
+  process = start(tmp_path, *data)
+  signal_when(process, saving, signal.SIGTERM, poll_s=0.001)  # step 8's save is being written
+  output = finish(process, 128 + signal.SIGTERM)
+  step, _ = stopped_at(output, 'SIGTERM')
+  assert 8 in Workdir(tmp_path).checkpoint_steps() and step >= 8
+  assert checkpoint.verify(checkpoints / '8') == ''  # complete, and its checksums match
+  assert_resumes_to_the_uninterrupted_run(tmp_path, data, uninterrupted, step)
+
+
+def test_sigint_while_the_dataset_is_prepared_stops_there_and_leaves_no_workdir(tmp_path):
+  fake_data.write_fashion_mnist_idx(str(tmp_path / 'manual'), train=40_000, test=100)
+  tfds_dir = tmp_path / 'tfds'
+  overrides = [f'--config.data.data_dir={tfds_dir}', f'--config.data.manual_dir={tmp_path / "manual"}',
+               '--config.train.num_steps=2', '--config.data.eval_split=test',
+               '--config.data.eval_crops=1']
+  preparing = lambda: any(tfds_dir.glob('alexnet_fashion_mnist/incomplete*'))
+  process = start(tmp_path / 'run', *overrides)
+  signal_when(process, preparing, signal.SIGINT, poll_s=0.01)
+  output = finish(process, 128 + signal.SIGINT)
+  assert re.search(r'stopped while preparing Fashion-MNIST by SIGINT; rerun the same command',
+                   output), output
+  assert 'Traceback' not in output
+  assert not (tmp_path / 'run').exists()  # the refused run created nothing
+  assert not any(tfds_dir.glob('alexnet_fashion_mnist/incomplete*'))  # TFDS removed its draft
+  output = run(tmp_path / 'run', *overrides)
+  assert 'final test error (1 crop)' in output
+
+
+def test_a_second_ctrl_c_exits_at_once_and_the_saved_checkpoints_still_resume(tmp_path, data):
+  process = start(tmp_path, *data)
+  signal_when(process, lambda: 4 in Workdir(tmp_path).checkpoint_steps(), signal.SIGINT)
+  while 'SIGINT received' not in (line := process.stdout.readline()):
+    assert line, 'the run ended without saying it received SIGINT'
+  process.send_signal(signal.SIGINT)
+  process.communicate(timeout=60)
+  assert process.returncode == -signal.SIGINT  # killed by it: a shell shows 130
+  output = run(tmp_path, *data)
+  assert 'resumed at step' in output and 'final test error' in output
+
+
+def test_a_second_trainer_on_a_held_workdir_is_refused_at_once_and_the_first_finishes(
+    tmp_path, data, uninterrupted):
+  began = time.time_ns()
+  first = start(tmp_path, *data)
+  deadline = time.monotonic() + 300
+  while logged_step(tmp_path, began) < 1:
+    assert first.poll() is None and time.monotonic() < deadline
+    time.sleep(0.05)
+  first.send_signal(signal.SIGSTOP)  # paused while it holds the lock, however fast it trains
+  try:
+    second = run(tmp_path, *data, status=2)
+  finally:
+    first.send_signal(signal.SIGCONT)
+  assert re.search(rf'error: {re.escape(str(tmp_path))} is in use by another training run: '
+                   rf'process {first.pid} on host \S+, started ', second), second
+  assert 'Traceback' not in second
+  finish(first, 0)
+  assert training_records(tmp_path) == training_records(uninterrupted)
+  assert_same_parameters(tmp_path, final_parameters(uninterrupted))
+
+
+def test_the_lock_of_a_killed_trainer_does_not_block_the_next(tmp_path):
+  workdir = Workdir(tmp_path / 'run')
+  holder = start(None, command=[sys.executable, '-c', (
+      'import sys, time; from alexnet.workdir import Workdir; '
+      f'Workdir({str(workdir.path)!r}).lock().acquire(); print("held", flush=True); '
+      'time.sleep(600)')])
+  assert holder.stdout.readline().strip() == 'held'
+  with pytest.raises(WorkdirInUseError, match=f'process {holder.pid} on host'):
+    workdir.lock().acquire()
+  holder.send_signal(signal.SIGKILL)
+  holder.communicate(timeout=60)
+  lock = workdir.lock()
+  lock.acquire()  # the kernel dropped the dead holder's lock
+  lock.release()
+
+
+@pytest.fixture
+def finished_run(tmp_path, uninterrupted) -> Path:
+  """A copy of the uninterrupted run, to change."""
+  workdir = tmp_path / 'run'
+  shutil.copytree(uninterrupted, workdir)
+  return workdir
+
+
+def test_a_refused_resume_leaves_every_file_byte_identical_and_the_run_usable(
+    finished_run, data):
+  before = snapshot(finished_run)
+  output = run(finished_run, *data, '--config.model.width=0.125', status=2)
+  assert re.search(r'error: this config cannot resume the run in .*: model.width: the run has '
+                   r'0.0625, this command 0.125\.', output), output
+  assert 'Traceback' not in output
+  assert snapshot(finished_run) == before
+  assert runs.load_run(finished_run).step == 24  # the tools still read the run
+
+
+def the_runs_config(workdir: Path) -> ml_collections.ConfigDict:
+  return Workdir(workdir).read_config()
+
+
+def shown(value) -> str:
+  """A value as the messages write it."""
+  return repr(value) if isinstance(value, str) else f'{value:g}' if isinstance(
+      value, float) else str(value)
+
+
+@pytest.mark.parametrize('field, value', [
+    ('train.batch_size', 16), ('data.train_split', 'train[:256]'), ('seed', 1),
+    ('model.lrn', False), ('data.flip', False), ('optim.update_rule', 'usual'),
+])
+def test_a_resume_that_would_change_what_the_checkpoint_means_is_refused_naming_both_values(
+    finished_run, field, value):
+  config = the_runs_config(finished_run)
+  section, _, name = field.rpartition('.')
+  old = (config[section] if section else config)[name]
+  (config[section] if section else config)[name] = value
+  before = snapshot(finished_run)
+  with pytest.raises(trainer.ResumeMismatchError, match=re.escape(
+      f'{field}: the run has {shown(old)}, this command {shown(value)}')):
+    trainer.Trainer(config, finished_run)
+  assert snapshot(finished_run) == before
+
+
+def test_a_resume_may_change_the_rate_length_and_intervals_and_config_json_records_from_when(
+    finished_run, capsys):
+  config = the_runs_config(finished_run)
+  old_rate = config.optim.learning_rate
+  config.optim.learning_rate = old_rate / 10  # as the paper did by hand
+  config.train.num_steps = 28
+  config.train.checkpoint_every_steps = 2
+  config.mesh.data = 8  # checkpoints hold global arrays: any mesh may resume them
+  config.train.eval_batch_size = 16
+  trainer.train_and_evaluate(config, finished_run)
+  captured = capsys.readouterr()
+  printed = captured.out + captured.err
+  assert re.search(r'changed on resume, from step 24: .*optim.learning_rate '
+                   rf'{old_rate:g} → {old_rate / 10:g}; .*train.num_steps 24 → 28', printed)
+  changes = Workdir(finished_run).read_changes()
+  assert [c['step'] for c in changes] == [24]
+  assert changes[0]['fields']['optim.learning_rate'] == [old_rate, old_rate / 10]
+  assert changes[0]['fields']['mesh.data'] == [-1, 8]
+  assert Workdir(finished_run).read_config().optim.learning_rate == old_rate / 10
+  assert Workdir(finished_run).final_record()['step'] == 28
+
+
+def test_rerunning_a_finished_run_says_so_and_writes_nothing(finished_run, data):
+  before = snapshot(finished_run)
+  output = run(finished_run, *data)
+  final = Workdir(finished_run).final_record()
+  assert re.search(rf'this run finished at step 24; its final test error \(1 crop\) was top-1 '
+                   rf'{100 * final["final_top1_error"]:.2f} %', output), output
+  assert 'training (steps' not in output
+  assert snapshot(finished_run) == before
+
+
+def test_a_run_whose_checkpoints_are_all_damaged_is_refused_saying_what_was_moved_where(
+    finished_run):
+  for path in Workdir(finished_run).checkpoints_dir.rglob('*'):
+    if path.is_file() and path.parent.name == 'd':  # the array data of every checkpoint
+      path.write_bytes(b'\0' * path.stat().st_size)
+  steps = Workdir(finished_run).checkpoint_steps()
+  config = the_runs_config(finished_run)
+  config.train.num_steps = 30  # not finished: it must resume from a checkpoint
+  for _ in range(2):  # and again: never a silent restart from step 0
+    with pytest.raises(checkpoint.DamagedCheckpointError,
+                       match=rf'no checkpoint of this run can be read: {len(steps)} damaged '
+                             rf'checkpoint\(s\) \(steps 8, 16, 20, 24\) are in .*damaged_checkpoints'
+                             r'.*Nothing was deleted\. To start this run again from step 0 here, '
+                             r'move .*damaged_checkpoints away'):
+      trainer.Trainer(config, finished_run)
+  assert Workdir(finished_run).damaged_steps() == steps
+  assert Workdir(finished_run).checkpoint_steps() == []
+  assert Workdir(finished_run).final_record()['step'] == 24  # nothing else touched
+
+
+def test_a_lock_taken_by_a_refused_run_is_put_back_as_it_was(tmp_path):
+  workdir = Workdir(tmp_path / 'new' / 'run')
+  lock = workdir.lock()
+  lock.acquire()
+  assert json.loads(workdir.lock_file.read_text())['pid'] > 0
+  lock.release(undo=True)
+  assert not (tmp_path / 'new').exists()  # created by the lock, removed with it
+  workdir.path.mkdir(parents=True)
+  workdir.lock_file.write_text('{"pid": 1, "host": "earlier"}\n')
+  lock = workdir.lock()
+  lock.acquire()
+  lock.release(undo=True)
+  assert workdir.lock_file.read_text() == '{"pid": 1, "host": "earlier"}\n'
+
+
+FILL_THE_DISK = r'''
+set -u
+mount -t tmpfs -o size=16m tmpfs "$MOUNT"
+"$@" > "$OUT/first.txt" 2>&1 &
+trainer=$!
+until [ -d "$MOUNT/run/checkpoints/8" ] || ! kill -0 $trainer 2>/dev/null; do sleep 0.02; done
+dd if=/dev/zero of="$MOUNT/filler" bs=64k 2>/dev/null
+wait $trainer
+echo $? > "$OUT/first.status"
+ls "$MOUNT/run/checkpoints" > "$OUT/checkpoints.txt"
+rm "$MOUNT/filler"
+"$@" > "$OUT/second.txt" 2>&1
+echo $? > "$OUT/second.status"
+'''
+
+
+def test_a_full_disk_stops_the_run_with_one_line_naming_the_directory_and_keeps_the_checkpoints(
+    tmp_path, data):
+  if subprocess.run(['unshare', '--user', '--map-root-user', '--mount', 'true']).returncode:
+    pytest.skip('needs unshare (user and mount namespaces) to give the run a small disk')
+  mount, out = tmp_path / 'mount', tmp_path / 'out'
+  mount.mkdir()
+  out.mkdir()
+  script = tmp_path / 'fill_the_disk.sh'
+  script.write_text(FILL_THE_DISK)
+  command = [sys.executable, '-m', 'alexnet.main', *SMOKE, f'--workdir={mount / "run"}', *data,
+             '--config.train.num_steps=200', '--config.train.eval_every_epochs=100']
+  env = {**os.environ, 'MOUNT': str(mount), 'OUT': str(out),
+         'XLA_FLAGS': '--xla_force_host_platform_device_count=1'}
+  subprocess.run(['unshare', '--user', '--map-root-user', '--mount', 'bash', str(script),
+                  *command], cwd=ROOT, env=env, check=True, timeout=900)
+  first = (out / 'first.txt').read_text()
+  assert (out / 'first.status').read_text().strip() == '1', first
+  lines = [line for line in first.splitlines() if line.startswith('error: ')]
+  assert len(lines) == 1 and re.match(
+      rf'error: no space left on the device of {re.escape(str(mount / "run"))}\S* while '
+      r'writing .*: the checkpoints saved before are intact\.', lines[0]), first
+  assert 'Traceback' not in first and lines[0] == first.strip().splitlines()[-1]
+  assert {'4', '8'} <= set((out / 'checkpoints.txt').read_text().split())
+  second = (out / 'second.txt').read_text()
+  assert (out / 'second.status').read_text().strip() == '0', second
+  assert re.search(r'resumed at step (8|12|16)', second), second
