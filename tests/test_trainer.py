@@ -130,6 +130,8 @@ def test_config_errors_stop_before_any_work_with_one_line_naming_the_field(
     ('config.train.checkpoint_every_step = 10', r'did you mean train.checkpoint_every_steps'),
     ('config.data.flipp = False', r'data.flipp does not exist \(did you mean data.flip\?\)'),
     ('config.seeed = 3', r'config field seeed does not exist'),
+    ('config.model.lrn_sizes = 7', r'did you mean model.lrn_size\?'),
+    ('config.mesh.modle = 1', r'did you mean mesh.model\?'),
     ('config.train.batch_size = "128"', r"Could not override field 'batch_size'"),
 ])
 def test_a_typo_in_a_config_file_stops_the_run_naming_the_nearest_field(tmp_path, line, message):
