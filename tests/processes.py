@@ -34,9 +34,10 @@ _LAUNCH_WITH_SIGINT = ('import runpy, signal; signal.signal(signal.SIGINT, signa
                        'runpy.run_module("alexnet.main", run_name="__main__", alter_sys=True)')
 
 
-def start(workdir: Path, *overrides: str, devices: int = 1, env: dict | None = None,
+def start(workdir: Path | None, *overrides: str, devices: int = 1, env: dict | None = None,
           command: list[str] | None = None) -> subprocess.Popen:
-  """``python -m alexnet.main`` on the smoke config, output (both streams) in ``stdout``."""
+  """``python -m alexnet.main`` on the smoke config (or ``command``, then ``workdir`` is
+  unused), output (both streams) in ``stdout``."""
   command = command or [sys.executable, '-c', _LAUNCH_WITH_SIGINT, *SMOKE,
                         f'--workdir={workdir}', *overrides]
   env = {**os.environ, 'XLA_FLAGS': f'--xla_force_host_platform_device_count={devices}',

@@ -150,8 +150,8 @@ class AlexnetImageFolder(tfds.core.GeneratorBasedBuilder):
       readable[label] += 1
       yield name, {'image': stored, 'label': label, 'file_name': name}
     if split == 'train':
-      names = self.info.features['label'].names
-      unreadable = [names[label] for label in sorted({label for _, label in files})
+      # scan() refused empty class folders, so a class without a stored image lost them all.
+      unreadable = [name for label, name in enumerate(self.info.features['label'].names)
                     if not readable[label]]
       if unreadable:
         raise FolderLayoutError(
