@@ -23,7 +23,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from alexnet import checkpoint, optim, parallel, train, trainer
+from alexnet import checkpoint, optim, parallel, train
 from alexnet.config import ModelConfig, OptimConfig
 from alexnet.workdir import Workdir
 
@@ -65,7 +65,7 @@ def main() -> None:
       assert checkpoint.verify(directory) == ''
       verifying.append(time.perf_counter() - started)
       started = time.perf_counter()
-      jax.block_until_ready(ckpt.restore(trainer.abstract_train_state(net, tx), step=step))
+      jax.block_until_ready(ckpt.restore(train.abstract_train_state(net, tx), step=step))
       restoring.append(time.perf_counter() - started)
     ckpt.close()
   finally:

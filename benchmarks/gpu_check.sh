@@ -17,7 +17,7 @@
 # extra arguments go to step_throughput.py, e.g. --skip_torch or --batch_sizes 1024.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-export PYTHONUNBUFFERED=1 TF_CPP_MIN_LOG_LEVEL=2
+export PYTHONUNBUFFERED=1
 OUT=${OUT:-.bench/gpu}
 mkdir -p "$OUT"
 if ls .whl/*.whl >/dev/null 2>&1; then

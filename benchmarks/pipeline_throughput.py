@@ -83,7 +83,9 @@ def _rate(batches, steps: int, warmup: int = 3) -> float:
 
 def measure_tf(workdir: str, steps: int) -> dict[str, float]:
   from alexnet import data
-  batches = data.train_batches(_paper_config(workdir), _CROP, global_batch_size=_BATCH, seed=0)
+  from alexnet.config import ModelConfig
+  dataset = data.Dataset.open(_paper_config(workdir), ModelConfig(image_size=_CROP))
+  batches = dataset.train_batches(global_batch_size=_BATCH, seed=0)
   return {'tf': _rate(batches, steps)}
 
 
@@ -142,9 +144,10 @@ def measure_torch(workdir: str, steps: int, workers: int) -> dict[str, float]:
 def measure_reading(workdir: str, steps: int) -> dict[str, float]:
   """Reading records by index alone, two ways of getting them into tf.data."""
   import numpy as np
-  import tensorflow as tf
   from alexnet import data
-  source = data._source(data._spec(_paper_config(workdir)), 'train')
+  from alexnet.config import ModelConfig
+  from alexnet.tf_process import tf
+  source = data.Dataset.open(_paper_config(workdir), ModelConfig(image_size=_CROP)).source('train')
   order = np.random.default_rng(0).permutation(len(source))
 
   def indices(step):
@@ -170,7 +173,7 @@ def measure_decoding(workdir: str, steps: int) -> dict[str, float]:
   """Per-image decode cost: §2's resize at read time vs at preparation; crop window vs all."""
   import glob
   import numpy as np
-  import tensorflow as tf
+  from alexnet.tf_process import tf
   large = [open(p, 'rb').read() for p in sorted(glob.glob(f'{workdir}/large/*/*.jpg'))]
   small = [open(p, 'rb').read() for p in sorted(glob.glob(f'{workdir}/images/*/*.jpg'))]
 
@@ -223,7 +226,6 @@ def main() -> None:
   if args.measure:  # a measurement subprocess: pin first, then start TF or torch
     cpus = {int(c) for c in args.cpus.split(',')}
     os.sched_setaffinity(0, cpus)
-    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
     os.environ['CUDA_VISIBLE_DEVICES'] = ''
     result = {'tf': lambda: measure_tf(args.workdir, args.steps),
               'torch': lambda: measure_torch(args.workdir, args.steps,
@@ -235,14 +237,15 @@ def main() -> None:
 
   import numpy as np
   from alexnet import data
+  from alexnet.config import ModelConfig
   paths = write_jpegs(os.path.join(args.workdir, 'images'), args.images, _SIZE)
   write_jpegs(os.path.join(args.workdir, 'large'), 256, (500, 375), seed=1)
   config = _paper_config(args.workdir)
-  info = data.prepare(config, _CROP)
+  dataset = data.prepare(config, ModelConfig(image_size=_CROP))
   with open(os.path.join(args.workdir, 'files.json'), 'w') as f:
     json.dump(paths, f)
   np.save(os.path.join(args.workdir, 'mean_image.npy'),
-          data.load_statistics(info.statistics_file).mean_image)
+          dataset.statistics.mean_image)
 
   all_cpus = ','.join(str(c) for c in sorted(os.sched_getaffinity(0)))
   one = str(min(os.sched_getaffinity(0)))

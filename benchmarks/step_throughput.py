@@ -313,9 +313,8 @@ def run_trainer(args) -> dict:
 def _pipeline_alone(config, model_config, steps: int) -> float:
   """Training batches per second of the input pipeline alone, on the host (no step)."""
   from alexnet import data
-  batches = data.train_batches(config.data, model_config.image_size,
-                               global_batch_size=config.train.batch_size, seed=config.seed,
-                               channels=model_config.input_channels)
+  batches = data.Dataset.open(config.data, model_config).train_batches(
+      global_batch_size=config.train.batch_size, seed=config.seed)
   with contextlib.closing(batches):
     for _ in range(5):
       next(batches)
@@ -454,7 +453,6 @@ def main() -> None:
   parser.add_argument('--torch_timeout', type=float, default=1800.0)
   args = parser.parse_args()
 
-  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
   sys.path.insert(0, str(ROOT / 'src'))
   # PyTorch runs first, before JAX starts its backends and preallocates the GPU's memory,
   # so whether this is a GPU machine is read from the driver's device files here.

@@ -24,22 +24,18 @@ The numbers are printed and written beside the PNG as JSON.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # before alexnet.data imports TensorFlow
-
-import matplotlib  # noqa: E402
+import matplotlib
 
 matplotlib.use('Agg')  # files only, no display
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import tensorflow_datasets as tfds  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 
-from alexnet import data, errors, runs  # noqa: E402
+from alexnet import errors, runs  # noqa: E402
 
 SMOOTHING_WINDOW = 5  # logged steps averaged for training curves and Figure 1
 PERMUTATIONS = 10_000
@@ -221,12 +217,6 @@ def eval_view(run: runs.Run, split: str) -> tuple[np.ndarray, np.ndarray]:
   return np.concatenate(features), np.concatenate(labels)
 
 
-def stored_images(info: data.DatasetInfo, split: str, indices: Sequence[int]) -> np.ndarray:
-  """The stored images (uint8, as prepared) at ``indices`` of ``split``."""
-  source = tfds.builder_from_directory(info.prepared_dir).as_data_source(split)
-  return np.stack([example['image'] for example in source.__getitems__(list(indices))])
-
-
 def nearest(queries: np.ndarray, pool: np.ndarray, k: int, chunk: int = 256) -> np.ndarray:
   """Indices of the ``k`` rows of ``pool`` nearest (Euclidean) to each query, nearest first."""
   pool = pool.astype(np.float32)
@@ -257,7 +247,7 @@ def figure4(run: runs.Run, path: Path, queries_shown: int = 8) -> dict:
   """Plots test images with their nearest training images in fc7 space; returns how often
   the neighbours share the query's class, in fc7 and in raw pixels, and how close in pixels
   the fc7 neighbours are."""
-  info = run.dataset()
+  dataset = run.dataset
   train_split, test_split = run.config.data.train_split, run.config.data.eval_split
   train_features, train_labels = eval_view(run, train_split)
   test_features, test_labels = eval_view(run, test_split)
@@ -265,8 +255,8 @@ def figure4(run: runs.Run, path: Path, queries_shown: int = 8) -> dict:
   queries = np.sort(rng.choice(len(test_labels), min(AGREEMENT_QUERIES, len(test_labels)),
                                replace=False))
   fc7_neighbours = nearest(test_features[queries], train_features, NEIGHBOURS)
-  train_pixels = stored_images(info, train_split, range(len(train_labels)))
-  query_pixels = stored_images(info, test_split, queries)
+  train_pixels = dataset.stored_images(train_split, range(len(train_labels)))
+  query_pixels = dataset.stored_images(test_split, queries)
   flat = lambda x: x.reshape(len(x), -1)
   pixel_neighbours = nearest(flat(query_pixels), flat(train_pixels), NEIGHBOURS)
   agreement = lambda found: float((train_labels[found] == test_labels[queries][:, None]).mean())
@@ -282,7 +272,7 @@ def figure4(run: runs.Run, path: Path, queries_shown: int = 8) -> dict:
   }
 
   shown = _one_query_per_class(test_labels[queries], queries_shown)
-  names = info.class_names
+  names = dataset.info.class_names
   fig, axes = plt.subplots(len(shown), NEIGHBOURS + 1,
                            figsize=(1.15 * (NEIGHBOURS + 1), 1.25 * len(shown)), squeeze=False)
   for row, i in enumerate(shown):

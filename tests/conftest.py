@@ -9,9 +9,8 @@ import os
 _DEVICES_FLAG = '--xla_force_host_platform_device_count=8'
 if _DEVICES_FLAG not in os.environ.get('XLA_FLAGS', ''):
   os.environ['XLA_FLAGS'] = f"{os.environ.get('XLA_FLAGS', '')} {_DEVICES_FLAG}".strip()
-# TensorFlow (the input pipeline) must never take a GPU from JAX, nor log at length.
+# The tests run on the CPU, whatever accelerators the machine has.
 os.environ.setdefault('CUDA_VISIBLE_DEVICES', '')
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 
 import pytest  # noqa: E402 - after the environment above, which must come first

@@ -15,7 +15,9 @@ import tarfile
 
 import numpy as np
 from PIL import Image
-from tensorflow_datasets.datasets.imagenet2012 import imagenet_common
+
+import alexnet.tf_process  # noqa: F401 - TensorFlow's process settings, before TFDS
+from tensorflow_datasets.datasets.imagenet2012 import imagenet_common  # noqa: E402
 
 
 def jpeg_bytes(rng: np.random.Generator, height: int, width: int) -> bytes:

@@ -4,11 +4,11 @@ import io
 
 import numpy as np
 import pytest
-import tensorflow as tf
 from PIL import Image
 
-from alexnet import augment
-from alexnet.config import PCA_CONVENTIONS
+from alexnet import augment, views
+from alexnet.tf_process import tf
+from alexnet.views import PCA_CONVENTIONS
 
 
 def _coordinate_image(size: int) -> np.ndarray:
@@ -19,30 +19,30 @@ def _coordinate_image(size: int) -> np.ndarray:
 
 def test_random_draws_depend_only_on_seed_and_position():
   positions = np.arange(1000, 1100)
-  whole = augment.stateless_uniform(7, positions, stream=0)
-  piecewise = np.concatenate([augment.stateless_uniform(7, positions[:37], 0),
-                              augment.stateless_uniform(7, positions[37:], 0)])
+  whole = views.stateless_uniform(7, positions, stream=0)
+  piecewise = np.concatenate([views.stateless_uniform(7, positions[:37], 0),
+                              views.stateless_uniform(7, positions[37:], 0)])
   np.testing.assert_array_equal(whole, piecewise)
-  assert not np.array_equal(whole, augment.stateless_uniform(8, positions, 0))
-  assert not np.array_equal(whole, augment.stateless_uniform(7, positions, 1))
+  assert not np.array_equal(whole, views.stateless_uniform(8, positions, 0))
+  assert not np.array_equal(whole, views.stateless_uniform(7, positions, 1))
   assert 0 <= whole.min() and whole.max() < 1
 
 
 def test_random_draws_are_uniform_and_normal():
   positions = np.arange(200_000)
-  u = augment.stateless_uniform(3, positions, 0)
+  u = views.stateless_uniform(3, positions, 0)
   assert abs(u.mean() - 0.5) < 0.005 and abs(u.var() - 1 / 12) < 0.002
   counts, _ = np.histogram(u, bins=10, range=(0, 1))
   assert counts.min() > 0.97 * len(u) / 10
-  n = augment.stateless_normal(3, positions, 5)
+  n = views.stateless_normal(3, positions, 5)
   assert abs(n.mean()) < 0.01 and abs(n.std() - 1) < 0.01
-  assert abs(np.corrcoef(n, augment.stateless_normal(3, positions, 6))[0, 1]) < 0.01
+  assert abs(np.corrcoef(n, views.stateless_normal(3, positions, 6))[0, 1]) < 0.01
 
 
 def test_crop_windows_stay_inside_and_cover_every_position():
   full, crop = 12, 9
-  uniforms = np.stack([augment.stateless_uniform(0, np.arange(20_000), s) for s in (0, 1)], 1)
-  offsets = augment.random_crop_offsets(uniforms, full, crop)
+  uniforms = np.stack([views.stateless_uniform(0, np.arange(20_000), s) for s in (0, 1)], 1)
+  offsets = views.random_crop_offsets(uniforms, full, crop)
   assert offsets.min() >= 0 and (offsets + crop).max() <= full
   seen = {tuple(o) for o in offsets}
   assert seen == {(y, x) for y in range(full - crop + 1) for x in range(full - crop + 1)}
@@ -51,8 +51,8 @@ def test_crop_windows_stay_inside_and_cover_every_position():
 
 
 def test_crop_of_the_full_size_is_the_whole_image():
-  uniforms = np.stack([augment.stateless_uniform(0, np.arange(100), s) for s in (0, 1)], 1)
-  assert not augment.random_crop_offsets(uniforms, 64, 64).any()
+  uniforms = np.stack([views.stateless_uniform(0, np.arange(100), s) for s in (0, 1)], 1)
+  assert not views.random_crop_offsets(uniforms, 64, 64).any()
 
 
 def test_finish_patch_mirrors_subtracts_the_aligned_mean_shifts_and_scales():
@@ -83,11 +83,11 @@ def test_mirrored_crops_read_their_pixels_right_to_left():
 
 @pytest.mark.parametrize('convention', PCA_CONVENTIONS)
 def test_pca_shift_has_the_covariance_the_paper_implies(convention):
-  eigenvalues, eigenvectors = augment.IMAGENET_EIGENVALUES, augment.IMAGENET_EIGENVECTORS
+  eigenvalues, eigenvectors = views.IMAGENET_EIGENVALUES, views.IMAGENET_EIGENVECTORS
   std = 0.1
   positions = np.arange(100_000)
-  alphas = np.stack([augment.stateless_normal(1, positions, s) for s in (10, 11, 12)], 1) * std
-  shifts = augment.pca_shifts(alphas, eigenvalues, eigenvectors, convention)
+  alphas = np.stack([views.stateless_normal(1, positions, s) for s in (10, 11, 12)], 1) * std
+  shifts = views.pca_shifts(alphas, eigenvalues, eigenvectors, convention)
   scale = eigenvalues if convention == 'lambda' else np.sqrt(eigenvalues)
   # shift = 255 P (α ⊙ s), α ~ N(0, σ²I)  ⇒  Cov = 255² σ² P diag(s²) Pᵀ
   expected = 255**2 * std**2 * eigenvectors @ np.diag(scale**2) @ eigenvectors.T
@@ -97,15 +97,15 @@ def test_pca_shift_has_the_covariance_the_paper_implies(convention):
 
 def test_pca_shift_rejects_unknown_convention():
   with pytest.raises(ValueError, match='convention'):
-    augment.pca_shifts(np.zeros((1, 3)), augment.IMAGENET_EIGENVALUES,
-                       augment.IMAGENET_EIGENVECTORS, 'lambda_squared')
+    views.pca_shifts(np.zeros((1, 3)), views.IMAGENET_EIGENVALUES,
+                     views.IMAGENET_EIGENVECTORS, 'lambda_squared')
 
 
 def test_pca_of_covariance_recovers_sorted_eigenpairs():
-  p = augment.IMAGENET_EIGENVECTORS.astype(np.float64)
+  p = views.IMAGENET_EIGENVECTORS.astype(np.float64)
   p, _ = np.linalg.qr(p)  # exactly orthonormal
   covariance = p @ np.diag([0.2, 0.02, 0.004]) @ p.T
-  values, vectors = augment.pca_of_covariance(covariance)
+  values, vectors = views.pca_of_covariance(covariance)
   np.testing.assert_allclose(values, [0.2, 0.02, 0.004], rtol=1e-5)
   np.testing.assert_allclose(np.abs(vectors.T @ p), np.eye(3), atol=1e-5)
 

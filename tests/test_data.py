@@ -9,14 +9,14 @@ import tarfile
 import ml_collections
 import numpy as np
 import pytest
-import tensorflow as tf
 from PIL import Image
 
 import fake_data
 from alexnet import data
-from alexnet.config import ConfigError
+from alexnet.config import ConfigError, ModelConfig
 from alexnet.datasets import fashion_mnist, image_folder
 from alexnet.datasets import imagenet as imagenet_builder
+from alexnet.tf_process import tf
 
 _CONFIGS = os.path.join(os.path.dirname(__file__), os.pardir, 'configs')
 RESIZE = 32  # the stored size here, as 256 is for the paper
@@ -39,7 +39,7 @@ def imagenet(tmp_path_factory) -> tuple[ml_collections.ConfigDict, data.DatasetI
                               num_val=NUM_VAL)
   config = _paper_data_config(data_dir=str(root / 'tfds'), manual_dir=str(root / 'manual'),
                               resize_size=RESIZE)
-  return config, data.prepare(config, CROP)
+  return config, data.prepare(config, _net(CROP)).info
 
 
 def _plain(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
@@ -47,6 +47,15 @@ def _plain(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   plain = ml_collections.ConfigDict(config.to_dict())
   plain.flip, plain.pca_std = False, 0.0
   return plain
+
+
+def _net(image_size: int, channels: int = 3) -> ModelConfig:
+  """A network's input: what the dataset is opened for."""
+  return ModelConfig(image_size=image_size, input_channels=channels)
+
+
+def _open(config, image_size: int, channels: int = 3) -> data.Dataset:
+  return data.Dataset.open(config, _net(image_size, channels))
 
 
 def _stored_images(config, split: str) -> np.ndarray:
@@ -78,7 +87,7 @@ def test_imagenet_images_are_stored_as_central_square_crops(imagenet):
 
 def test_train_batches_have_the_promised_shapes_and_types(imagenet):
   config, info = imagenet
-  batch = next(data.train_batches(config, CROP, global_batch_size=8, seed=0))
+  batch = next(_open(config, CROP).train_batches(global_batch_size=8, seed=0))
   assert batch['image'].shape == (8, CROP, CROP, 3) and batch['image'].dtype == np.float32
   assert batch['label'].shape == (8,) and batch['label'].dtype == np.int32
   assert set(batch['label']) <= set(range(info.num_classes))
@@ -89,7 +98,7 @@ def test_train_batches_are_the_epoch_permutation_minus_the_mean_image(imagenet):
   plain = _plain(config)
   stored = _stored_images(config, 'train').astype(np.float32)
   mean = data.load_statistics(info.statistics_file).mean_image
-  batch = next(data.train_batches(plain, RESIZE, global_batch_size=8, seed=5))
+  batch = next(_open(plain, RESIZE).train_batches(global_batch_size=8, seed=5))
   order = data.epoch_permutation(5, 0, NUM_TRAIN)[:8]
   np.testing.assert_allclose(batch['image'], stored[order] - mean, atol=1e-4)
 
@@ -110,15 +119,15 @@ def test_channel_mean_subtracts_one_value_per_channel(imagenet):
   plain.mean = 'channel'
   stored = _stored_images(config, 'train').astype(np.float32)
   rgb_mean = data.load_statistics(info.statistics_file).rgb_mean
-  batch = next(data.train_batches(plain, RESIZE, global_batch_size=4, seed=0))
+  batch = next(_open(plain, RESIZE).train_batches(global_batch_size=4, seed=0))
   order = data.epoch_permutation(0, 0, NUM_TRAIN)[:4]
   np.testing.assert_allclose(batch['image'], stored[order] - rgb_mean, atol=1e-4)
 
 
 def test_resumed_pipeline_sees_the_batches_of_an_uninterrupted_run(imagenet):
   config, _ = imagenet
-  uninterrupted = _take(data.train_batches(config, CROP, global_batch_size=8, seed=3), 6)
-  resumed = _take(data.train_batches(config, CROP, global_batch_size=8, seed=3, start_step=4), 2)
+  uninterrupted = _take(_open(config, CROP).train_batches(global_batch_size=8, seed=3), 6)
+  resumed = _take(_open(config, CROP).train_batches(global_batch_size=8, seed=3, start_step=4), 2)
   for a, b in zip(uninterrupted[4:], resumed):  # steps 4 and 5 cross the 2nd epoch's end
     np.testing.assert_array_equal(a['image'], b['image'])
     np.testing.assert_array_equal(a['label'], b['label'])
@@ -126,8 +135,8 @@ def test_resumed_pipeline_sees_the_batches_of_an_uninterrupted_run(imagenet):
 
 def test_seed_changes_order_and_augmentation(imagenet):
   config, _ = imagenet
-  a = next(data.train_batches(config, CROP, global_batch_size=8, seed=0))
-  b = next(data.train_batches(config, CROP, global_batch_size=8, seed=1))
+  a = next(_open(config, CROP).train_batches(global_batch_size=8, seed=0))
+  b = next(_open(config, CROP).train_batches(global_batch_size=8, seed=1))
   assert not np.array_equal(a['image'], b['image'])
 
 
@@ -140,9 +149,9 @@ def test_every_epoch_visits_every_example_once_in_a_new_order(imagenet):
 
 def test_global_batch_is_the_same_for_one_or_two_processes(imagenet):
   config, _ = imagenet
-  whole = _take(data.train_batches(config, CROP, global_batch_size=8, seed=2), 3)
-  halves = [_take(data.train_batches(config, CROP, global_batch_size=8, seed=2,
-                                     process_index=p, process_count=2), 3) for p in (0, 1)]
+  whole = _take(_open(config, CROP).train_batches(global_batch_size=8, seed=2), 3)
+  halves = [_take(_open(config, CROP).train_batches(global_batch_size=8, seed=2, process_index=p,
+                                                   process_count=2), 3) for p in (0, 1)]
   for step in range(3):
     np.testing.assert_array_equal(
         whole[step]['image'], np.concatenate([h[step]['image'] for h in halves]))
@@ -163,8 +172,8 @@ def test_two_processes_together_read_one_training_epoch_exactly_once(imagenet):
                 - data.load_statistics(info.statistics_file).mean_image)
   seen = {}
   for p in (0, 1):  # 18 examples = 3 global batches of 6
-    batches = _take(data.train_batches(plain, RESIZE, global_batch_size=6, seed=0,
-                                       process_index=p, process_count=2), 3)
+    batches = _take(_open(plain, RESIZE).train_batches(global_batch_size=6, seed=0,
+                                                       process_index=p, process_count=2), 3)
     seen[p] = _match(np.concatenate([b['image'] for b in batches]), references)
   assert not set(seen[0]) & set(seen[1])
   assert sorted(seen[0] + seen[1]) == list(range(NUM_TRAIN))
@@ -176,8 +185,8 @@ def test_two_processes_together_evaluate_the_split_exactly_once(imagenet):
                 - data.load_statistics(info.statistics_file).mean_image)
   seen = []
   for p in (0, 1):
-    for batch in data.eval_batches(config, RESIZE, split='validation', global_batch_size=4,
-                                   crops=1, process_index=p, process_count=2):
+    for batch in _open(config, RESIZE).eval_batches('validation', global_batch_size=4, crops=1,
+                                                    process_index=p, process_count=2):
       assert batch['image'].shape == (2, 1, RESIZE, RESIZE, 3)
       seen += _match(batch['image'][batch['mask'], 0], references)
   assert sorted(seen) == list(range(NUM_VAL))
@@ -185,8 +194,7 @@ def test_two_processes_together_evaluate_the_split_exactly_once(imagenet):
 
 def test_eval_pads_the_last_batch_and_masks_the_padding(imagenet):
   config, _ = imagenet
-  batches = list(data.eval_batches(config, CROP, split='validation', global_batch_size=4,
-                                   crops=1))
+  batches = list(_open(config, CROP).eval_batches('validation', global_batch_size=4, crops=1))
   assert len(batches) == 2  # 7 examples
   assert [b['mask'].tolist() for b in batches] == [[True] * 4, [True] * 3 + [False]]
   assert all(b['image'].shape == (4, 1, CROP, CROP, 3) for b in batches)
@@ -195,8 +203,7 @@ def test_eval_pads_the_last_batch_and_masks_the_padding(imagenet):
 
 def test_ten_crop_eval_holds_five_patches_and_their_mirrors(imagenet):
   config, info = imagenet
-  batch = next(data.eval_batches(config, CROP, split='validation', global_batch_size=4,
-                                 crops=10))
+  batch = next(_open(config, CROP).eval_batches('validation', global_batch_size=4, crops=10))
   images = batch['image']
   assert images.shape == (4, 10, CROP, CROP, 3)
   np.testing.assert_array_equal(images[:, 5:], images[:, :5, :, ::-1])
@@ -208,35 +215,34 @@ def test_ten_crop_eval_holds_five_patches_and_their_mirrors(imagenet):
                                atol=1e-4)
 
 
-def test_preprocess_for_eval_gives_what_evaluation_gives(imagenet):
+def test_preprocess_gives_what_evaluation_gives(imagenet):
   config, _ = imagenet
   source = data._source(data._spec(config), 'validation')
   encoded = tf.io.parse_example(tf.constant(source.__getitems__([0])),
                                 data._FEATURES)['image'][0].numpy()
-  batch = next(data.eval_batches(config, CROP, split='validation', global_batch_size=4,
-                                 crops=10))
-  got = data.preprocess_for_eval(encoded, config, CROP, crops=10)
+  batch = next(_open(config, CROP).eval_batches('validation', global_batch_size=4, crops=10))
+  got = _open(config, CROP).preprocess(encoded, crops=10)
   np.testing.assert_allclose(got, batch['image'][0], atol=1e-4)
 
 
-def test_preprocess_for_eval_takes_any_image_file(imagenet):
+def test_preprocess_takes_any_image_file(imagenet):
   config, _ = imagenet
   png = io.BytesIO()
   Image.fromarray(np.zeros((40, 90, 4), np.uint8)).save(png, format='PNG')  # RGBA, not square
-  assert data.preprocess_for_eval(png.getvalue(), config, CROP, crops=1).shape == (
+  assert _open(config, CROP).preprocess(png.getvalue(), crops=1).shape == (
       1, CROP, CROP, 3)
 
 
-def test_preprocess_for_eval_rejects_bytes_that_are_not_an_image(imagenet):
+def test_preprocess_rejects_bytes_that_are_not_an_image(imagenet):
   config, _ = imagenet
   with pytest.raises(ValueError, match='not a decodable image'):
-    data.preprocess_for_eval(b'<html>404</html>', config, CROP, crops=10)
+    _open(config, CROP).preprocess(b'<html>404</html>', crops=10)
 
 
 def test_prepare_again_only_reads(imagenet):
   config, info = imagenet
   before = os.stat(info.statistics_file).st_mtime_ns
-  assert data.prepare(config, CROP) == info
+  assert data.prepare(config, _net(CROP)).info == info
   assert os.stat(info.statistics_file).st_mtime_ns == before
 
 
@@ -246,7 +252,7 @@ def test_missing_imagenet_tars_are_named_with_the_directory_searched(tmp_path):
   (manual / 'ILSVRC2012_img_val.tar').write_bytes(b'')
   config = _paper_data_config(data_dir=str(tmp_path / 'tfds'), manual_dir=str(manual))
   with pytest.raises(imagenet_builder.ArchiveError) as error:
-    data.prepare(config, 227)
+    data.prepare(config, _net(227))
   assert 'ILSVRC2012_img_train.tar' in str(error.value)
   assert 'ILSVRC2012_img_val.tar' not in str(error.value)
   assert str(manual) in str(error.value)
@@ -268,7 +274,7 @@ def test_an_empty_or_broken_imagenet_tar_is_named_before_anything_is_prepared(
     val.write_bytes(content)
   config = _paper_data_config(data_dir=str(tmp_path / 'tfds'), manual_dir=str(manual))
   with pytest.raises(imagenet_builder.ArchiveError, match=message):
-    data.prepare(config, 227)
+    data.prepare(config, _net(227))
   assert not list((tmp_path / 'tfds').glob('alexnet_imagenet2012/*/*'))
 
 
@@ -279,13 +285,13 @@ def test_a_split_the_dataset_lacks_is_refused_at_preparation_naming_the_splits(i
     wrong[field] = split
     with pytest.raises(ConfigError, match=rf"data.{field}='{re.escape(split)}' is not allowed: "
                                           r'it must be a split of .* \(train, validation\)'):
-      data.prepare(wrong, CROP)
+      data.prepare(wrong, _net(CROP))
 
 
 def test_unprepared_dataset_is_an_error_that_says_to_prepare(tmp_path):
   config = _paper_data_config(data_dir=str(tmp_path))
   with pytest.raises(FileNotFoundError, match='prepare'):
-    next(data.train_batches(config, 227, global_batch_size=2, seed=0))
+    _open(config, 227)
 
 
 @pytest.fixture(scope='session')
@@ -299,7 +305,7 @@ def folder(tmp_path_factory) -> tuple[ml_collections.ConfigDict, data.DatasetInf
   (root / 'train' / 'dog' / 'truncated.jpg').write_bytes(whole[:len(whole) // 2])
   config = _paper_data_config(dataset='image_folder', folder=str(root),
                               data_dir=str(root.parent / 'tfds'), resize_size=RESIZE)
-  return config, data.prepare(config, CROP)
+  return config, data.prepare(config, _net(CROP)).info
 
 
 def test_corrupt_and_truncated_images_in_a_folder_are_skipped_and_counted(folder):
@@ -307,9 +313,9 @@ def test_corrupt_and_truncated_images_in_a_folder_are_skipped_and_counted(folder
   assert info.skipped_images == 2
   assert info.num_examples == {'train': 9, 'validation': 3}
   assert info.class_names == ('cat', 'dog')
-  batch = next(data.train_batches(config, CROP, global_batch_size=4, seed=0))
+  batch = next(_open(config, CROP).train_batches(global_batch_size=4, seed=0))
   assert batch['image'].shape == (4, CROP, CROP, 3)
-  assert data.prepare(config, CROP).skipped_images == 2  # still reported on later starts
+  assert data.prepare(config, _net(CROP)).info.skipped_images == 2  # reported on later starts
 
 
 @pytest.mark.parametrize('case', ['missing', 'no_classes', 'stray_files', 'empty_class',
@@ -332,7 +338,7 @@ def test_folder_that_cannot_be_classes_of_images_is_an_error_saying_why(tmp_path
   config = _paper_data_config(dataset='image_folder', folder=str(root),
                               data_dir=str(tmp_path / 'tfds'))
   with pytest.raises(image_folder.FolderLayoutError, match=expected):
-    data.prepare(config, 227)
+    data.prepare(config, _net(227))
 
 
 @pytest.fixture(scope='session')
@@ -344,7 +350,7 @@ def fmnist(tmp_path_factory) -> tuple[ml_collections.ConfigDict, data.DatasetInf
   # Raw 0–255 pixels, which the tests compute by hand; divide_by_std has its own test.
   config.update(data_dir=str(root / 'tfds'), manual_dir=str(root / 'manual'), resize_size=32,
                 divide_by_std=False)
-  return config, data.prepare(config, FMNIST_CROP)
+  return config, data.prepare(config, _net(FMNIST_CROP)).info
 
 
 def test_fashion_mnist_builds_offline_from_idx_files(fmnist):
@@ -356,11 +362,11 @@ def test_fashion_mnist_builds_offline_from_idx_files(fmnist):
 
 def test_fashion_mnist_grey_images_become_three_equal_channels(fmnist):
   config, _ = fmnist
-  batch = next(data.train_batches(config, FMNIST_CROP, global_batch_size=8, seed=0))
+  batch = next(_open(config, FMNIST_CROP).train_batches(global_batch_size=8, seed=0))
   assert batch['image'].shape == (8, FMNIST_CROP, FMNIST_CROP, 3)
   np.testing.assert_allclose(batch['image'][..., 0], batch['image'][..., 2], atol=1e-3)
-  evaluation = next(data.eval_batches(config, FMNIST_CROP, split='test', global_batch_size=8,
-                                      crops=10))
+  evaluation = next(_open(config, FMNIST_CROP).eval_batches('test', global_batch_size=8,
+                                                           crops=10))
   assert evaluation['image'].shape == (8, 10, FMNIST_CROP, FMNIST_CROP, 3)
 
 
@@ -368,9 +374,9 @@ def test_fashion_mnist_training_crops_are_resized_crops_minus_the_mean(fmnist):
   config, _ = fmnist
   plain = _plain(config)
   plain.resize_size = 30  # enlarged to the crop size: the crop is the whole resized image
-  statistics = data.load_statistics(data.prepare(plain, 30).statistics_file)
+  statistics = data.load_statistics(data.prepare(plain, _net(30)).info.statistics_file)
   resized = tf.image.resize(_stored_images(plain, 'train').astype(np.float32), [30, 30]).numpy()
-  batch = next(data.train_batches(plain, 30, global_batch_size=8, seed=1))
+  batch = next(_open(plain, 30).train_batches(global_batch_size=8, seed=1))
   order = data.epoch_permutation(1, 0, 40)[:8]
   np.testing.assert_allclose(batch['image'], resized[order] - statistics.mean_image, atol=2e-3)
 
@@ -385,25 +391,25 @@ def test_divide_by_std_scales_the_pixels_by_the_training_sets_standard_deviation
   config, info = fmnist
   statistics = data.load_statistics(info.statistics_file)
   std = 255.0 * np.sqrt(np.diag(statistics.rgb_covariance))
-  plain = next(data.train_batches(config, FMNIST_CROP, global_batch_size=8, seed=0))['image']
+  plain = next(_open(config, FMNIST_CROP).train_batches(global_batch_size=8, seed=0))['image']
   config = ml_collections.ConfigDict(config.to_dict())
   config.divide_by_std = True
-  scaled = next(data.train_batches(config, FMNIST_CROP, global_batch_size=8, seed=0))['image']
+  scaled = next(_open(config, FMNIST_CROP).train_batches(global_batch_size=8, seed=0))['image']
   np.testing.assert_allclose(scaled, plain / std, rtol=1e-5, atol=1e-5)
-  evaluated = next(data.eval_batches(config, FMNIST_CROP, split='test', global_batch_size=8,
-                                     crops=1))['image']
+  evaluated = next(_open(config, FMNIST_CROP).eval_batches('test', global_batch_size=8,
+                                                          crops=1))['image']
   assert 0.2 < float(np.std(evaluated)) < 5.0 < float(std[0])
 
 
 def test_one_channel_keeps_grey_images_grey_and_equals_the_rgb_pipelines_first_channel(fmnist):
   config, _ = fmnist
-  rgb = next(data.train_batches(config, FMNIST_CROP, global_batch_size=8, seed=4))['image']
-  grey = next(data.train_batches(config, FMNIST_CROP, global_batch_size=8, seed=4,
-                                 channels=1))['image']
+  rgb = next(_open(config, FMNIST_CROP).train_batches(global_batch_size=8, seed=4))['image']
+  grey = next(_open(config, FMNIST_CROP, 1).train_batches(global_batch_size=8, seed=4))['image']
   assert grey.shape == (8, FMNIST_CROP, FMNIST_CROP, 1)
   np.testing.assert_array_equal(grey, rgb[..., :1])
-  grey, rgb = (next(data.eval_batches(config, FMNIST_CROP, split='test', global_batch_size=8,
-                                      crops=10, channels=c))['image'] for c in (1, 3))
+  grey, rgb = (next(_open(config, FMNIST_CROP, c).eval_batches('test', global_batch_size=8,
+                                                              crops=10))['image']
+               for c in (1, 3))
   assert grey.shape == (8, 10, FMNIST_CROP, FMNIST_CROP, 1)
   np.testing.assert_array_equal(grey, rgb[..., :1])
 
@@ -411,7 +417,7 @@ def test_one_channel_keeps_grey_images_grey_and_equals_the_rgb_pipelines_first_c
 def test_one_channel_is_refused_for_colour_images(folder):
   config, _ = folder
   with pytest.raises(ConfigError, match='model.input_channels=1 is not allowed'):
-    next(data.train_batches(config, CROP, global_batch_size=4, seed=0, channels=1))
+    _open(config, CROP, 1)
 
 
 def test_a_class_none_of_whose_images_can_be_read_stops_the_preparation_naming_it(tmp_path):
@@ -423,7 +429,7 @@ def test_a_class_none_of_whose_images_can_be_read_stops_the_preparation_naming_i
                               data_dir=str(tmp_path / 'tfds'), resize_size=RESIZE)
   with pytest.raises(image_folder.FolderLayoutError, match="no image of class 'dog' in .* could "
                                                            'be read'):
-    data.prepare(config, CROP)
+    data.prepare(config, _net(CROP))
 
 
 def test_file_and_class_names_that_are_not_utf8_are_stored_with_their_bytes_escaped(tmp_path):
@@ -434,7 +440,7 @@ def test_file_and_class_names_that_are_not_utf8_are_stored_with_their_bytes_esca
   os.rename(root / latin1 / '0.jpg', root / latin1 / f'{latin1}.jpg')
   config = _paper_data_config(dataset='image_folder', folder=str(root), eval_split='train',
                               data_dir=str(tmp_path / 'tfds'), resize_size=RESIZE)
-  info = data.prepare(config, CROP)
+  info = data.prepare(config, _net(CROP)).info
   assert info.class_names == ('caf\\xe9',) and info.num_examples == {'train': 2}
   builder = data._spec(config).builder
   names = {example['file_name'].decode() for example in builder.as_data_source('train')}
@@ -448,7 +454,7 @@ def test_a_sixteen_bit_png_in_a_folder_trains_as_its_picture(tmp_path):
   Image.fromarray(ramp).save(root / 'a' / 'ramp.png')  # mode I;16
   config = _paper_data_config(dataset='image_folder', folder=str(root), eval_split='train',
                               data_dir=str(tmp_path / 'tfds'), resize_size=RESIZE)
-  data.prepare(config, CROP)
+  data.prepare(config, _net(CROP))
   stored = [example['image'] for example in data._spec(config).builder.as_data_source('train')
             if example['file_name'].decode() == 'a/ramp.png']
   assert len(stored) == 1 and 100 < stored[0].mean() < 155  # a ramp, not a white square

@@ -8,9 +8,9 @@ import sys
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
-from alexnet import data, evaluate, runs
+from alexnet import evaluate, runs
+from alexnet.tf_process import tf
 from tiny_run import NUM_TEST, ROOT, tiny_run  # noqa: F401 - the fixture
 
 
@@ -30,7 +30,7 @@ def ten_patches_by_hand(image: np.ndarray, run: runs.Run) -> np.ndarray:
   grey → RGB, bilinear to resize_size, minus the mean image, (divided by the std), the
   four corner patches and the centre patch, and their mirror images."""
   config = run.config.data
-  statistics = data.load_statistics(run.dataset().statistics_file)
+  statistics = run.dataset.statistics
   rgb = np.repeat(image[..., None], 3, axis=-1).astype(np.float32)
   resized = tf.image.resize(rgb, [config.resize_size] * 2, method='bilinear',
                             antialias=True).numpy()

@@ -1,5 +1,6 @@
 """alexnet.export: a checkpoint as a flat .npz, readable and usable without this package."""
 
+import dataclasses
 import io
 import json
 import os
@@ -10,11 +11,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import tensorflow as tf
 from PIL import Image
 
-from alexnet import data, export, parallel, runs
-from alexnet.config import ModelConfig
+from alexnet import export, parallel, runs
+from alexnet.tf_process import tf
 from tiny_run import ROOT, tiny_run  # noqa: F401 - the fixture
 
 LAYERS = ('conv1', 'conv2', 'conv3', 'conv4', 'conv5', 'fc6', 'fc7', 'fc8')
@@ -40,7 +40,7 @@ def test_the_npz_round_trips_every_parameter_bitwise_without_pickle(exported):
       np.testing.assert_array_equal(loaded.params[layer][kind], expected[layer][kind])
       assert loaded.params[layer][kind].dtype == np.float32
   assert loaded.model_config == run.model_config
-  assert loaded.class_names == run.dataset().class_names
+  assert loaded.class_names == run.dataset.info.class_names
 
 
 def documented_forward(path, images: np.ndarray) -> np.ndarray:
@@ -95,13 +95,13 @@ def random_run(tiny_run) -> runs.Run:
   """The tiny run's network at 99×99 (pool5 is then 2×2, so fc6's input order matters), with
   random weights and biases everywhere."""
   config = runs.load_config(tiny_run)
-  config.model.image_size, config.data.resize_size = 99, 104
-  model_config = ModelConfig.from_mapping(config.model)
-  net = parallel.ShardedAlexNet(model_config, runs.mesh_for_tools(model_config, config.mesh))
+  config = dataclasses.replace(config, model=dataclasses.replace(config.model, image_size=99),
+                               data=dataclasses.replace(config.data, resize_size=104))
+  net = parallel.ShardedAlexNet(config.model, runs.mesh_for_tools(config))
   rng = np.random.default_rng(0)
   params = jax.tree.map(lambda x: x + rng.normal(0, 0.05, x.shape).astype(np.float32),
                         jax.device_get(net.init(jax.random.key(0))))
-  return runs.Run(tiny_run, config, model_config, net, params, step=0)
+  return runs.Run(tiny_run, config, net, params, step=0)
 
 
 def test_a_forward_pass_written_from_the_documented_layout_gives_the_models_outputs(

@@ -4,6 +4,7 @@ Runs use configs/fashion_mnist.py:smoke on a small Fashion-MNIST written in
 Debian's idx format (tests/fake_data.py), prepared once per session.
 """
 
+import collections
 import json
 import os
 import random
@@ -18,11 +19,13 @@ import jax
 import numpy as np
 import pytest
 
-from alexnet import checkpoint, optim, parallel, train, trainer
+import fake_data
+from alexnet import checkpoint, data, optim, parallel, train, trainer
 from alexnet.config import ModelConfig
 from alexnet.workdir import Workdir
 from processes import (ROOT, SMOKE, assert_same_parameters, final_parameters, logged_step, run,
                        start, training_records)
+from tiny_run import smoke_config
 
 # Patience 1 makes the plateau rule divide the learning rate within the smoke run, so
 # a resume that lost its state would train with another rate.
@@ -94,6 +97,26 @@ def test_nonfinite_loss_stops_the_run_naming_the_step_and_keeps_the_last_good_ch
   assert kept and max(kept) <= bad_step
   params = final_parameters(tmp_path)
   assert all(np.all(np.isfinite(leaf)) for leaf in jax.tree.leaves(params))
+
+
+def test_the_evaluations_of_a_run_reuse_its_dataset_without_reading_it_again(
+    tmp_path, monkeypatch):
+  fake_data.write_fashion_mnist_idx(str(tmp_path / 'manual'), train=512, test=40)
+  config = smoke_config(tmp_path)
+  config.train.num_steps = 16  # evaluations at steps 8 and 16, then the final one
+  data.prepare(config.data, ModelConfig.from_mapping(config.model))
+  calls = collections.Counter()
+  for name in ('validate_data', '_spec', 'load_statistics', '_source'):
+    def counted(*args, _name=name, _function=getattr(data, name), **kwargs):
+      calls[_name] += 1
+      return _function(*args, **kwargs)
+    monkeypatch.setattr(data, name, counted)
+  trainer.train_and_evaluate(config, tmp_path / 'run')
+  evaluations = [r for r in Workdir(tmp_path / 'run').read_metrics() if 'eval_top1_error' in r]
+  assert len(evaluations) == 2
+  # Opened once: checked, its builder made and its statistics read once, and one record
+  # source for the training split and one for the evaluation split.
+  assert calls == {'validate_data': 1, '_spec': 1, 'load_statistics': 1, '_source': 2}
 
 
 @pytest.mark.parametrize('override, message', [
@@ -174,7 +197,7 @@ def test_a_checkpoint_saved_on_one_mesh_restores_on_others(tmp_path):
   for shape in [(1, 1), (4, 2), (8, 1)]:
     other_net, other_tx = tiny_state(shape)
     restored, progress = checkpoint.Checkpoints(Workdir(tmp_path), keep=2).restore(
-        trainer.abstract_train_state(other_net, other_tx))
+        train.abstract_train_state(other_net, other_tx))
     assert progress == {'plateau': {}}
     kernel = restored.params['conv2']['kernel']
     assert kernel.sharding.mesh.shape == dict(zip(('data', 'model'), shape))
@@ -202,7 +225,7 @@ def test_a_damaged_latest_checkpoint_is_set_aside_and_the_previous_one_used(tmp_
   # A save cut short leaves a temporary directory, which is never read.
   (tmp_path / 'checkpoints' / '12.orbax-checkpoint-tmp-1').mkdir()
   restored, progress = checkpoint.Checkpoints(Workdir(tmp_path), keep=3).restore(
-      trainer.abstract_train_state(net, tx))
+      train.abstract_train_state(net, tx))
   assert progress == {'step': 4} and int(restored.step) == 4
   assert (tmp_path / 'damaged_checkpoints' / '8').is_dir()
   assert 'checkpoint at step 8 cannot be used' in caplog.text
@@ -216,7 +239,7 @@ def test_a_checkpoint_of_another_network_is_refused_with_the_differing_shapes(tm
   wider = parallel.ShardedAlexNet(ModelConfig(num_classes=10, width=1 / 8, image_size=35),
                                   parallel.make_mesh(1, 1, jax.devices()[:1]))
   with pytest.raises(checkpoint.IncompatibleCheckpointError, match='params/conv1/kernel'):
-    checkpoint.Checkpoints(Workdir(tmp_path), keep=3).restore(trainer.abstract_train_state(wider, tx))
+    checkpoint.Checkpoints(Workdir(tmp_path), keep=3).restore(train.abstract_train_state(wider, tx))
   assert (tmp_path / 'checkpoints' / '1').is_dir()  # refused, not set aside
 
 
@@ -242,9 +265,9 @@ def test_a_flipped_byte_in_a_checkpoint_is_detected_and_the_checkpoint_before_us
   assert 'differ from the checksums' in checkpoint.verify(tmp_path / 'checkpoints' / '8')
   with pytest.raises(checkpoint.DamagedCheckpointError, match='step 8 .* is damaged'):
     checkpoint.Checkpoints(Workdir(tmp_path), keep=3).restore(
-        trainer.abstract_train_state(net, tx), step=8)  # asked for by number: refused
+        train.abstract_train_state(net, tx), step=8)  # asked for by number: refused
   restored, progress = checkpoint.Checkpoints(Workdir(tmp_path), keep=3).restore(
-      trainer.abstract_train_state(net, tx))
+      train.abstract_train_state(net, tx))
   assert progress == {'step': 4} and int(restored.step) == 4
   assert (tmp_path / 'damaged_checkpoints' / '8').is_dir()
   assert re.search(r'checkpoint at step 8 cannot be used \(1 of its files differ from the '

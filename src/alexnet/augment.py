@@ -1,11 +1,9 @@
-"""The paper's image operations (§2, §4.1), as TensorFlow functions of one example.
+"""The paper's image operations on pixels (§2, §4.1), as TensorFlow functions.
 
-Every random choice is drawn by :func:`stateless_uniform`, a pure function of (run seed,
-position of the example in the global stream), so an example is cropped, flipped and
-recoloured the same way whatever the thread scheduling, the number of processes or the
-step the run resumed at. The draws are vectorised over a batch in numpy, and the work on
-pixels is done by TensorFlow: per example only what must be (decoding), the rest on
-whole batches, because per-example tf.data ops cost ≈ 10 µs each in overhead alone.
+:mod:`alexnet.views` decides each example's view (patch, mirror, colour shift) in numpy;
+the functions here cut and recolour the pixels accordingly: per example only what must
+be (decoding), the rest on whole batches, because per-example tf.data ops cost ≈ 10 µs
+each in overhead alone.
 
 Pixels are float32 in 0–255 units (§2: "raw RGB values"); images are (height, width, 3).
 """
@@ -13,77 +11,9 @@ Pixels are float32 in 0–255 units (§2: "raw RGB values"); images are (height,
 from __future__ import annotations
 
 import numpy as np
-import tensorflow as tf
-from tensorflow.compiler.tf2xla.python import xla
 
-# TensorFlow must never take a GPU from JAX: a GPU TF next to JAX breaks NCCL (flax#4942).
-# This module is the first of the project to import TF, so it hides the GPUs here.
-try:
-  tf.config.set_visible_devices([], 'GPU')
-except RuntimeError:  # TF was already initialised by the caller; it chose its devices.
-  pass
-
-
-# §4.1's eigen-decomposition of ImageNet's RGB covariance as published with
-# fb.resnet.torch (pixels in [0, 1]); eigenvectors are the columns.
-IMAGENET_EIGENVALUES = np.array([0.2175, 0.0188, 0.0045], np.float32)
-IMAGENET_EIGENVECTORS = np.array([[-0.5675, 0.7192, 0.4009],
-                                  [-0.5808, -0.0045, -0.8140],
-                                  [-0.5836, -0.6948, 0.4203]], np.float32)
-
-
-def _splitmix64(x: np.ndarray) -> np.ndarray:
-  """The finaliser of SplitMix64 (Steele, Lea, Flood 2014): a bijective 64-bit mix."""
-  x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-  x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-  return x ^ (x >> np.uint64(31))
-
-
-def stateless_uniform(seed: int, positions: np.ndarray, stream: int) -> np.ndarray:
-  """Uniform floats in [0, 1), one per position: a pure function of (seed, position, stream).
-
-  A counter-based generator, vectorised over a whole batch: each example's random
-  numbers depend on nothing but its global position in the stream, whatever the thread
-  scheduling, the number of processes or the step a run resumed at; ``stream`` separates
-  the draws of different operations.
-  """
-  with np.errstate(over='ignore'):
-    key = _splitmix64(np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15) + np.uint64(stream))
-    bits = _splitmix64(_splitmix64(np.asarray(positions, np.uint64) ^ key) + key)
-  return (bits >> np.uint64(11)).astype(np.float64) * 2.0**-53
-
-
-def stateless_normal(seed: int, positions: np.ndarray, stream: int) -> np.ndarray:
-  """Standard normal floats, one per position (Box–Muller on two independent uniforms)."""
-  u1 = stateless_uniform(seed, positions, 2 * stream)
-  u2 = stateless_uniform(seed, positions, 2 * stream + 1)
-  return np.sqrt(-2.0 * np.log1p(-u1)) * np.cos(2.0 * np.pi * u2)
-
-
-def random_crop_offsets(uniforms: np.ndarray, full_size: int, crop_size: int) -> np.ndarray:
-  """§4.1: (top, left) of a crop_size window inside full_size × full_size, from uniforms.
-
-  ``uniforms`` has shape (n, 2); each of the (full_size − crop_size + 1)² windows is equally
-  likely, and every window lies inside the image.
-  """
-  positions = full_size - crop_size + 1
-  return np.minimum((uniforms * positions).astype(np.int32), positions - 1)
-
-
-def pca_shifts(alphas: np.ndarray, eigenvalues: np.ndarray, eigenvectors: np.ndarray,
-               convention: str) -> np.ndarray:
-  """§4.1's colour shifts [p1 p2 p3][α1 λ1, α2 λ2, α3 λ3]ᵀ in 0–255 units, one per row of α.
-
-  ``alphas`` (n, 3) are already drawn from N(0, σ), once per image per use. The
-  eigenvalues and eigenvectors (columns) describe the RGB covariance of pixels in [0, 1],
-  where the published values live. ``convention='lambda'`` multiplies α by λ as the
-  paper's text does; ``'sqrt_lambda'`` by √λ, as the author's cuda-convnet2 did (α√λ is a
-  standard deviation, and so independent of the pixel units). Add the shift to every pixel.
-  """
-  if convention not in ('lambda', 'sqrt_lambda'):
-    raise ValueError(f"Unknown PCA convention {convention!r}; known: 'lambda', 'sqrt_lambda'.")
-  scale = eigenvalues if convention == 'lambda' else np.sqrt(eigenvalues)
-  return (255.0 * (alphas * scale) @ np.asarray(eigenvectors).T).astype(np.float32)
+from alexnet.tf_process import tf, tf_xla
+from alexnet.views import ten_crop_offsets
 
 
 def decode_crop_jpeg(encoded: tf.Tensor, offset: tf.Tensor, crop_size: int) -> tf.Tensor:
@@ -117,7 +47,7 @@ def finish_patch(window: tf.Tensor, means: tf.Tensor, offset: tf.Tensor, flip: t
   left = tf.where(flip, width - offset[1] - crop, offset[1])
   start = tf.stack([tf.cast(flip, tf.int32), offset[0], left, 0])
   # XLA's own dynamic slice: tf.slice would make XLA compile once per distinct offset.
-  mean = xla.dynamic_slice(means, start, [1, crop, crop, 3])[0]
+  mean = tf_xla.dynamic_slice(means, start, [1, crop, crop, 3])[0]
   window = tf.where(flip, tf.reverse(window, axis=[1]), window)
   return (tf.cast(window, tf.float32) - mean + shift) * scale
 
@@ -173,17 +103,6 @@ def resize_crop_flip_batch(images: tf.Tensor, mean_image: tf.Tensor, offsets: tf
   return (patches + shifts[:, None, None, :]) * scale
 
 
-def center_offset(full_size: int, crop_size: int) -> int:
-  return (full_size - crop_size) // 2
-
-
-def ten_crop_offsets(full_size: int, crop_size: int) -> list[tuple[int, int]]:
-  """(top, left) of §4.1's five test patches: centre, then top-left, top-right,
-  bottom-left, bottom-right corners."""
-  c, far = center_offset(full_size, crop_size), full_size - crop_size
-  return [(c, c), (0, 0), (0, far), (far, 0), (far, far)]
-
-
 def ten_crops(image: tf.Tensor, crop_size: int) -> tf.Tensor:
   """§4.1's ten test patches of a square image: the five of ``ten_crop_offsets``, then
   their horizontal reflections in the same order; shape (10, crop_size, crop_size, 3)."""
@@ -191,11 +110,3 @@ def ten_crops(image: tf.Tensor, crop_size: int) -> tf.Tensor:
   patches = tf.stack([image[top:top + crop_size, left:left + crop_size]
                       for top, left in ten_crop_offsets(full_size, crop_size)])
   return tf.concat([patches, tf.reverse(patches, axis=[2])], axis=0)
-
-
-def pca_of_covariance(covariance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-  """Eigenvalues (descending) and eigenvectors (columns) of a 3×3 RGB covariance."""
-  eigenvalues, eigenvectors = np.linalg.eigh(covariance)
-  order = np.argsort(eigenvalues)[::-1]
-  return (np.maximum(eigenvalues[order], 0.0).astype(np.float32),
-          eigenvectors[:, order].astype(np.float32))

@@ -30,16 +30,16 @@ from typing import Any, ClassVar
 
 import ml_collections
 
-from alexnet import errors, optim
+from alexnet import errors, model, optim, views
 
-INITS = ('paper', 'caffe', 'he')
-ACTIVATIONS = ('relu', 'tanh')
+# Each set of allowed values is defined once. These belong to the config (data.py asks for
+# DATASETS); the others belong to the module that acts on them and are checked from there:
+# model.ACTIVATIONS, model.INITS, optim.UPDATE_RULES, optim.SCHEDULES,
+# views.PCA_CONVENTIONS, views.EVAL_CROPS.
 COMPUTE_DTYPES = ('float32', 'bfloat16')
 DATASETS = ('imagenet2012', 'fashion_mnist', 'image_folder')
 MEANS = ('pixel', 'channel')
 PCA_EIGEN = ('computed', 'imagenet')
-PCA_CONVENTIONS = ('lambda', 'sqrt_lambda')
-EVAL_CROPS = (1, 10)
 
 
 class ConfigError(errors.UsageError, ValueError):
@@ -62,10 +62,18 @@ class _Section:
 
   CHANGEABLE_ON_RESUME: ClassVar[frozenset[str]] = frozenset()
 
+  def __getitem__(self, name: str) -> Any:
+    """``section['field']`` as well as ``section.field``: a checked section reads like the
+    ConfigDict or dict it was checked from, so functions such as optim's take either."""
+    return getattr(self, name)
+
   @classmethod
   def from_mapping(cls, fields: Mapping, section: str):
     """The section from e.g. an ml_collections ``config.<section>``; fields left out take
-    their defaults. Unknown names and values of the wrong type are ConfigErrors."""
+    their defaults. Unknown names and values of the wrong type are ConfigErrors. A section
+    already checked is returned as it is."""
+    if isinstance(fields, cls):
+      return fields
     known = [f.name for f in dataclasses.fields(cls)]
     for name in fields:
       if name not in known:
@@ -120,9 +128,9 @@ class ModelConfig(_Section):
     require(self.lrn_size >= 1 and self.lrn_size % 2 == 1, 'model.lrn_size', self.lrn_size,
             'an odd positive integer (the window is centred on each channel)')
     require(0.0 <= self.dropout_rate < 1.0, 'model.dropout_rate', self.dropout_rate, 'in [0, 1)')
-    require(self.init in INITS, 'model.init', self.init, ' or '.join(INITS))
-    require(self.activation in ACTIVATIONS, 'model.activation', self.activation,
-            ' or '.join(ACTIVATIONS))
+    require(self.init in model.INITS, 'model.init', self.init, ' or '.join(model.INITS))
+    require(self.activation in model.ACTIVATIONS, 'model.activation', self.activation,
+            ' or '.join(model.ACTIVATIONS))
     require(self.compute_dtype in COMPUTE_DTYPES, 'model.compute_dtype', self.compute_dtype,
             ' or '.join(COMPUTE_DTYPES))
 
@@ -194,9 +202,10 @@ class DataConfig(_Section):
     require(self.mean in MEANS, 'data.mean', self.mean, ' or '.join(MEANS))
     require(self.pca_std >= 0, 'data.pca_std', self.pca_std, 'zero (off) or positive')
     require(self.pca_eigen in PCA_EIGEN, 'data.pca_eigen', self.pca_eigen, ' or '.join(PCA_EIGEN))
-    require(self.pca_convention in PCA_CONVENTIONS, 'data.pca_convention', self.pca_convention,
-            ' or '.join(PCA_CONVENTIONS))
-    require(self.eval_crops in EVAL_CROPS, 'data.eval_crops', self.eval_crops, '1 or 10')
+    require(self.pca_convention in views.PCA_CONVENTIONS, 'data.pca_convention',
+            self.pca_convention, ' or '.join(views.PCA_CONVENTIONS))
+    require(self.eval_crops in views.EVAL_CROPS, 'data.eval_crops', self.eval_crops,
+            ' or '.join(map(str, views.EVAL_CROPS)))
     require(self.threads >= 0, 'data.threads', self.threads, '0 (all cores) or positive')
 
 
@@ -293,6 +302,8 @@ class RunConfig:
   @classmethod
   def from_mapping(cls, config: Mapping) -> RunConfig:
     """Checks every name and value of ``config`` (a ConfigDict or the JSON of one)."""
+    if isinstance(config, cls):
+      return config
     for name in config:
       if name != 'seed' and name not in _SECTIONS:
         raise ConfigError(f'config field {name} does not exist'
@@ -358,14 +369,12 @@ def _crops_fit(data: DataConfig, image_size: int) -> DataConfig:
 def validate(config: Mapping) -> RunConfig:
   """Raises ConfigError for the first unusable field; returns the checked config.
 
-  Checks that need the devices (the batch against the data axis) are made
-  where the mesh is built, still before any data is read.
+  Checks that need the devices (the mesh against the towers, the batch against the data
+  axis) are made where the mesh is built (:func:`alexnet.parallel.mesh_for`), still
+  before any data is read.
   """
   checked = RunConfig.from_mapping(config)
   _crops_fit(checked.data, checked.model.image_size)
-  towers = checked.model.towers
-  require(towers % checked.mesh.model == 0 or checked.mesh.model == -1, 'mesh.model',
-          checked.mesh.model, f'-1, 1 or {towers} (model.towers={towers})')
   return checked
 
 

@@ -1,4 +1,4 @@
-"""The input pipeline: datasets, their preparation and statistics, train and eval batches.
+"""The input pipeline: a prepared dataset, opened once, and its train and eval batches.
 
 What happens when (``docs/design.md`` has the measurements behind each choice):
 
@@ -7,6 +7,10 @@ What happens when (``docs/design.md`` has the measurements behind each choice):
   central 256×256 crop, JPEG); Fashion-MNIST keeps TFDS's 28×28 PNGs. Then one pass over
   the training split computes the mean image and the RGB covariance (§2, §4.1), saved
   next to the prepared data.
+* **Once per run or tool, by :func:`prepare` or :meth:`Dataset.open`**: a :class:`Dataset`
+  handle is opened for one network's input (its image size and channels come from the
+  model config). It holds the builder, the statistics, the PCA of the colours and the
+  record sources, so the batches of every step and every evaluation reuse them.
 * **Every step**: the order of an epoch is a permutation of example indices computed from
   (seed, epoch) alone, and step k's global batch is positions [kB, (k+1)B) of the endless
   stream of epochs. Each process reads by index only its own contiguous rows of that
@@ -24,16 +28,15 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
-import ml_collections
+import jax
 import numpy as np
-import tensorflow as tf
-import tensorflow_datasets as tfds
 
-from alexnet import augment, stopping
-from alexnet.config import DATASETS, EVAL_CROPS, ConfigError, validate_data
+from alexnet import augment, stopping, views
+from alexnet.config import DATASETS, ConfigError, DataConfig, ModelConfig, validate_data
 from alexnet.datasets import fashion_mnist, image_folder, imagenet, skipped, stored_format
+from alexnet.tf_process import tf, tfds
 
 _STATISTICS_BATCH = 64
 
@@ -81,7 +84,7 @@ class _Spec:
 # --- Preparation -----------------------------------------------------------------------
 
 
-def _spec(data_config: ml_collections.ConfigDict) -> _Spec:
+def _spec(data_config: DataConfig) -> _Spec:
   """The builder of ``data_config.dataset``; constructing it reads nothing but metadata."""
   kwargs = dict(data_dir=data_config.data_dir or None, file_format='array_record')
   size = data_config.resize_size
@@ -97,15 +100,23 @@ def _spec(data_config: ml_collections.ConfigDict) -> _Spec:
   raise ConfigError(f'Unknown dataset {data_config.dataset!r}; known: {DATASETS}.')
 
 
-def _check_config(data_config: ml_collections.ConfigDict, image_size: int, spec: _Spec) -> None:
-  validate_data(data_config, image_size)
-  if spec.image_format == 'png' and data_config.resize_size < spec.stored_shape[0]:
-    raise ConfigError(f'data.resize_size {data_config.resize_size} is below the stored size '
-                      f'{spec.stored_shape[0]} of {data_config.dataset}: images resized at read '
+def _checked(data_config: Mapping, model: ModelConfig) -> tuple[DataConfig, _Spec]:
+  """The data config checked against the dataset and the network's input, and its spec."""
+  config = validate_data(data_config, model.image_size)
+  spec = _spec(config)
+  if spec.image_format == 'png' and config.resize_size < spec.stored_shape[0]:
+    raise ConfigError(f'data.resize_size {config.resize_size} is below the stored size '
+                      f'{spec.stored_shape[0]} of {config.dataset}: images resized at read '
                       'time can only be enlarged.')
+  channels = model.input_channels
+  if channels not in (1, 3) or (channels == 1 and spec.stored_shape[2] != 1):
+    raise ConfigError(f'model.input_channels={channels} is not allowed for '
+                      f'{config.dataset}: it must be 3 (RGB; grey images are repeated), '
+                      'or 1 for a grey dataset.')
+  return config, spec
 
 
-def _statistics_file(spec: _Spec, data_config: ml_collections.ConfigDict) -> str:
+def _statistics_file(spec: _Spec, data_config: DataConfig) -> str:
   """Statistics of the training split (a slice such as 'train[:512]' has its own)."""
   split = ''.join(c if c.isalnum() else '_' for c in data_config.train_split)
   return os.path.join(os.fspath(spec.builder.data_dir),
@@ -143,60 +154,41 @@ def split_size(info: tfds.core.DatasetInfo, split: str, field: str) -> int:
                       f"'train[:10%]' ({str(error).splitlines()[0]})") from None
 
 
-def prepare(data_config: ml_collections.ConfigDict, image_size: int) -> DatasetInfo:
-  """Builds the dataset and its training statistics once; later calls only read them.
+def prepare(data_config: Mapping, model: ModelConfig) -> Dataset:
+  """Builds the dataset and its training statistics once, then opens it for ``model``'s input.
 
-  Safe to call from every process at once: preparation runs under an exclusive
-  ``flock`` on the TFDS data_dir, so on a shared disk one process prepares while the
-  others wait and then find everything done; hosts with their own disks each prepare an
-  identical copy (TFDS's order and the statistics are deterministic). TFDS itself writes
-  into a temporary directory and renames it when complete, so an interrupted preparation
-  (a stop requested between examples, :mod:`alexnet.stopping`, or a kill) is redone, never
-  half-read. A training or evaluation split the dataset lacks is refused here, before any
-  training.
+  Later calls only read what the first one made. Safe to call from every process at
+  once: preparation runs under an exclusive ``flock`` on the TFDS data_dir, so on a shared
+  disk one process prepares while the others wait and then find everything done; hosts
+  with their own disks each prepare an identical copy (TFDS's order and the statistics are
+  deterministic). TFDS itself writes into a temporary directory and renames it when
+  complete, so an interrupted preparation (a stop requested between examples,
+  :mod:`alexnet.stopping`, or a kill) is redone, never half-read. A training or evaluation
+  split the dataset lacks is refused here, before any training.
   """
-  spec = _spec(data_config)
-  _check_config(data_config, image_size, spec)
-  builder = spec.builder
-  statistics_file = _statistics_file(spec, data_config)
-  if not (builder.is_prepared() and os.path.exists(statistics_file)):
-    with _exclusive(os.fspath(builder.data_dir_root)):
-      if not builder.is_prepared():
-        if data_config.dataset == 'imagenet2012':
-          imagenet.check_tars(_manual_dir(data_config, builder))
-        builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-            manual_dir=_manual_dir(data_config, builder)))
+  config, spec = _checked(data_config, model)
+  statistics_file = _statistics_file(spec, config)
+  if not (spec.builder.is_prepared() and os.path.exists(statistics_file)):
+    with _exclusive(os.fspath(spec.builder.data_dir_root)):
+      if not spec.builder.is_prepared():
+        if config.dataset == 'imagenet2012':
+          imagenet.check_tars(_manual_dir(config, spec.builder))
+        spec.builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+            manual_dir=_manual_dir(config, spec.builder)))
       # A builder made before another process prepared the data holds no splits: read anew.
-      spec = _spec(data_config)
-      builder = spec.builder
+      spec = _spec(config)
       if not os.path.exists(statistics_file):
-        split_size(builder.info, data_config.train_split, 'data.train_split')
-        _save_statistics(_compute_statistics(spec, data_config), statistics_file)
-  info = builder.info
-  label = info.features['label']
-  train_examples = split_size(info, data_config.train_split, 'data.train_split')
-  split_size(info, data_config.eval_split, 'data.eval_split')  # refused now, not at evaluation
-  return DatasetInfo(
-      num_classes=label.num_classes,
-      class_names=(imagenet.CLASS_NAMES if data_config.dataset == 'imagenet2012'
-                   else tuple(label.names)),
-      num_examples={name: split.num_examples for name, split in info.splits.items()},
-      train_examples=train_examples,
-      skipped_images=skipped.count_skipped(info),
-      tfds_name=f'{builder.name}/{builder.builder_config.name}:{builder.version}'
-      if builder.builder_config else f'{builder.name}:{builder.version}',
-      prepared_dir=os.fspath(builder.data_dir),
-      stored_shape=spec.stored_shape,
-      statistics_file=statistics_file,
-  )
+        split_size(spec.builder.info, config.train_split, 'data.train_split')
+        _save_statistics(_compute_statistics(spec, config), statistics_file)
+  return Dataset(config, model, spec, statistics_file)
 
 
-def _manual_dir(data_config: ml_collections.ConfigDict, builder: tfds.core.DatasetBuilder) -> str:
+def _manual_dir(data_config: DataConfig, builder: tfds.core.DatasetBuilder) -> str:
   return data_config.manual_dir or os.path.join(os.fspath(builder.data_dir_root), 'downloads',
                                                 'manual')
 
 
-def _compute_statistics(spec: _Spec, data_config: ml_collections.ConfigDict) -> Statistics:
+def _compute_statistics(spec: _Spec, data_config: DataConfig) -> Statistics:
   """One pass over the training split: the mean image and the RGB covariance.
 
   Images are decoded exactly as training decodes them (stored form, then resized to
@@ -240,6 +232,160 @@ def load_statistics(path: str) -> Statistics:
   with np.load(path) as f:
     return Statistics(mean_image=f['mean_image'], rgb_mean=f['rgb_mean'],
                       rgb_covariance=f['rgb_covariance'], num_images=int(f['num_images']))
+
+
+# --- The handle ------------------------------------------------------------------------
+
+
+class Dataset:
+  """A prepared dataset opened for one network's input: what every batch reuses, read once.
+
+  Made by :func:`prepare` (which builds what is missing) or :meth:`open` (which only
+  reads). It holds the builder, the statistics, §4.1's augmentation constants and the
+  record sources of the splits read so far; its crops have the image size and channels
+  of the model config it was opened with.
+  """
+
+  def __init__(self, config: DataConfig, model: ModelConfig, spec: _Spec, statistics_file: str):
+    self.config = config
+    self.image_size, self.channels = model.image_size, model.input_channels
+    self.builder = spec.builder
+    self._spec = spec
+    self._sources: dict[str, object] = {}
+    self.statistics = load_statistics(statistics_file)
+    self.mean_image, self.scale = _input_normalisation(config, self.statistics)
+    self._augmentation = _augmentation(spec, config, self.image_size, self.channels,
+                                       self.mean_image, self.scale, self.statistics)
+    self.info = _info(spec, config, statistics_file)
+
+  @classmethod
+  def open(cls, data_config: Mapping, model: ModelConfig) -> Dataset:
+    """The dataset :func:`prepare` made; FileNotFoundError if it has not been prepared."""
+    config, spec = _checked(data_config, model)
+    statistics_file = _statistics_file(spec, config)
+    if not (spec.builder.is_prepared() and os.path.exists(statistics_file)):
+      raise FileNotFoundError(f'{config.dataset} is not prepared in '
+                              f'{os.fspath(spec.builder.data_dir)}: call alexnet.data.prepare '
+                              'first.')
+    return cls(config, model, spec, statistics_file)
+
+  def source(self, split: str):
+    """Random access to the split's serialised records; nothing is decoded in Python."""
+    if split not in self._sources:
+      self._sources[split] = _source(self._spec, split)
+    return self._sources[split]
+
+  def stored_images(self, split: str, indices: Sequence[int]) -> np.ndarray:
+    """The stored images (uint8, as prepared) at ``indices`` of ``split``."""
+    examples = self.builder.as_data_source(split).__getitems__(list(indices))
+    return np.stack([example['image'] for example in examples])
+
+  def train_batches(self, *, global_batch_size: int, seed: int, start_step: int = 0,
+                    process_index: int | None = None,
+                    process_count: int | None = None) -> Iterator[dict[str, np.ndarray]]:
+    """This process's rows of the global training batches of steps start_step, start_step+1, ….
+
+    Endless; epochs roll over inside a batch if they must. Yields {'image': float32
+    (global_batch_size // process_count, image_size, image_size, channels), mean removed
+    and augmented; 'label': int32}. Process p (by default this JAX process) gets rows
+    [p·B/P, (p+1)·B/P) of the global batch, so the global batch does not depend on the
+    number of processes, and batch k depends on (seed, k) only: starting at step k gives
+    what an uninterrupted run gives there. Close it when done (``contextlib.closing``):
+    left open, its tf.data threads live until interpreter shutdown, and with
+    ``data.threads=1`` the exit was seen to hang there.
+    """
+    if seed < 0:
+      raise ValueError(f'seed must be non-negative, got {seed}.')
+    aug = self._augmentation
+    source = self.source(self.config.train_split)
+    order = _EpochOrder(seed, len(source))
+    rows = _local_rows(global_batch_size, process_index, process_count)
+
+    def step_fn(step: int) -> dict[str, np.ndarray]:
+      positions = np.arange(rows.start, rows.stop, dtype=np.int64) + step * global_batch_size
+      return {'index': order.indices(positions), **aug.draws(seed, positions)}
+
+    ds = _pipeline(tf.data.Dataset.counter(start_step), step_fn, source, len(rows),
+                   aug.train_example, aug.train_batch, aug.draw_signature(), (), self.config)
+    yield from ds.as_numpy_iterator()
+
+  def eval_batches(self, split: str, *, global_batch_size: int, crops: int,
+                   process_index: int | None = None,
+                   process_count: int | None = None) -> Iterator[dict[str, np.ndarray]]:
+    """One pass over ``split``, every example exactly once over all processes, in order.
+
+    The last global batch is padded to full size. Yields {'image': float32 (local_batch,
+    crops, image_size, image_size, channels), crops ∈ views.EVAL_CROPS; 'label': int32;
+    'mask': bool, False on padding rows}.
+    """
+    _check_crops(crops)
+    aug = self._augmentation
+    source = self.source(split)
+    count = len(source)
+    rows = _local_rows(global_batch_size, process_index, process_count)
+
+    def step_fn(step: int) -> dict[str, np.ndarray]:
+      positions = np.arange(rows.start, rows.stop, dtype=np.int64) + step * global_batch_size
+      mask = positions < count
+      return {'index': np.where(mask, positions, 0), 'mask': mask}
+
+    ds = _pipeline(tf.data.Dataset.range(-(-count // global_batch_size)), step_fn, source,
+                   len(rows), lambda ex: aug.eval_example(ex['encoded'], crops),
+                   lambda images, _: images, {'mask': tf.TensorSpec([], tf.bool)}, ('mask',),
+                   self.config)
+    yield from ds.as_numpy_iterator()
+
+  def preprocess(self, encoded_image: bytes, crops: int) -> np.ndarray:
+    """One image file's bytes → (crops, image_size, image_size, channels) float32, as
+    evaluation sees it.
+
+    The image is first put in the dataset's stored form (for ImageNet: §2's 256×256
+    central crop as JPEG), so that it goes through exactly the decoding that evaluation
+    used. Raises ValueError for bytes that are not an image.
+    """
+    _check_crops(crops)
+    try:
+      stored = self._spec.to_stored(encoded_image)
+    except stored_format.UnreadableImageError as e:
+      raise ValueError(f'preprocess: the {len(encoded_image)} bytes given are {e}.') from e
+    return self._augmentation.eval_example(tf.constant(stored), crops).numpy()
+
+
+def _info(spec: _Spec, config: DataConfig, statistics_file: str) -> DatasetInfo:
+  info = spec.builder.info
+  label = info.features['label']
+  train_examples = split_size(info, config.train_split, 'data.train_split')
+  split_size(info, config.eval_split, 'data.eval_split')  # refused now, not at evaluation
+  return DatasetInfo(
+      num_classes=label.num_classes,
+      class_names=(imagenet.CLASS_NAMES if config.dataset == 'imagenet2012'
+                   else tuple(label.names)),
+      num_examples={name: split.num_examples for name, split in info.splits.items()},
+      train_examples=train_examples,
+      skipped_images=skipped.count_skipped(info),
+      tfds_name=f'{spec.builder.name}/{spec.builder.builder_config.name}:{spec.builder.version}'
+      if spec.builder.builder_config else f'{spec.builder.name}:{spec.builder.version}',
+      prepared_dir=os.fspath(spec.builder.data_dir),
+      stored_shape=spec.stored_shape,
+      statistics_file=statistics_file,
+  )
+
+
+def _check_crops(crops: int) -> None:
+  if crops not in views.EVAL_CROPS:
+    raise ValueError(f'crops must be one of {views.EVAL_CROPS}, got {crops}.')
+
+
+def _input_normalisation(data_config: DataConfig,
+                         statistics: Statistics) -> tuple[np.ndarray, np.ndarray]:
+  """(mean image (resize, resize, 3), per-channel scale (3,)), float32: every view of an
+  image becomes (pixels − mean) × scale (§2; the scale is ones unless data.divide_by_std)."""
+  mean_image = statistics.mean_image
+  if data_config.mean == 'channel':
+    mean_image = np.broadcast_to(statistics.rgb_mean, mean_image.shape)
+  scale = (1.0 / (255.0 * np.sqrt(np.diag(statistics.rgb_covariance)))
+           if data_config.divide_by_std else np.ones(3))
+  return mean_image.astype(np.float32), scale.astype(np.float32)
 
 
 # --- Reading by index ------------------------------------------------------------------
@@ -292,7 +438,11 @@ class _EpochOrder:
     return out
 
 
-def _local_rows(global_batch_size: int, process_index: int, process_count: int) -> range:
+def _local_rows(global_batch_size: int, process_index: int | None,
+                process_count: int | None) -> range:
+  """The rows of a global batch that one process (by default this JAX process) reads."""
+  process_index = jax.process_index() if process_index is None else process_index
+  process_count = jax.process_count() if process_count is None else process_count
   if global_batch_size % process_count:
     raise ValueError(f'global_batch_size {global_batch_size} is not a multiple of '
                      f'process_count {process_count}.')
@@ -350,13 +500,13 @@ class _Augmentation:
 
   def draws(self, seed: int, positions: np.ndarray) -> dict[str, np.ndarray]:
     """Every random choice for the examples at these global positions (§4.1), vectorised."""
-    u = np.stack([augment.stateless_uniform(seed, positions, s) for s in range(3)], axis=1)
-    alphas = np.stack([augment.stateless_normal(seed, positions, s) for s in range(10, 13)],
+    u = np.stack([views.stateless_uniform(seed, positions, s) for s in range(3)], axis=1)
+    alphas = np.stack([views.stateless_normal(seed, positions, s) for s in range(10, 13)],
                       axis=1) * self.pca_std
     return {
-        'offset': augment.random_crop_offsets(u[:, :2], self.resize_size, self.image_size),
+        'offset': views.random_crop_offsets(u[:, :2], self.resize_size, self.image_size),
         'flip': u[:, 2] < 0.5 if self.flip else np.zeros(len(positions), bool),
-        'shift': augment.pca_shifts(alphas, self.eigenvalues, self.eigenvectors,
+        'shift': views.pca_shifts(alphas, self.eigenvalues, self.eigenvectors,
                                     self.pca_convention),
     }
 
@@ -389,7 +539,7 @@ class _Augmentation:
 
   def eval_example(self, encoded: tf.Tensor, crops: int) -> tf.Tensor:
     """§4.1's test views: the centre patch (crops=1) or the ten patches (crops=10)."""
-    c = augment.center_offset(self.resize_size, self.image_size)
+    c = views.center_offset(self.resize_size, self.image_size)
     scale = tf.constant(self.scale)
     if crops == 1 and self.crops_while_decoding:
       window = augment.decode_crop_jpeg(encoded, tf.constant([c, c]), self.image_size)
@@ -402,17 +552,13 @@ class _Augmentation:
     return augment.ten_crops(image, self.image_size)
 
 
-def _augmentation(spec: _Spec, data_config: ml_collections.ConfigDict, image_size: int,
-                  channels: int, statistics: Statistics) -> _Augmentation:
-  if channels not in (1, 3) or (channels == 1 and spec.stored_shape[2] != 1):
-    raise ConfigError(f'model.input_channels={channels} is not allowed for '
-                      f'{data_config.dataset}: it must be 3 (RGB; grey images are repeated), '
-                      'or 1 for a grey dataset.')
-  mean_image, scale = input_normalisation(data_config, statistics)
+def _augmentation(spec: _Spec, data_config: DataConfig, image_size: int, channels: int,
+                  mean_image: np.ndarray, scale: np.ndarray,
+                  statistics: Statistics) -> _Augmentation:
   if data_config.pca_eigen == 'computed':
-    eigenvalues, eigenvectors = augment.pca_of_covariance(statistics.rgb_covariance)
+    eigenvalues, eigenvectors = views.pca_of_covariance(statistics.rgb_covariance)
   else:
-    eigenvalues, eigenvectors = augment.IMAGENET_EIGENVALUES, augment.IMAGENET_EIGENVECTORS
+    eigenvalues, eigenvectors = views.IMAGENET_EIGENVALUES, views.IMAGENET_EIGENVECTORS
   # Grey datasets are stored with one channel and their statistics have three equal
   # ones, so a one-channel net needs only the first: the pipeline then does a third of
   # the work instead of making RGB and throwing two channels away.
@@ -422,34 +568,10 @@ def _augmentation(spec: _Spec, data_config: ml_collections.ConfigDict, image_siz
                        eigenvectors, scale[:channels], channels)
 
 
-def input_normalisation(data_config: ml_collections.ConfigDict,
-                        statistics: Statistics) -> tuple[np.ndarray, np.ndarray]:
-  """(mean image (resize, resize, 3), per-channel scale (3,)), float32: every view of an
-  image becomes (pixels − mean) × scale (§2; the scale is ones unless data.divide_by_std)."""
-  mean_image = statistics.mean_image
-  if data_config.mean == 'channel':
-    mean_image = np.broadcast_to(statistics.rgb_mean, mean_image.shape)
-  scale = (1.0 / (255.0 * np.sqrt(np.diag(statistics.rgb_covariance)))
-           if data_config.divide_by_std else np.ones(3))
-  return mean_image.astype(np.float32), scale.astype(np.float32)
+# --- The pipeline ----------------------------------------------------------------------
 
 
-# --- The iterators ---------------------------------------------------------------------
-
-
-def _open(data_config: ml_collections.ConfigDict, image_size: int, channels: int):
-  """Spec, source-independent processing and statistics of a dataset ``prepare`` made."""
-  spec = _spec(data_config)
-  _check_config(data_config, image_size, spec)
-  statistics_file = _statistics_file(spec, data_config)
-  if not (spec.builder.is_prepared() and os.path.exists(statistics_file)):
-    raise FileNotFoundError(f'{data_config.dataset} is not prepared in '
-                            f'{os.fspath(spec.builder.data_dir)}: call alexnet.data.prepare first.')
-  return spec, _augmentation(spec, data_config, image_size, channels,
-                             load_statistics(statistics_file))
-
-
-def _options(data_config: ml_collections.ConfigDict) -> tf.data.Options:
+def _options(data_config: DataConfig) -> tf.data.Options:
   options = tf.data.Options()
   options.deterministic = True
   if data_config.threads:
@@ -467,7 +589,7 @@ def _pipeline(steps: tf.data.Dataset, step_fn: Callable[[int], dict[str, np.ndar
               source, local_batch: int, example_fn: Callable[[dict[str, tf.Tensor]], tf.Tensor],
               batch_fn: Callable[[tf.Tensor, dict[str, tf.Tensor]], tf.Tensor],
               extra: dict[str, tf.TensorSpec], keep: tuple[str, ...],
-              data_config: ml_collections.ConfigDict) -> tf.data.Dataset:
+              data_config: DataConfig) -> tf.data.Dataset:
   """Batches of processed examples, one per element of ``steps`` (step numbers).
 
   ``step_fn(step)`` is a pure function of the step: {'index': the example indices of this
@@ -503,81 +625,3 @@ def _pipeline(steps: tf.data.Dataset, step_fn: Callable[[int], dict[str, np.ndar
                          **{k: b[k] for k in keep}},
               num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
   return ds.prefetch(2).with_options(_options(data_config))
-
-
-def train_batches(data_config: ml_collections.ConfigDict, image_size: int, *,
-                  global_batch_size: int, seed: int, start_step: int = 0, channels: int = 3,
-                  process_index: int = 0,
-                  process_count: int = 1) -> Iterator[dict[str, np.ndarray]]:
-  """This process's rows of the global training batches of steps start_step, start_step+1, ….
-
-  Endless; epochs roll over inside a batch if they must. Yields {'image': float32
-  (global_batch_size // process_count, image_size, image_size, channels), mean removed and
-  augmented; 'label': int32}. Process p gets rows [p·B/P, (p+1)·B/P) of the global batch,
-  so the global batch does not depend on the number of processes, and batch k depends
-  on (seed, k) only: starting at step k gives what an uninterrupted run gives there.
-  Close it when done (``contextlib.closing``): left open, its tf.data threads live until
-  interpreter shutdown, and with ``data.threads=1`` the exit was seen to hang there.
-  """
-  if seed < 0:
-    raise ValueError(f'seed must be non-negative, got {seed}.')
-  spec, aug = _open(data_config, image_size, channels)
-  source = _source(spec, data_config.train_split)
-  order = _EpochOrder(seed, len(source))
-  rows = _local_rows(global_batch_size, process_index, process_count)
-
-  def step_fn(step: int) -> dict[str, np.ndarray]:
-    positions = np.arange(rows.start, rows.stop, dtype=np.int64) + step * global_batch_size
-    return {'index': order.indices(positions), **aug.draws(seed, positions)}
-
-  ds = _pipeline(tf.data.Dataset.counter(start_step), step_fn, source, len(rows),
-                 aug.train_example, aug.train_batch, aug.draw_signature(), (), data_config)
-  yield from ds.as_numpy_iterator()
-
-
-def eval_batches(data_config: ml_collections.ConfigDict, image_size: int, *, split: str,
-                 global_batch_size: int, crops: int, channels: int = 3, process_index: int = 0,
-                 process_count: int = 1) -> Iterator[dict[str, np.ndarray]]:
-  """One pass over ``split``, every example exactly once over all processes, in order.
-
-  The last global batch is padded to full size. Yields {'image': float32 (local_batch,
-  crops, image_size, image_size, channels), crops ∈ {1, 10}; 'label': int32; 'mask': bool,
-  False on padding rows}.
-  """
-  if crops not in EVAL_CROPS:
-    raise ValueError(f'crops must be one of {EVAL_CROPS}, got {crops}.')
-  spec, aug = _open(data_config, image_size, channels)
-  source = _source(spec, split)
-  count = len(source)
-  rows = _local_rows(global_batch_size, process_index, process_count)
-
-  def step_fn(step: int) -> dict[str, np.ndarray]:
-    positions = np.arange(rows.start, rows.stop, dtype=np.int64) + step * global_batch_size
-    mask = positions < count
-    return {'index': np.where(mask, positions, 0), 'mask': mask}
-
-  ds = _pipeline(tf.data.Dataset.range(-(-count // global_batch_size)), step_fn, source,
-                 len(rows), lambda ex: aug.eval_example(ex['encoded'], crops),
-                 lambda images, _: images, {'mask': tf.TensorSpec([], tf.bool)}, ('mask',),
-                 data_config)
-  yield from ds.as_numpy_iterator()
-
-
-def preprocess_for_eval(encoded_image: bytes, data_config: ml_collections.ConfigDict,
-                        image_size: int, crops: int, channels: int = 3) -> np.ndarray:
-  """One image file's bytes → (crops, image_size, image_size, channels) float32, as evaluation
-  sees it.
-
-  The image is first put in the dataset's stored form (for ImageNet: §2's 256×256 central
-  crop as JPEG), so that it goes through exactly the decoding that evaluation used. Needs
-  the stored mean: the dataset must have been prepared. Raises ValueError for bytes that
-  are not an image.
-  """
-  if crops not in EVAL_CROPS:
-    raise ValueError(f'crops must be one of {EVAL_CROPS}, got {crops}.')
-  spec, aug = _open(data_config, image_size, channels)
-  try:
-    stored = spec.to_stored(encoded_image)
-  except stored_format.UnreadableImageError as e:
-    raise ValueError(f'preprocess_for_eval: the {len(encoded_image)} bytes given are {e}.') from e
-  return aug.eval_example(tf.constant(stored), crops).numpy()

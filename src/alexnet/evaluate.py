@@ -12,23 +12,18 @@ machine, whatever mesh the run was trained on.
 
 from __future__ import annotations
 
-import os
+from absl import app, flags
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # before alexnet.data imports TensorFlow
-
-from absl import app, flags  # noqa: E402
-
-from alexnet import errors, parallel, runs, stopping, train, trainer  # noqa: E402
+from alexnet import errors, parallel, runs, stopping, train
 
 FLAGS = flags.FLAGS
 
 
 def evaluate_run(run: runs.Run, *, split: str, crops: int) -> dict[str, float]:
   """{top1_error, top5_error, loss, examples} of ``run`` on ``split`` with 1 or 10 crops."""
-  run.dataset()  # prepares the data where this machine has not yet
   parallel.check_batch(run.config.train.eval_batch_size, run.net.mesh)
-  result = trainer.evaluate(train.make_eval_step(run.net), run.params,
-                            run.eval_batches(split, crops), run.net.mesh)
+  result = train.evaluate_batches(train.make_eval_step(run.net), run.params,
+                                  run.eval_batches(split, crops), run.net.mesh)
   if result is None:  # only with several processes, where JAX's preemption notice stops it
     raise stopping.StopRequested(f'while evaluating {split}', stopping.stop_signal())
   return result

@@ -50,18 +50,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # before alexnet.data imports TensorFlow
+import jax
+import numpy as np
+from absl import app, flags
 
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
-from absl import app, flags  # noqa: E402
-
-from alexnet import data, errors, runs  # noqa: E402
-from alexnet.config import ModelConfig  # noqa: E402
+from alexnet import errors, runs
+from alexnet.config import ModelConfig
 
 FLAGS = flags.FLAGS
 
@@ -83,22 +80,16 @@ def flat_parameters(params: Mapping) -> dict[str, np.ndarray]:
           for layer, kinds in params.items() for kind, value in kinds.items()}
 
 
-def input_normalisation(run: runs.Run) -> tuple[np.ndarray, np.ndarray]:
-  """(mean image, per-channel scale) that evaluation applies to the run's images (§2)."""
-  statistics = data.load_statistics(run.dataset().statistics_file)
-  return data.input_normalisation(run.config.data, statistics)
-
-
 def export_run(run: runs.Run, path: str | Path) -> Path:
   """Writes ``run``'s parameters and what is needed to feed them images; returns the path."""
-  mean_image, scale = input_normalisation(run)
+  dataset = run.dataset
   model_fields = dataclasses.asdict(run.model_config)
   model_fields['conv1_padding'] = list(run.model_config.conv1_padding)
   path = Path(path)
   path.parent.mkdir(parents=True, exist_ok=True)
   np.savez(path, **flat_parameters(run.params), model_config=np.array(json.dumps(model_fields)),
-           class_names=np.array(run.dataset().class_names), **{'input/mean_image': mean_image,
-                                                               'input/scale': scale})
+           class_names=np.array(dataset.info.class_names),
+           **{'input/mean_image': dataset.mean_image, 'input/scale': dataset.scale})
   return path
 
 

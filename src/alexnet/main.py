@@ -58,9 +58,6 @@ def main(argv) -> None:
     raise errors.UsageError(f'unexpected arguments: {argv[1:]}')
   if not flags.FLAGS['verbosity'].present:  # orbax and TFDS log every file at INFO
     logging.set_verbosity(logging.WARNING)
-  # TensorFlow (the input pipeline) must not take a GPU from JAX: a GPU TensorFlow next to
-  # JAX breaks NCCL (flax#4942, jax#39167).
-  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
   config = load_config()
   join_processes()
   from alexnet import trainer

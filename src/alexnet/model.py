@@ -8,7 +8,7 @@ places where the paper's GPUs communicated: the inputs of conv3, fc6, fc7 and
 fc8. :class:`alexnet.parallel.ShardedAlexNet` runs this program under ``jax.shard_map`` on
 any ``('data', 'model')`` mesh; parameters always have their global shapes.
 
-Every choice the paper makes is a field of :class:`ModelConfig` whose default
+Every choice the paper makes is a field of :class:`alexnet.config.ModelConfig` whose default
 is the paper's value; ``docs/design.md`` lists where implementations differ.
 """
 
@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
 from alexnet import towers
-from alexnet.config import ModelConfig
+
+if TYPE_CHECKING:  # alexnet.config checks model.activation and model.init against this module
+  from alexnet.config import ModelConfig
 
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     'relu': jax.nn.relu,  # §3.1: "Rectified Linear Units"
@@ -51,6 +54,14 @@ _INIT_TABLES = {
                   conv5=(0.01, 1.0), fc6=(0.01, 1.0), fc7=(0.01, 1.0), fc8=(0.01, 0.0)),
     'caffe': dict(conv1=(0.01, 0.0), conv2=(0.01, 0.1), conv3=(0.01, 0.0), conv4=(0.01, 0.1),
                   conv5=(0.01, 0.1), fc6=(0.005, 0.1), fc7=(0.005, 0.1), fc8=(0.01, 0.0)),
+}
+
+# model.init's choices: (layer, fan_in) → (kernel std, bias). 'he' is He et al. (2015):
+# std √(2 / fan_in), zero bias (not in the paper; it trains deep ReLU nets from the start).
+INITS: dict[str, Callable[[str, int], tuple[float, float]]] = {
+    **{name: lambda layer, fan_in, table=table: table[layer]
+       for name, table in _INIT_TABLES.items()},
+    'he': lambda layer, fan_in: (math.sqrt(2.0 / fan_in), 0.0),
 }
 
 
@@ -111,11 +122,7 @@ def local_response_norm(x: jax.Array, *, groups: int, k: float, size: int, alpha
 
 
 def _initial_values(config: ModelConfig, layer: str, rngs: nnx.Rngs, kernel_shape, bias_shape):
-  fan_in = math.prod(kernel_shape[:-1])
-  if config.init == 'he':
-    std, bias = math.sqrt(2.0 / fan_in), 0.0
-  else:
-    std, bias = _INIT_TABLES[config.init][layer]
+  std, bias = INITS[config.init](layer, math.prod(kernel_shape[:-1]))
   kernel = std * jax.random.normal(rngs.params(), kernel_shape, jnp.float32)
   return kernel, jnp.full(bias_shape, bias, jnp.float32)
 

@@ -52,24 +52,46 @@ def make_mesh(data: int = -1, model: int = 1, devices: Sequence[jax.Device] | No
                        axis_types=(AxisType.Auto, AxisType.Auto), devices=devices)
 
 
-def mesh_for(towers: int, data: int = -1, model: int = -1) -> Mesh:
-  """The mesh of a config: ``model=-1`` puts one tower per device when the devices allow."""
-  if model == -1:
-    model = towers if jax.device_count() % towers == 0 else 1
+def model_axis_size(towers: int, requested: int, device_count: int | None = None, *,
+                    adapt: bool = False) -> int:
+  """``mesh.model`` resolved: -1 puts one tower per device (the paper's layout) where
+  ``device_count`` allows it, else both towers on every device.
+
+  ``device_count=None`` shows the layout on a machine that allows it (the summary);
+  ``adapt`` (the tools, which use whatever this machine has) also replaces a requested
+  size that does not divide the devices by the rule for -1.
+  """
+  fits = lambda size: device_count is None or device_count % size == 0
+  if requested != -1 and (fits(requested) or not adapt):
+    return requested
+  return towers if fits(towers) else 1
+
+
+def check_towers_fit(towers: int, model_axis: int) -> None:
+  """Explains what to change when a model axis of ``model_axis`` devices cannot hold the
+  towers: each device must hold whole towers."""
+  if towers % model_axis:
+    hint = ('mesh.model=1: the one-tower net runs whole on each device' if towers == 1 else
+            f'mesh.model=1 (each device holds both towers) or mesh.model={towers} '
+            '(one tower per device, as in the paper)')
+    raise MeshError(f'A model axis of size {model_axis} cannot hold the {towers} tower(s) of '
+                     f'model.towers={towers}: each device must hold whole towers. Set {hint}.')
+
+
+def mesh_for(towers: int, data: int = -1, model: int = -1, *, adapt: bool = False) -> Mesh:
+  """The mesh of a config's ``mesh.data`` and ``mesh.model`` over every device
+  (:func:`model_axis_size` says what -1 and ``adapt`` do), refused before it is built
+  if it cannot hold the towers."""
+  model = model_axis_size(towers, model, jax.device_count(), adapt=adapt)
+  check_towers_fit(towers, model)
   return make_mesh(data, model)
 
 
 def check_mesh(mesh: Mesh, towers: int) -> None:
-  """Explains what to change when the mesh cannot hold the towers."""
+  """A mesh built elsewhere: the axes this project's programs name, holding whole towers."""
   if tuple(mesh.axis_names) != (DATA_AXIS, MODEL_AXIS):
     raise MeshError(f'The mesh must have axes {(DATA_AXIS, MODEL_AXIS)}, not {mesh.axis_names}.')
-  model = mesh.shape[MODEL_AXIS]
-  if towers % model:
-    hint = ('mesh.model=1: the one-tower net runs whole on each device' if towers == 1 else
-            f'mesh.model=1 (each device holds both towers) or mesh.model={towers} '
-            '(one tower per device, as in the paper)')
-    raise MeshError(f'A model axis of size {model} cannot hold the {towers} tower(s) of '
-                     f'model.towers={towers}: each device must hold whole towers. Set {hint}.')
+  check_towers_fit(towers, mesh.shape[MODEL_AXIS])
 
 
 def check_batch(batch_size: int, mesh: Mesh) -> None:

@@ -20,17 +20,14 @@ images are still classified; the exit status is then 1.
 from __future__ import annotations
 
 import dataclasses
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # before alexnet.data imports TensorFlow
+import numpy as np
+from absl import app, flags
 
-import numpy as np  # noqa: E402
-from absl import app, flags  # noqa: E402
-
-from alexnet import errors, runs  # noqa: E402
+from alexnet import errors, runs
 
 TOP_K = 5
 
@@ -89,7 +86,7 @@ def main(argv) -> None:
     raise errors.UsageError('give one or more image files after the flags.')
   run = runs.load_run_from_flags()
   crops = int(FLAGS.crops or run.config.data.eval_crops)
-  class_names = run.dataset().class_names
+  class_names = run.dataset.info.class_names
   readable, images, failed = [], [], 0
   for path in paths:
     try:

@@ -13,17 +13,16 @@ on: checkpoints hold global arrays, so they restore onto any mesh. All devices g
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+import functools
 from pathlib import Path
 
 import jax
-import ml_collections
 import numpy as np
 from absl import flags, logging
 
-from alexnet import data, errors, optim, parallel, trainer
+from alexnet import data, errors, optim, parallel, train, views
 from alexnet.checkpoint import Checkpoints
-from alexnet.config import ModelConfig
+from alexnet.config import ModelConfig, RunConfig
 from alexnet.towers import DATA_AXIS
 from alexnet.workdir import RunNotFoundError, Workdir
 
@@ -39,27 +38,32 @@ class Run:
   """One checkpoint of a run, ready to compute with."""
 
   workdir: Path
-  config: ml_collections.ConfigDict
-  model_config: ModelConfig
+  config: RunConfig  # the config the run was (last) started with, checked
   net: parallel.ShardedAlexNet
   params: dict  # nested {layer: {kernel, bias}}, global shapes, on net.mesh
   step: int
   _jitted: dict = dataclasses.field(default_factory=dict, init=False, repr=False, compare=False)
 
-  def dataset(self) -> data.DatasetInfo:
-    """The run's dataset (class names, statistics); prepares it if this machine lacks it."""
-    return data.prepare(self.config.data, self.model_config.image_size)
+  @property
+  def model_config(self) -> ModelConfig:
+    return self.config.model
+
+  @functools.cached_property
+  def dataset(self) -> data.Dataset:
+    """The run's dataset, opened once for its network's input (class names, statistics,
+    batches). Where this machine has not prepared it yet, it is prepared first, as the
+    trainer would (for ImageNet that takes hours; the data config says where the files are).
+    """
+    return data.prepare(self.config.data, self.config.model)
 
   def eval_batches(self, split: str, crops: int):
-    """``split`` as the trainer's evaluation reads it (:func:`data.eval_batches`)."""
-    return data.eval_batches(self.config.data, self.model_config.image_size, split=split,
-                             global_batch_size=self.config.train.eval_batch_size, crops=crops,
-                             channels=self.model_config.input_channels)
+    """``split`` as the trainer's evaluation reads it, with the run's evaluation batch."""
+    return self.dataset.eval_batches(split, crops=crops,
+                                     global_batch_size=self.config.train.eval_batch_size)
 
   def preprocess(self, encoded_image: bytes, crops: int) -> np.ndarray:
     """One image file's bytes → (crops, H, W, channels), as evaluation would see it."""
-    return data.preprocess_for_eval(encoded_image, self.config.data, self.model_config.image_size,
-                                    crops, channels=self.model_config.input_channels)
+    return self.dataset.preprocess(encoded_image, crops)
 
   def probabilities(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """Softmax outputs averaged over crops (§4.1): (n, crops, H, W, 3) → (n, classes)."""
@@ -98,18 +102,15 @@ class Run:
     return np.concatenate(outputs)
 
 
-def load_config(workdir: str | Path) -> ml_collections.ConfigDict:
-  """The config a run was (last) started with, from its ``config.json``."""
-  return Workdir(workdir).read_config()
+def load_config(workdir: str | Path) -> RunConfig:
+  """The config a run was (last) started with, from its ``config.json``, checked."""
+  return RunConfig.from_mapping(Workdir(workdir).read_config())
 
 
-def mesh_for_tools(model_config: ModelConfig, mesh_config: Mapping) -> jax.sharding.Mesh:
-  """Every device of this machine: the run's model axis where it divides them, else one
-  tower per device where possible (``parallel.mesh_for``'s rule), the rest on ``data``."""
-  model = mesh_config['model']
-  if model != -1 and jax.device_count() % model:
-    model = -1
-  return parallel.mesh_for(model_config.towers, -1, model)
+def mesh_for_tools(config: RunConfig) -> jax.sharding.Mesh:
+  """Every device of this machine: the run's model axis where it divides them, else
+  :func:`parallel.model_axis_size`'s rule for -1; the rest on ``data``."""
+  return parallel.mesh_for(config.model.towers, -1, config.mesh.model, adapt=True)
 
 
 def choose_step(checkpoints: Checkpoints, which: str) -> int:
@@ -140,18 +141,16 @@ def load_run(workdir: str | Path, checkpoint: str = 'latest',
   Only arrays and JSON are read (orbax, no pickle).
   """
   run_dir = Workdir(workdir)
-  config = run_dir.read_config()
-  model_config = ModelConfig.from_mapping(config.model)
-  net = parallel.ShardedAlexNet(model_config, mesh or mesh_for_tools(model_config, config.mesh))
+  config = load_config(run_dir.path)
+  net = parallel.ShardedAlexNet(config.model, mesh or mesh_for_tools(config))
   tx = optim.make_optimizer(config.optim)
   checkpoints = Checkpoints(run_dir, keep=config.train.keep_checkpoints)
   try:
     step = choose_step(checkpoints, checkpoint)
-    state, _ = checkpoints.restore(trainer.abstract_train_state(net, tx), step=step)
+    state, _ = checkpoints.restore(train.abstract_train_state(net, tx), step=step)
   finally:
     checkpoints.close()
-  return Run(workdir=run_dir.path, config=config, model_config=model_config, net=net,
-             params=state.params, step=step)
+  return Run(workdir=run_dir.path, config=config, net=net, params=state.params, step=step)
 
 
 def define_run_flags() -> None:
@@ -165,8 +164,9 @@ def define_run_flags() -> None:
 
 
 def define_crops_flag() -> None:
-  flags.DEFINE_enum('crops', None, ['1', '10'], "1 = the centre patch, 10 = §4.1's ten "
-                    "patches (softmax outputs averaged); default: the run's data.eval_crops.")
+  flags.DEFINE_enum('crops', None, [str(crops) for crops in views.EVAL_CROPS],
+                    "1 = the centre patch, 10 = §4.1's ten patches (softmax outputs "
+                    "averaged); default: the run's data.eval_crops.")
 
 
 def load_run_from_flags(verbosity: int = logging.WARNING) -> Run:

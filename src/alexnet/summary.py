@@ -16,6 +16,7 @@ import jax
 from absl import app
 from ml_collections import config_flags
 
+from alexnet import config as config_lib
 from alexnet import errors, parallel
 from alexnet.config import ModelConfig
 from alexnet.model import LAYER_OUTPUTS
@@ -66,14 +67,10 @@ def summary_table(config: ModelConfig, model_axis: int) -> str:
 @errors.reported
 def main(argv) -> None:
   del argv
-  config = _CONFIG.value
-  model = ModelConfig.from_mapping(config.model)
-  model_axis = config.mesh.model if config.mesh.model != -1 else model.towers
-  parallel.check_mesh(parallel.make_mesh(1, 1, jax.devices()[:1]), model.towers)
-  if model.towers % model_axis:
-    raise app.UsageError(f'mesh.model={model_axis} cannot hold model.towers={model.towers}: '
-                         'use 1, or the number of towers.')
-  print(summary_table(model, model_axis))
+  config = config_lib.validate(_CONFIG.value)
+  model_axis = parallel.model_axis_size(config.model.towers, config.mesh.model)
+  parallel.check_towers_fit(config.model.towers, model_axis)
+  print(summary_table(config.model, model_axis))
 
 
 if __name__ == '__main__':

@@ -1,22 +1,27 @@
-"""The training state and the pure, jitted train and evaluation steps (§5).
+"""The training state, the pure, jitted train and evaluation steps (§5), and the helpers
+that the trainer and the tools share: a restore target, one pass of evaluation.
 
 ``train_step(state, batch, learning_rate)`` and ``eval_step(params, batch)`` are
 pure functions of their arguments, compiled once for the mesh with explicit
-shardings; the loop around them lives in :mod:`alexnet.trainer`.
+shardings; the training loop around them lives in :mod:`alexnet.trainer`, which the
+tools do not import.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Iterator, Mapping
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from flax import struct
-from jax.sharding import NamedSharding
+from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from alexnet.parallel import ShardedAlexNet
+from alexnet import stopping
+from alexnet.parallel import ShardedAlexNet, global_batch
 
 
 @struct.dataclass
@@ -133,3 +138,33 @@ def make_eval_step(net: ShardedAlexNet):
                 loss=(nll * mask).sum())
 
   return jax.jit(eval_step, in_shardings=(net.param_shardings, None))
+
+
+def abstract_train_state(net: ShardedAlexNet, tx: optax.GradientTransformation) -> TrainState:
+  """Shapes, dtypes and shardings of the train state on ``net``'s mesh: a restore target."""
+  shapes = jax.eval_shape(lambda: create_train_state(net, tx, seed=0))
+  return jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), shapes,
+                      state_shardings(net, tx))
+
+
+def evaluate_batches(eval_step, params, batches: Iterator[Mapping[str, np.ndarray]],
+                     mesh: Mesh) -> dict[str, float] | None:
+  """Top-1 and top-5 error (and the loss) of ``params`` over one pass of ``batches``
+  (this process's rows of each global batch, as :meth:`alexnet.data.Dataset.eval_batches`
+  yields them), summed by ``eval_step`` (:func:`make_eval_step`).
+
+  None if a stop was requested during the pass (looked at before every batch, a point
+  every process passes together: :func:`stopping.reached_sync_point`).
+  """
+  totals = None
+  with contextlib.closing(batches):
+    for local in batches:
+      if stopping.reached_sync_point():
+        return None
+      sums = eval_step(params, global_batch(local, mesh))
+      totals = sums if totals is None else jax.tree.map(lambda a, b: a + b, totals, sums)
+  totals = jax.device_get(totals)
+  examples = float(totals['examples'])
+  return dict(top1_error=float(totals['top1_errors']) / examples,
+              top5_error=float(totals['top5_errors']) / examples,
+              loss=float(totals['loss']) / examples, examples=int(examples))

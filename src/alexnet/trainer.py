@@ -57,7 +57,7 @@ class RunLength:
   eval_every_steps: int
 
   @classmethod
-  def of(cls, config: ml_collections.ConfigDict, num_train_examples: int) -> RunLength:
+  def of(cls, config: config_lib.RunConfig, num_train_examples: int) -> RunLength:
     steps_per_epoch = max(1, num_train_examples // config.train.batch_size)
     total = (config.train.num_steps if config.train.num_steps > 0
              else max(1, round(config.train.num_epochs * steps_per_epoch)))
@@ -69,30 +69,10 @@ class RunLength:
     return done % self.eval_every_steps == 0 or done == self.total_steps
 
 
-def make_plateau(optim_config: ml_collections.ConfigDict) -> optim.Plateau:
+def make_plateau(optim_config: config_lib.OptimConfig) -> optim.Plateau:
   return optim.Plateau(patience=optim_config.plateau_patience, factor=optim_config.plateau_factor,
                        max_reductions=optim_config.plateau_max_reductions,
                        min_improvement=optim_config.plateau_min_improvement)
-
-
-def evaluate(eval_step, params, batches, mesh) -> dict[str, float] | None:
-  """Top-1 and top-5 error (and the loss) over one pass of ``batches``.
-
-  None if a stop was requested during the pass (looked at before every batch, a point
-  every process passes together: :func:`stopping.reached_sync_point`).
-  """
-  totals = None
-  with contextlib.closing(batches):
-    for local in batches:
-      if stopping.reached_sync_point():
-        return None
-      sums = eval_step(params, parallel.global_batch(local, mesh))
-      totals = sums if totals is None else jax.tree.map(lambda a, b: a + b, totals, sums)
-  totals = jax.device_get(totals)
-  examples = float(totals['examples'])
-  return dict(top1_error=float(totals['top1_errors']) / examples,
-              top5_error=float(totals['top5_errors']) / examples,
-              loss=float(totals['loss']) / examples, examples=int(examples))
 
 
 def device_memory_gib() -> float | None:
@@ -105,13 +85,6 @@ def device_memory_gib() -> float | None:
 def host_memory_gib() -> float:
   """Peak resident memory of this process (Linux reports KiB)."""
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-
-
-def abstract_train_state(net: parallel.ShardedAlexNet, tx) -> train.TrainState:
-  """Shapes, dtypes and shardings of the train state on ``net``'s mesh: a restore target."""
-  shapes = jax.eval_shape(lambda: train.create_train_state(net, tx, seed=0))
-  return jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), shapes,
-                      train.state_shardings(net, tx))
 
 
 def _shown(value) -> str:
@@ -131,13 +104,12 @@ class Trainer:
   """
 
   def __init__(self, config: ml_collections.ConfigDict, workdir: str | Path):
-    self.config = config
-    self.run_config = config_lib.validate(config)
-    self.model_config = self.run_config.model
-    self.mesh = parallel.mesh_for(self.model_config.towers, config.mesh.data, config.mesh.model)
-    parallel.check_mesh(self.mesh, self.model_config.towers)
-    parallel.check_batch(config.train.batch_size, self.mesh)
-    parallel.check_batch(config.train.eval_batch_size, self.mesh)
+    self.given_config = config  # as the user wrote it, for config.json
+    self.config = config_lib.validate(config)
+    self.mesh = parallel.mesh_for(self.config.model.towers, self.config.mesh.data,
+                                  self.config.mesh.model)
+    parallel.check_batch(self.config.train.batch_size, self.mesh)
+    parallel.check_batch(self.config.train.eval_batch_size, self.mesh)
     self.process, self.processes = jax.process_index(), jax.process_count()
     self.workdir = Workdir(workdir)
     self.lock = self.workdir.lock() if self.process == 0 else None
@@ -158,7 +130,8 @@ class Trainer:
       if self.lock:
         self.lock.acquire()
       self.allowed_changes = self._compare_with_the_runs_config()
-      self.info = self._prepare_data()
+      self.dataset = self._prepare_data()
+      self.info = self.dataset.info
       self.length = RunLength.of(self.config, self.info.train_examples)
     except (errors.UsageError, errors.Stopped) as error:
       refusal = error
@@ -168,13 +141,13 @@ class Trainer:
     self.finished = self._final_record_of_a_finished_run()
     if self.finished:
       return
-    self.net = parallel.ShardedAlexNet(self.model_config, self.mesh)
+    self.net = parallel.ShardedAlexNet(self.config.model, self.mesh)
     self.tx = optim.make_optimizer(self.config.optim)
     self.schedule = optim.base_schedule(self.config.optim, self.length.steps_per_epoch,
                                         self.length.total_steps)
     self.plateau = make_plateau(self.config.optim)
     self.checkpoints = Checkpoints(self.workdir, keep=self.config.train.keep_checkpoints)
-    restored = self.checkpoints.restore(abstract_train_state(self.net, self.tx))
+    restored = self.checkpoints.restore(train.abstract_train_state(self.net, self.tx))
     if restored is None:
       self.state, progress = train.create_train_state(self.net, self.tx,
                                                       seed=self.config.seed), None
@@ -206,7 +179,7 @@ class Trainer:
     except config_lib.ConfigError as error:
       raise ResumeMismatchError(f'the config.json of {self.workdir.path} is not a config this '
                                 f'version can resume ({error}); use a new --workdir.') from None
-    refused, allowed = config_lib.resume_differences(started, self.run_config)
+    refused, allowed = config_lib.resume_differences(started, self.config)
     if refused:
       listed = '; '.join(f'{name}: the run has {_shown(then)}, this command {_shown(now)}'
                          for name, (then, now) in refused.items())
@@ -219,15 +192,16 @@ class Trainer:
           'evaluation, logging and checkpoint intervals, the mesh, the data\'s location.')
     return allowed
 
-  def _prepare_data(self) -> data.DatasetInfo:
-    info = data.prepare(self.config.data, self.model_config.image_size)
-    config_lib.require(self.model_config.num_classes == info.num_classes, 'model.num_classes',
-                       self.model_config.num_classes,
+  def _prepare_data(self) -> data.Dataset:
+    dataset = data.prepare(self.config.data, self.config.model)
+    info = dataset.info
+    config_lib.require(self.config.model.num_classes == info.num_classes, 'model.num_classes',
+                       self.config.model.num_classes,
                        f'{info.num_classes}, the classes of {info.tfds_name}')
     if info.skipped_images:
       logging.warning('%d unreadable images were skipped when %s was prepared.',
                       info.skipped_images, info.tfds_name)
-    return info
+    return dataset
 
   def _final_record_of_a_finished_run(self) -> dict | None:
     steps = self.workdir.checkpoint_steps()
@@ -269,7 +243,7 @@ class Trainer:
                           fields={name: list(values)
                                   for name, values in self.allowed_changes.items()}))
     if self.process == 0:
-      self.workdir.write_config(self.config, changes)
+      self.workdir.write_config(self.given_config, changes)
     self.writer = MetricsWriter(self.workdir, start_step=self.start_step,
                                 total_steps=self.length.total_steps, enabled=self.process == 0)
     self.writer.print(
@@ -322,12 +296,8 @@ class Trainer:
   def train(self) -> None:
     """The training steps, with their logs, evaluations and checkpoints."""
     config = self.config
-    batches = data.train_batches(config.data, self.model_config.image_size,
-                                 global_batch_size=config.train.batch_size, seed=config.seed,
-                                 start_step=self.start_step,
-                                 channels=self.model_config.input_channels,
-                                 process_index=self.process,
-                                 process_count=self.processes)
+    batches = self.dataset.train_batches(global_batch_size=config.train.batch_size,
+                                         seed=config.seed, start_step=self.start_step)
     self.last_log = (time.perf_counter(), self.start_step)
     # Closing the batches stops tf.data's threads now rather than at interpreter shutdown.
     with contextlib.closing(batches):
@@ -383,18 +353,16 @@ class Trainer:
     self.writer.advance(0, loss=record['loss'], img_s=record['images_per_second'],
                         lr=learning_rate)
 
-  def evaluate(self, crops: int) -> dict[str, float] | None:
+  def errors_on_eval_split(self, crops: int) -> dict[str, float] | None:
     """Errors of the current parameters on the evaluation split; None if stopped midway."""
-    return evaluate(self.eval_step, self.state.params, data.eval_batches(
-        self.config.data, self.model_config.image_size, split=self.config.data.eval_split,
-        global_batch_size=self.config.train.eval_batch_size, crops=crops,
-        channels=self.model_config.input_channels, process_index=self.process,
-        process_count=self.processes), self.mesh)
+    batches = self.dataset.eval_batches(self.config.data.eval_split, crops=crops,
+                                        global_batch_size=self.config.train.eval_batch_size)
+    return train.evaluate_batches(self.eval_step, self.state.params, batches, self.mesh)
 
   def evaluate_during_training(self, done: int) -> bool:
     """Centre-crop errors, which also drive the plateau rule (§5); False if stopped midway."""
     self.check_finite()
-    evaluation = self.evaluate(crops=1)
+    evaluation = self.errors_on_eval_split(crops=1)
     if evaluation is None:
       return False
     self.latest_evaluation = evaluation
@@ -416,7 +384,7 @@ class Trainer:
   def final_evaluation(self, train_seconds: float) -> dict:
     """The test of the finished run with the config's crops (§4.1: 10), recorded once."""
     crops, total = self.config.data.eval_crops, self.length.total_steps
-    final = self.evaluate(crops)
+    final = self.errors_on_eval_split(crops)
     if final is None:
       raise stopping.StopRequested(f'during the final evaluation (step {total} is saved)',
                                    stopping.stop_signal())

@@ -12,9 +12,8 @@ from __future__ import annotations
 import os
 import struct
 
-import tensorflow_datasets as tfds
-
 from alexnet import stopping
+from alexnet.tf_process import tfds
 
 DEBIAN_DIR = '/usr/share/datasets/fashion-mnist'
 _FILES = {

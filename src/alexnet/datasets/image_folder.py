@@ -27,10 +27,10 @@ import hashlib
 import os
 import re
 
-import tensorflow_datasets as tfds
 
 from alexnet import errors, stopping
 from alexnet.datasets import skipped, stored_format
+from alexnet.tf_process import tfds
 
 _SPLIT_DIRS = {'train': 'train', 'val': 'validation', 'validation': 'validation', 'test': 'test'}
 

@@ -19,12 +19,13 @@ import dataclasses
 import os
 import tarfile
 
-import tensorflow_datasets as tfds
-from tensorflow_datasets.datasets.imagenet2012 import imagenet2012_dataset_builder
-from tensorflow_datasets.datasets.siscore import labels as imagenet_labels
-
 from alexnet import errors, stopping
 from alexnet.datasets import skipped, stored_format
+from alexnet.tf_process import tfds
+
+# After alexnet.tf_process, which makes TensorFlow's process settings before its import.
+from tensorflow_datasets.datasets.imagenet2012 import imagenet2012_dataset_builder  # noqa: E402
+from tensorflow_datasets.datasets.siscore import labels as imagenet_labels  # noqa: E402
 
 REQUIRED_TARS = ('ILSVRC2012_img_train.tar', 'ILSVRC2012_img_val.tar')
 OPTIONAL_TAR = 'ILSVRC2012_img_test.tar'

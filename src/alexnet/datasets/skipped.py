@@ -8,9 +8,9 @@ that :func:`alexnet.data.prepare` can report the count on every later start.
 from __future__ import annotations
 
 from absl import logging
-import tensorflow_datasets as tfds
 
 from alexnet.datasets import stored_format
+from alexnet.tf_process import tfds
 
 SKIPPED_KEY = 'skipped_images'  # metadata: {split: [file names]}
 
