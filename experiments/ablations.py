@@ -13,7 +13,8 @@ here is passed to every run. Workdirs (checkpoints, logs) go under ``--workdirs`
 * ``results.md``: top-1 and top-5 error per variant (mean ± std over seeds), the difference
   from the base and the paper's quoted difference beside it; the Figure 1 row (steps
   each activation needs to reach a training error);
-* ``training_loss.png``, ``validation_error.png``, ``figure1_relu_vs_tanh.png``;
+* ``training_loss.png``, ``eval_error.png`` (the evaluation split during training),
+  ``figure1_relu_vs_tanh.png``;
 * ``commands.sh``: the exact command of every run; ``runs/<variant>/seed<S>/``: each
   run's ``config.json`` and ``metrics.jsonl`` (the table and plots are made from these).
 
@@ -303,9 +304,11 @@ def report(config_arg: str, runner_command: str, variants: Sequence[Variant], se
     lines += figure1_section(records, target)
     figures.plot_steps_to_error(records['base'], records['tanh'], target,
                                 out / 'figure1_relu_vs_tanh.png')
-  figures.plot_training_curves(records, out / 'training_loss.png', out / 'validation_error.png')
+  eval_split = config['data']['eval_split']
+  figures.plot_training_curves(records, eval_split, out / 'training_loss.png',
+                               out / 'eval_error.png')
   lines += ['', '![training loss](training_loss.png)', '',
-            '![validation error](validation_error.png)']
+            f'![{eval_split} error during training](eval_error.png)']
   if all(name in records for name in FIGURE1_PAIR):
     lines += ['', '![Figure 1](figure1_relu_vs_tanh.png)']
   return '\n'.join(lines) + '\n'

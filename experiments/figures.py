@@ -31,9 +31,10 @@ import matplotlib
 
 matplotlib.use('Agg')  # files only, no display
 
+import matplotlib.patches  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from absl import app, flags, logging  # noqa: E402
+from absl import app, flags  # noqa: E402
 
 from alexnet import errors, runs  # noqa: E402
 
@@ -70,9 +71,12 @@ def steps_to_error(records: Sequence[Mapping], target: float) -> int | None:
   return int(steps[reached[0]]) if len(reached) else None
 
 
+BANDS = 'line: mean over seeds; band: lowest to highest seed'
+
+
 def _band(ax, runs_records: Sequence[Sequence[Mapping]], key: str, window: int, label: str,
           **style) -> None:
-  """Mean over seeds as a line, min–max over seeds as a band."""
+  """Mean over seeds as a line, min–max over seeds as a band (:data:`BANDS`)."""
   curves = [smooth(*series(r, key), window) for r in runs_records]
   length = min(len(values) for _, values in curves)
   steps = curves[0][0][:length]
@@ -83,16 +87,19 @@ def _band(ax, runs_records: Sequence[Sequence[Mapping]], key: str, window: int, 
                     alpha=0.15, linewidth=0)
 
 
-def plot_training_curves(records: Mapping[str, Sequence[Sequence[Mapping]]], loss_path: Path,
-                         error_path: Path) -> None:
-  """Training loss and validation top-1 error per variant: mean over seeds, min–max band."""
+def plot_training_curves(records: Mapping[str, Sequence[Sequence[Mapping]]], eval_split: str,
+                         loss_path: Path, error_path: Path) -> None:
+  """Training loss and the top-1 error on ``eval_split`` (the split the runs evaluated during
+  training, as their config names it) per variant: mean over seeds, min–max band."""
+  seeds = len(next(iter(records.values())))
   for path, key, window, ylabel, scale in (
       (loss_path, 'loss', SMOOTHING_WINDOW, f'training loss (mean of {SMOOTHING_WINDOW} logs)',
        'log'),
-      (error_path, 'eval_top1_error', 1, 'validation top-1 error (centre crop)', 'linear')):
+      (error_path, 'eval_top1_error', 1, f'{eval_split} top-1 error (centre crop)', 'linear')):
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for name, runs_records in records.items():
       _band(ax, runs_records, key, window, name)
+    ax.set_title(f'{seeds} seeds per variant; {BANDS}', fontsize=9)
     ax.set_xlabel('step')
     ax.set_ylabel(ylabel)
     ax.set_yscale(scale)
@@ -107,18 +114,25 @@ def plot_steps_to_error(relu: Sequence[Sequence[Mapping]], tanh: Sequence[Sequen
                         target: float, path: Path) -> None:
   """Figure 1: training error against steps, ReLU solid and tanh dashed as in the paper."""
   fig, ax = plt.subplots(figsize=(7, 4.5))
-  for name, runs_records, style in (('ReLU', relu, '-'), ('tanh', tanh, '--')):
+  # Solid and dashed as in the paper, in two colours. Each seed's crossing of the target is
+  # marked in its curve's colour and shape, ReLU's above the target line and tanh's below,
+  # one seed per row, so that none hides another (seeds can cross at the same logged step).
+  for name, runs_records, style, colour, marker, side in (
+      ('ReLU', relu, '-', 'tab:blue', 'o', 1), ('tanh', tanh, '--', 'tab:orange', 's', -1)):
     _band(ax, runs_records, 'train_top1_error', SMOOTHING_WINDOW, name, linestyle=style,
-          color='black')
-    for records in runs_records:
-      step = steps_to_error(records, target)
-      if step is not None:
-        ax.plot([step], [target], 'o', color='tab:red', markersize=4)
-  ax.axhline(target, color='tab:red', linewidth=0.8, linestyle=':')
+          color=colour)
+    crossings = [(steps_to_error(r, target), target + side * 0.025 * (seed + 1))
+                 for seed, r in enumerate(runs_records)]
+    crossings = [(step, y) for step, y in crossings if step is not None]
+    ax.plot([step for step, _ in crossings], [y for _, y in crossings], marker, color=colour,
+            markersize=5, markerfacecolor='none', linestyle='none',
+            label=f'{name}: where each seed reaches {100 * target:g} % (a row per seed)')
+  ax.axhline(target, color='grey', linewidth=0.8, linestyle=':')
   ax.set_xlabel('step')
   ax.set_ylabel(f'training error (mean of {SMOOTHING_WINDOW} logs)')
   ax.set_ylim(0, 1)
-  ax.set_title(f'Figure 1: steps to {100 * target:g} % training error (dots: each seed)')
+  ax.set_title(f'Figure 1: steps to {100 * target:g} % training error\n'
+               f'{len(relu)} seeds each; {BANDS}', fontsize=10)
   ax.grid(True, alpha=0.3)
   ax.legend()
   fig.tight_layout()
@@ -127,6 +141,10 @@ def plot_steps_to_error(relu: Sequence[Sequence[Mapping]], tanh: Sequence[Sequen
 
 
 # --- Figure 3: conv1's kernels by tower -------------------------------------------------------
+
+GREY_NOTE = ('trained on grey images: every kernel saw three equal channels, so no colour '
+             'could be learnt; the chroma only shows how far the random initial colour '
+             'decayed')
 
 
 def chroma_fractions(kernel: np.ndarray) -> np.ndarray:
@@ -177,9 +195,13 @@ def kernel_mosaic(kernel: np.ndarray, towers: int, columns: int) -> np.ndarray:
 def figure3(run: runs.Run, path: Path) -> dict:
   """Plots conv1's kernels by tower; returns each tower's mean chroma fraction and the p-value."""
   kernel = np.asarray(run.params['conv1']['kernel'], np.float64)
+  if kernel.shape[2] != 3:
+    raise errors.UsageError(f'Figure 3 measures colour, and the network of {run.workdir} '
+                            f'takes {kernel.shape[2]} input channel(s), not RGB.')
   towers = run.model_config.towers
   fractions = chroma_fractions(kernel)
   by_tower = fractions.reshape(towers, -1)
+  grey_data = run.dataset.info.stored_shape[2] == 1
   numbers = {
       'workdir': str(run.workdir), 'step': run.step, 'kernels_per_tower': by_tower.shape[1],
       'mean_chroma_fraction_per_tower': [round(float(x), 4) for x in by_tower.mean(axis=1)],
@@ -188,20 +210,55 @@ def figure3(run: runs.Run, path: Path) -> dict:
       'p_value_random_tower_split': (round(tower_split_p_value(fractions, towers), 5)
                                      if towers > 1 else None),
   }
+  if grey_data:
+    numbers['note'] = GREY_NOTE
   columns = min(by_tower.shape[1], 12)
   mosaic = kernel_mosaic(kernel, towers, columns)
-  fig, ax = plt.subplots(figsize=(0.55 * columns + 1, 0.6 * mosaic.shape[0] / kernel.shape[0] + 1))
+  fig, (ax, chroma_ax) = plt.subplots(
+      1, 2, figsize=(0.55 * columns + 4.5, 0.6 * mosaic.shape[0] / kernel.shape[0] + 1.6),
+      gridspec_kw={'width_ratios': [0.55 * columns, 3.2]})
   ax.imshow(mosaic, interpolation='nearest')
   ax.set_xticks([])
   rows_per_tower = mosaic.shape[0] / towers
   ax.set_yticks([rows_per_tower * (t + 0.5) for t in range(towers)])
-  ax.set_yticklabels([f'tower {t + 1}\nchroma {m:.2f}' for t, m in
-                      enumerate(numbers['mean_chroma_fraction_per_tower'])])
-  ax.set_title(f'conv1 kernels, step {run.step}', fontsize=10)
+  ax.set_yticklabels([f'tower {t + 1}' for t in range(towers)])
+  ax.set_title(f'conv1 kernels, step {run.step}', fontsize=9)
+  _plot_chroma(chroma_ax, by_tower, numbers['p_value_random_tower_split'])
+  if grey_data:
+    fig.text(0.5, 0.01, GREY_NOTE, ha='center', va='bottom', fontsize=7, color='tab:red',
+             wrap=True)
   fig.tight_layout()
   fig.savefig(path, dpi=DPI)
   plt.close(fig)
   return numbers
+
+
+def _plot_chroma(ax, by_tower: np.ndarray, p_value: float | None) -> None:
+  """Each kernel's chroma fraction as a dot, per tower, with the tower's mean, beside the
+  levels a grey kernel (0) and random weights (2/3, as at initialisation) have."""
+  towers = len(by_tower)
+  for tower, fractions in enumerate(by_tower):
+    ax.plot(fractions, np.full(len(fractions), tower), 'o', color='black', alpha=0.5,
+            markersize=3)
+    ax.plot([fractions.mean()], [tower], '|', color='tab:blue', markersize=16,
+            markeredgewidth=2)
+    ax.annotate(f'mean {fractions.mean():.2f}', (fractions.mean(), tower),
+                xytext=(0, -14), textcoords='offset points', ha='center', fontsize=7,
+                color='tab:blue')
+  ax.axvline(2 / 3, color='tab:orange', linestyle='--', linewidth=1)
+  ax.text(2 / 3, -0.45, ' random weights\n (initialisation)', color='tab:orange', fontsize=7,
+          va='top')
+  ax.set_xlim(0, 1)
+  ax.set_ylim(towers - 0.4, -0.6)
+  ax.set_yticks(range(towers))
+  ax.set_yticklabels([f'tower {t + 1}' for t in range(towers)], fontsize=8)
+  ax.set_xlabel('chroma fraction: share of a kernel\'s Σw² in\ncolour differences '
+                '(0 = grey kernel)', fontsize=7)
+  ax.tick_params(labelsize=7)
+  title = 'chroma of each kernel'
+  if p_value is not None:
+    title += f'\nrandom split into towers differs this much: p = {p_value:.2g}'
+  ax.set_title(title, fontsize=8)
 
 
 # --- Figure 4: nearest training images in fc7 space -------------------------------------------
@@ -283,19 +340,27 @@ def figure4(run: runs.Run, path: Path, queries_shown: int = 8) -> dict:
       ax.imshow(image.squeeze(), cmap='gray' if image.shape[-1] == 1 else None, vmin=0, vmax=255)
       ax.set_xticks([])
       ax.set_yticks([])
-      same = label == labels[0]
-      ax.set_title(names[label][:14], fontsize=6,
-                   color='black' if column == 0 else ('tab:green' if same else 'tab:red'))
-      if column == 0:
-        for spine in ax.spines.values():
-          spine.set_color('tab:blue')
-          spine.set_linewidth(2)
-  fig.suptitle('Figure 4: test image (blue) and its nearest training images in fc7 space',
-               fontsize=8)
-  fig.tight_layout()
+      colour = FIGURE4_FRAMES['query' if column == 0 else
+                              'same' if label == labels[0] else 'other'][0]
+      ax.set_title(names[label][:14], fontsize=6, color=colour)
+      for spine in ax.spines.values():
+        spine.set_color(colour)
+        spine.set_linewidth(2)
+  fig.suptitle(f'Figure 4: test images (first column) and their {NEIGHBOURS} nearest training '
+               'images in fc7 space, nearest first', fontsize=8)
+  fig.legend(handles=[matplotlib.patches.Patch(facecolor='none', edgecolor=colour, linewidth=2,
+                                               label=label)
+                      for colour, label in FIGURE4_FRAMES.values()],
+             loc='lower center', ncol=len(FIGURE4_FRAMES), fontsize=6, frameon=False)
+  fig.tight_layout(rect=(0, 0.04, 1, 1))
   fig.savefig(path, dpi=DPI)
   plt.close(fig)
   return numbers
+
+
+FIGURE4_FRAMES = {'query': ('tab:blue', 'test image'),
+                  'same': ('tab:green', 'neighbour of the same class'),
+                  'other': ('tab:red', 'neighbour of another class')}
 
 
 def _one_query_per_class(labels: np.ndarray, count: int) -> list[int]:
@@ -317,6 +382,7 @@ FIGURES = {'kernels': figure3, 'neighbours': figure4}
 
 def define_flags() -> None:
   runs.define_run_flags()
+  flags.adopt_module_key_flags(runs)  # --help lists them with this command's own
   flags.DEFINE_enum('figure', None, list(FIGURES), 'kernels: Figure 3; neighbours: Figure 4.',
                     required=True)
   flags.DEFINE_string('out', None, 'The PNG to write; the numbers go beside it as .json.',
@@ -327,7 +393,7 @@ def define_flags() -> None:
 def main(argv: Sequence[str]) -> None:
   if len(argv) > 1:
     raise errors.UsageError(f'unexpected arguments: {argv[1:]}')
-  run = runs.load_run_from_flags(verbosity=logging.ERROR)
+  run = runs.load_run_from_flags()
   path = Path(FLAGS.out)
   path.parent.mkdir(parents=True, exist_ok=True)
   # The workdir as given: the resolved path would tie the committed numbers to one machine.

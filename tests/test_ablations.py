@@ -60,7 +60,7 @@ def test_the_sweep_writes_the_table_the_plots_and_every_run_command_and_config(s
   assert 'Figure 1: steps to 95 % training error' in table
   assert re.search(r'\| tanh / ReLU \| \d+\.\d\d× \|', table)
 
-  for name in ('training_loss.png', 'validation_error.png', 'figure1_relu_vs_tanh.png'):
+  for name in ('training_loss.png', 'eval_error.png', 'figure1_relu_vs_tanh.png'):
     with Image.open(out / name) as image:
       assert image.format == 'PNG' and image.width > 300
     assert (out / name).stat().st_size < 1_000_000

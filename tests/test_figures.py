@@ -61,6 +61,7 @@ def test_figure3_command_draws_the_kernels_and_writes_each_towers_mean_chroma(ti
   conv1 = np.asarray(runs.load_run(tiny_run).params['conv1']['kernel'], np.float64)
   per_tower = figures.chroma_fractions(conv1).reshape(2, -1).mean(axis=1)
   np.testing.assert_allclose(numbers['mean_chroma_fraction_per_tower'], per_tower, atol=1e-4)
+  assert 'grey images' in numbers['note']  # the tiny run is Fashion-MNIST: its chroma means nothing
 
 
 def test_figure4_shows_neighbours_and_measures_their_class_agreement(tiny_run, tmp_path):

@@ -125,7 +125,7 @@ def test_sigint_while_the_dataset_is_prepared_stops_there_and_leaves_no_workdir(
   assert not (tmp_path / 'run').exists()  # the refused run created nothing
   assert not any(tfds_dir.glob('alexnet_fashion_mnist/incomplete*'))  # TFDS removed its draft
   output = run(tmp_path / 'run', *overrides)
-  assert 'final test error (1 crop)' in output
+  assert 'final test error (centre crop)' in output
 
 
 def test_a_second_ctrl_c_exits_at_once_and_the_saved_checkpoints_still_resume(tmp_path, data):
@@ -249,7 +249,7 @@ def test_rerunning_a_finished_run_says_so_and_writes_nothing(finished_run, data)
   before = snapshot(finished_run)
   output = run(finished_run, *data)
   final = Workdir(finished_run).final_record()
-  assert re.search(rf'this run finished at step 24; its final test error \(1 crop\) was top-1 '
+  assert re.search(rf'this run finished at step 24; its final test error \(centre crop\) was top-1 '
                    rf'{100 * final["final_top1_error"]:.2f} %', output), output
   assert 'training (steps' not in output
   assert snapshot(finished_run) == before

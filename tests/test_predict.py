@@ -61,6 +61,7 @@ def test_a_real_jpeg_gets_five_distinct_classes_whose_probabilities_sum_to_at_mo
     tiny_run, images, mixed_run):
   predictions = parse(mixed_run.stdout)
   assert list(predictions) == [images['photo']], mixed_run.stdout
+  assert f"{images['photo']}\n  note: a colour image, turned grey" in mixed_run.stdout
   top5 = predictions[images['photo']]
   assert len(top5) == 5
   names = [name for _, name in top5]

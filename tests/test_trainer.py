@@ -5,6 +5,7 @@ Debian's idx format (tests/fake_data.py), prepared once per session.
 """
 
 import collections
+import gzip
 import json
 import os
 import random
@@ -117,6 +118,22 @@ def test_the_evaluations_of_a_run_reuse_its_dataset_without_reading_it_again(
   # Opened once: checked, its builder made and its statistics read once, and one record
   # source for the training split and one for the evaluation split.
   assert calls == {'validate_data': 1, '_spec': 1, 'load_statistics': 1, '_source': 2}
+
+
+def test_profile_steps_write_a_trace_of_those_training_steps(tmp_path):
+  fake_data.write_fashion_mnist_idx(str(tmp_path / 'manual'), train=512, test=40)
+  config = smoke_config(tmp_path)
+  config.train.num_steps, config.train.profile_steps = 6, '3,4'
+  trainer.train_and_evaluate(config, tmp_path / 'run')
+  traces = list((tmp_path / 'run' / 'tensorboard' / 'plugins' / 'profile').glob('*/*'))
+  assert any(path.name.endswith('.xplane.pb') for path in traces)  # TensorBoard's profile tab
+  perfetto = [path for path in traces if path.name == 'perfetto_trace.json.gz']
+  events = json.loads(gzip.decompress(perfetto[0].read_bytes()))['traceEvents']
+  calls = sorted((event['ts'], event['ts'] + event['dur']) for event in events
+                 if event.get('name') == 'PjitFunction(train_step)')
+  outermost = [call for call in calls if not any(
+      other != call and other[0] <= call[0] and call[1] <= other[1] for other in calls)]
+  assert len(outermost) == 2  # steps 3 and 4, not the first (compiling) ones
 
 
 @pytest.mark.parametrize('override, message', [

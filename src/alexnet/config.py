@@ -259,7 +259,8 @@ class TrainConfig(_Section):
   # All but batch_size, which decides what a step (and so the data position) is.
   CHANGEABLE_ON_RESUME: ClassVar[frozenset[str]] = frozenset(
       {'num_epochs', 'num_steps', 'eval_every_epochs', 'eval_batch_size', 'log_every_steps',
-       'checkpoint_every_steps', 'checkpoint_every_minutes', 'keep_checkpoints'})
+       'checkpoint_every_steps', 'checkpoint_every_minutes', 'keep_checkpoints',
+       'profile_steps'})
 
   batch_size: int = 128  # §5: "batch size of 128 examples" (global, over all devices)
   num_epochs: float = 90.0  # §5: "roughly 90 cycles through the training set"
@@ -272,6 +273,9 @@ class TrainConfig(_Section):
   # for jobs killed without a signal; 0 = by steps only.
   checkpoint_every_minutes: float = 30.0
   keep_checkpoints: int = 3  # not in the paper: the latest kept, plus the best by top-1 error
+  # Not in the paper: 'S,E' writes a JAX profiler trace of steps S to E (counted from 1) into
+  # <workdir>/tensorboard (TensorBoard's profile plugin; Perfetto); '' = none.
+  profile_steps: str = ''
 
   def __post_init__(self):
     require(self.batch_size >= 1, 'train.batch_size', self.batch_size, 'a positive integer')
@@ -286,6 +290,22 @@ class TrainConfig(_Section):
             'positive')
     require(self.checkpoint_every_minutes >= 0, 'train.checkpoint_every_minutes',
             self.checkpoint_every_minutes, 'zero (off) or positive')
+    _step_range(self.profile_steps, 'train.profile_steps')
+
+  @property
+  def profile_range(self) -> tuple[int, int] | None:
+    """(first, last) step of ``profile_steps``, or None when it is ''."""
+    return _step_range(self.profile_steps, 'train.profile_steps')
+
+
+def _step_range(text: str, field: str) -> tuple[int, int] | None:
+  """'S,E' → (S, E), '' → None; anything else is a ConfigError naming ``field``."""
+  if not text:
+    return None
+  first, _, last = (part.strip() for part in text.partition(','))
+  require(first.isdigit() and last.isdigit() and 1 <= int(first) <= int(last), field, text,
+          "'' (none) or 'S,E' with 1 <= S <= E, the first and last step")
+  return int(first), int(last)
 
 
 @dataclasses.dataclass(frozen=True)

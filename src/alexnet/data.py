@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 import jax
 import numpy as np
 
-from alexnet import augment, stopping, views
+from alexnet import augment, console, stopping, views
 from alexnet.config import DATASETS, ConfigError, DataConfig, ModelConfig, validate_data
 from alexnet.datasets import fashion_mnist, image_folder, imagenet, skipped, stored_format
 from alexnet.tf_process import tf, tfds
@@ -168,9 +168,11 @@ def prepare(data_config: Mapping, model: ModelConfig) -> Dataset:
   """
   config, spec = _checked(data_config, model)
   statistics_file = _statistics_file(spec, config)
-  if not (spec.builder.is_prepared() and os.path.exists(statistics_file)):
+  if not (_prepared(spec.builder) and os.path.exists(statistics_file)):
     with _exclusive(os.fspath(spec.builder.data_dir_root)):
-      if not spec.builder.is_prepared():
+      if not _prepared(spec.builder):
+        _announce(f'preparing {spec.builder.name} in {os.fspath(spec.builder.data_dir_root)}, '
+                  'once: later runs read what this writes')
         if config.dataset == 'imagenet2012':
           imagenet.check_tars(_manual_dir(config, spec.builder))
         spec.builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
@@ -181,6 +183,18 @@ def prepare(data_config: Mapping, model: ModelConfig) -> Dataset:
         split_size(spec.builder.info, config.train_split, 'data.train_split')
         _save_statistics(_compute_statistics(spec, config), statistics_file)
   return Dataset(config, model, spec, statistics_file)
+
+
+def _prepared(builder: tfds.core.DatasetBuilder) -> bool:
+  """``builder.is_prepared()``, without TFDS's warning that an unprepared dataset's folder
+  has no dataset_info.json (printed twice before every first preparation)."""
+  return os.path.exists(os.path.join(os.fspath(builder.data_dir), 'dataset_info.json')) and (
+      builder.is_prepared())
+
+
+def _announce(message: str) -> None:
+  if jax.process_index() == 0:
+    print(message, flush=True)
 
 
 def _manual_dir(data_config: DataConfig, builder: tfds.core.DatasetBuilder) -> str:
@@ -207,12 +221,16 @@ def _compute_statistics(spec: _Spec, data_config: DataConfig) -> Statistics:
                  {'mask': tf.TensorSpec([], tf.bool)}, ('mask',), data_config)
   total = np.zeros((size, size, 3), np.float64)
   outer = np.zeros((3, 3), np.float64)
+  progress = console.Progress(f'statistics of {data_config.train_split}:', count, unit='image',
+                              enabled=jax.process_index() == 0)
   for images in ds.as_numpy_iterator():
     stopping.check('while computing the statistics of the training split')
     kept = images['image'][images['mask']].astype(np.float64)
     total += kept.sum(axis=0)
     pixels = kept.reshape(-1, 3) / 255.0
     outer += pixels.T @ pixels
+    progress.update(min(count, progress.done + batch))
+  progress.close()
   mean_image = total / count
   rgb_mean = mean_image.mean(axis=(0, 1))
   mean01 = rgb_mean / 255.0
@@ -263,7 +281,7 @@ class Dataset:
     """The dataset :func:`prepare` made; FileNotFoundError if it has not been prepared."""
     config, spec = _checked(data_config, model)
     statistics_file = _statistics_file(spec, config)
-    if not (spec.builder.is_prepared() and os.path.exists(statistics_file)):
+    if not (_prepared(spec.builder) and os.path.exists(statistics_file)):
       raise FileNotFoundError(f'{config.dataset} is not prepared in '
                               f'{os.fspath(spec.builder.data_dir)}: call alexnet.data.prepare '
                               'first.')
@@ -274,6 +292,10 @@ class Dataset:
     if split not in self._sources:
       self._sources[split] = _source(self._spec, split)
     return self._sources[split]
+
+  def split_examples(self, split: str) -> int:
+    """Examples in ``split`` (a split or a slice of one)."""
+    return len(self.source(split))
 
   def stored_images(self, split: str, indices: Sequence[int]) -> np.ndarray:
     """The stored images (uint8, as prepared) at ``indices`` of ``split``."""

@@ -153,14 +153,27 @@ def _report_failures_once() -> None:
   threading.excepthook, sys.unraisablehook = quiet_thread_failure, quiet_unraisable
 
 
+def _hide_library_info_logs() -> None:
+  """Log records below WARNING hidden, unless ``--verbosity`` is given: JAX, orbax and TFDS
+  log at INFO (JAX's "Unable to initialize backend 'tpu'" on every CPU machine, orbax every
+  file it writes), and a command prints its own results."""
+  from absl import flags
+  from absl import logging as absl_logging
+
+  if not flags.FLAGS['verbosity'].present:
+    absl_logging.set_verbosity(absl_logging.WARNING)
+
+
 def reported(main: Callable[[Sequence[str]], None]) -> Callable[[Sequence[str]], None]:
-  """``main`` for ``absl.app.run`` whose known failures end the program with one line.
+  """``main`` for ``absl.app.run`` whose known failures end the program with one line, and
+  whose console holds only its own output (no library INFO logs).
 
   Unexpected exceptions keep their traceback: they are bugs to report.
   """
 
   @functools.wraps(main)
   def wrapped(argv: Sequence[str]) -> None:
+    _hide_library_info_logs()
     if not show_tracebacks():
       _report_failures_once()
     try:

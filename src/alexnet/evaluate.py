@@ -14,16 +14,17 @@ from __future__ import annotations
 
 from absl import app, flags
 
-from alexnet import errors, parallel, runs, stopping, train
+from alexnet import console, errors, parallel, runs, stopping, train
 
 FLAGS = flags.FLAGS
 
 
-def evaluate_run(run: runs.Run, *, split: str, crops: int) -> dict[str, float]:
+def evaluate_run(run: runs.Run, *, split: str, crops: int,
+                 progress: console.Progress | None = None) -> dict[str, float]:
   """{top1_error, top5_error, loss, examples} of ``run`` on ``split`` with 1 or 10 crops."""
   parallel.check_batch(run.config.train.eval_batch_size, run.net.mesh)
   result = train.evaluate_batches(train.make_eval_step(run.net), run.params,
-                                  run.eval_batches(split, crops), run.net.mesh)
+                                  run.eval_batches(split, crops), run.net.mesh, progress)
   if result is None:  # only with several processes, where JAX's preemption notice stops it
     raise stopping.StopRequested(f'while evaluating {split}', stopping.stop_signal())
   return result
@@ -36,7 +37,10 @@ def main(argv) -> None:
   run = runs.load_run_from_flags()
   split = FLAGS.split or run.config.data.eval_split
   crops = int(FLAGS.crops or run.config.data.eval_crops)
-  result = evaluate_run(run, split=split, crops=crops)
+  progress = console.Progress(f'evaluating {split}:', run.dataset.split_examples(split),
+                              unit='image')
+  result = evaluate_run(run, split=split, crops=crops, progress=progress)
+  progress.clear()
   print(f'{run.workdir} step {run.step}, {split} ({result["examples"]} images, {crops} '
         f'crop{"s" if crops > 1 else ""}): top-1 error {100 * result["top1_error"]:.2f} %, '
         f'top-5 error {100 * result["top5_error"]:.2f} %, loss {result["loss"]:.4f}')
@@ -47,6 +51,7 @@ def define_flags() -> None:
   flags.DEFINE_string('split', None, "TFDS split, e.g. 'test' or 'train[:10%]'; default: the "
                       "run's data.eval_split.")
   runs.define_crops_flag()
+  flags.adopt_module_key_flags(runs)  # --help lists them with this command's own
 
 
 if __name__ == '__main__':

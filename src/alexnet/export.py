@@ -81,11 +81,14 @@ def flat_parameters(params: Mapping) -> dict[str, np.ndarray]:
 
 
 def export_run(run: runs.Run, path: str | Path) -> Path:
-  """Writes ``run``'s parameters and what is needed to feed them images; returns the path."""
+  """Writes ``run``'s parameters and what is needed to feed them images; returns the path
+  written, which ends in ``.npz`` (added if ``path`` lacks it, as numpy does)."""
   dataset = run.dataset
   model_fields = dataclasses.asdict(run.model_config)
   model_fields['conv1_padding'] = list(run.model_config.conv1_padding)
   path = Path(path)
+  if path.suffix != '.npz':
+    path = path.with_name(path.name + '.npz')
   path.parent.mkdir(parents=True, exist_ok=True)
   np.savez(path, **flat_parameters(run.params), model_config=np.array(json.dumps(model_fields)),
            class_names=np.array(dataset.info.class_names),
@@ -120,6 +123,7 @@ def main(argv) -> None:
 
 def define_flags() -> None:
   runs.define_run_flags()
+  flags.adopt_module_key_flags(runs)  # --help lists them with this command's own
   flags.DEFINE_string('output', None, 'The .npz to write; default: '
                       '<workdir>/params_step<step>.npz.')
 

@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import os
 
-from absl import app, flags, logging
+from absl import app, flags
 from ml_collections import config_flags
 
 from alexnet import errors
 
-_CONFIG = config_flags.DEFINE_config_file('config', None, 'Config file.', lock_config=True)
+_CONFIG = config_flags.DEFINE_config_file(
+    'config', None, 'Config file, path[:variant], e.g. configs/fashion_mnist.py; set any field '
+    'with --config.<section>.<field>=value (--config.model.lrn=False).', lock_config=True)
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Directory for checkpoints and logs.')
 _COORDINATOR = flags.DEFINE_string('coordinator_address', None,
                                    'host:port of process 0, for multi-host runs outside SLURM.')
@@ -56,8 +58,6 @@ def load_config():
 def main(argv) -> None:
   if len(argv) > 1:
     raise errors.UsageError(f'unexpected arguments: {argv[1:]}')
-  if not flags.FLAGS['verbosity'].present:  # orbax and TFDS log every file at INFO
-    logging.set_verbosity(logging.WARNING)
   config = load_config()
   join_processes()
   from alexnet import trainer

@@ -1,8 +1,15 @@
-"""Where a run's numbers go: metrics.jsonl, TensorBoard and a console progress bar.
+"""Where a run's numbers go: metrics.jsonl, TensorBoard and the console.
 
 Only process 0 writes. A resumed run first drops the lines of ``metrics.jsonl``
 written after its checkpoint (those steps are computed again, identically), and
 TensorBoard is told to purge the events after it, so every step appears once.
+
+``metrics.jsonl`` keeps every field of every record. TensorBoard gets the numbers that
+change, grouped by what they measure (:func:`tensorboard_tag`): ``train/…`` (the logged
+training steps: loss, top-1 error of the augmented batch, gradient norm, learning rate,
+img/s, memory), ``eval/…`` (the centre-crop evaluations during training) and ``final/…``
+(the final test); the run's config is its text. Counts that do not change (images
+evaluated, crops) and the epoch (the step axis says it) are not scalars.
 """
 
 from __future__ import annotations
@@ -10,12 +17,28 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Mapping
 
 import tensorboardX
-import tqdm
 
-from alexnet import errors
+from alexnet import console, errors
 from alexnet.workdir import Workdir
+
+
+_NOT_SCALARS = frozenset({'epoch', 'eval_examples', 'final_examples', 'final_crops',
+                          'train_seconds'})
+_GROUPS = ('eval', 'final')
+
+
+def tensorboard_tag(key: str) -> str | None:
+  """The TensorBoard tag of a record's field ('eval_top1_error' → 'eval/top1_error',
+  'loss' → 'train/loss'), or None for a field that is not a scalar worth plotting."""
+  if key in _NOT_SCALARS:
+    return None
+  group, _, name = key.partition('_')
+  if group in _GROUPS:
+    return f'{group}/{name}'
+  return f'train/{key.removeprefix("train_")}'
 
 
 class MetricsWriter:
@@ -32,8 +55,7 @@ class MetricsWriter:
       self.path.write_text(''.join(line + '\n' for line in kept))
     self.tensorboard = tensorboardX.SummaryWriter(str(workdir.tensorboard_dir),
                                                   purge_step=start_step)
-    self.bar = tqdm.tqdm(total=total_steps, initial=start_step, unit='step', dynamic_ncols=True,
-                         mininterval=2.0, smoothing=0.1)
+    self.progress = console.Progress('step', total_steps, unit='step', done=start_step)
 
   def write(self, step: int, record: dict[str, float | int]) -> None:
     """Appends one record (plain numbers) for ``step`` to every sink."""
@@ -45,28 +67,32 @@ class MetricsWriter:
       with self.path.open('a') as f:
         f.write(json.dumps({'step': step, 'time': round(time.time(), 3), **clean}) + '\n')
       for key, value in record.items():
-        if isinstance(value, (int, float)) and key not in ('epoch',):
-          self.tensorboard.add_scalar(key, value, step)
+        tag = tensorboard_tag(key)
+        if tag is not None and isinstance(value, (int, float)):
+          self.tensorboard.add_scalar(tag, value, step)
       self.tensorboard.flush()
     except OSError as error:
       if errors.disk_full_in(error):
         raise errors.DiskFullError(self.path.parent, f'the logs of step {step}') from error
       raise
 
-  def advance(self, steps: int, **postfix: float) -> None:
-    """Moves the progress bar on and shows the latest loss, img/s and learning rate."""
-    if not self.enabled:
-      return
-    self.bar.update(steps)
-    if postfix:
-      self.bar.set_postfix({k: f'{v:.4g}' for k, v in postfix.items()}, refresh=False)
+  def write_text(self, tag: str, markdown: str, step: int) -> None:
+    """A text card in TensorBoard (the config of a run), not a scalar."""
+    if self.enabled:
+      self.tensorboard.add_text(tag, markdown, step)
+      self.tensorboard.flush()
+
+  def advance(self, done: int, stats: Mapping[str, str] | None = None) -> None:
+    """The console's progress line: ``done`` steps, and the latest loss, img/s and rate."""
+    if self.enabled:
+      self.progress.update(done, **(stats or {}))
 
   def print(self, message: str) -> None:
-    """A line on the console that does not break the progress bar."""
+    """A line on the console, above the progress line."""
     if self.enabled:
-      tqdm.tqdm.write(message)
+      self.progress.print(message)
 
   def close(self) -> None:
     if self.enabled:
-      self.bar.close()
+      self.progress.close()
       self.tensorboard.close()

@@ -12,9 +12,11 @@ prints, for each image, the top-5 classes with their probabilities::
 Class names are the dataset's: WordNet names for ImageNet, TFDS's label names for
 Fashion-MNIST, folder names for an image folder. Each image goes through exactly what
 evaluation did to the run's validation images (§2's stored form, the mean image, the
-centre patch or §4.1's ten patches, whose softmax outputs are averaged). A file that
-cannot be read or is not an image is reported by name, with the reason, and the other
-images are still classified; the exit status is then 1.
+centre patch or §4.1's ten patches, whose softmax outputs are averaged); so a colour
+photograph given to a run trained on grey images (Fashion-MNIST) is turned grey first,
+and a note under its name says so. A file that cannot be read or is not an image is
+reported by name, with the reason, and the other images are still classified; the exit
+status is then 1.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import numpy as np
 from absl import app, flags
 
 from alexnet import errors, runs
+from alexnet.datasets import stored_format
 
 TOP_K = 5
 
@@ -44,6 +47,7 @@ class Prediction:
 
   path: str
   classes: tuple[tuple[str, float], ...]  # (class name, probability)
+  note: str = ''  # what was done to the image that one may not expect
 
 
 def load_image(path: str | Path, run: runs.Run, crops: int) -> np.ndarray:
@@ -60,6 +64,14 @@ def load_image(path: str | Path, run: runs.Run, crops: int) -> np.ndarray:
     raise ImageError(f'{path}: {error.__cause__ or error}.') from error
 
 
+def conversion_note(path: str | Path, run: runs.Run) -> str:
+  """What evaluation's preprocessing does to this image that one may not expect, or ''."""
+  info = run.dataset.info
+  if info.stored_shape[2] == 1 and stored_format.is_colour(Path(path).read_bytes()):
+    return f'a colour image, turned grey as the grey images of {info.tfds_name} it was trained on'
+  return ''
+
+
 def top_classes(probabilities: np.ndarray, class_names: Sequence[str],
                 k: int = TOP_K) -> tuple[tuple[str, float], ...]:
   """The ``k`` most probable (name, probability) pairs of one probability vector."""
@@ -68,15 +80,18 @@ def top_classes(probabilities: np.ndarray, class_names: Sequence[str],
 
 
 def predict(run: runs.Run, images: np.ndarray, class_names: Sequence[str],
-            paths: Sequence[str]) -> list[Prediction]:
+            paths: Sequence[str], notes: Sequence[str] = ()) -> list[Prediction]:
   """Top-5 predictions of preprocessed ``images`` (n, crops, H, W, 3), one per path."""
   probabilities = run.probabilities(images)
-  return [Prediction(str(path), top_classes(p, class_names)) for path, p in
-          zip(paths, probabilities)]
+  notes = list(notes) or [''] * len(paths)
+  return [Prediction(str(path), top_classes(p, class_names), note) for path, p, note in
+          zip(paths, probabilities, notes)]
 
 
 def format_prediction(prediction: Prediction) -> str:
-  return '\n'.join([prediction.path, *(f'  {p:.4f}  {name}' for name, p in prediction.classes)])
+  note = [f'  note: {prediction.note}'] if prediction.note else []
+  return '\n'.join([prediction.path, *note,
+                    *(f'  {p:.4f}  {name}' for name, p in prediction.classes)])
 
 
 @errors.reported
@@ -87,16 +102,17 @@ def main(argv) -> None:
   run = runs.load_run_from_flags()
   crops = int(FLAGS.crops or run.config.data.eval_crops)
   class_names = run.dataset.info.class_names
-  readable, images, failed = [], [], 0
+  readable, images, notes, failed = [], [], [], 0
   for path in paths:
     try:
       images.append(load_image(path, run, crops))
       readable.append(path)
+      notes.append(conversion_note(path, run))
     except ImageError as error:
       print(f'error: {error}', file=sys.stderr)
       failed += 1
   if readable:
-    for prediction in predict(run, np.stack(images), class_names, readable):
+    for prediction in predict(run, np.stack(images), class_names, readable, notes):
       print(format_prediction(prediction))
   if failed:
     sys.exit(1)
@@ -105,6 +121,7 @@ def main(argv) -> None:
 def define_flags() -> None:
   runs.define_run_flags()
   runs.define_crops_flag()
+  flags.adopt_module_key_flags(runs)  # --help lists them with this command's own
 
 
 if __name__ == '__main__':

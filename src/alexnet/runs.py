@@ -18,7 +18,7 @@ from pathlib import Path
 
 import jax
 import numpy as np
-from absl import flags, logging
+from absl import flags
 
 from alexnet import data, errors, optim, parallel, train, views
 from alexnet.checkpoint import Checkpoints
@@ -124,8 +124,8 @@ def choose_step(checkpoints: Checkpoints, which: str) -> int:
   if which == 'best':
     best = checkpoints.best_step()
     if best is None:
-      raise RunNotFoundError(f'No checkpoint in {checkpoints.directory} has a validation error '
-                             f'(only saves at evaluations do); saved steps: {steps}.')
+      raise RunNotFoundError(f'No checkpoint in {checkpoints.directory} has an evaluation '
+                             f'error (only saves at evaluations do); saved steps: {steps}.')
     return best
   if which.isdigit() and int(which) in steps:
     return int(which)
@@ -137,7 +137,8 @@ def load_run(workdir: str | Path, checkpoint: str = 'latest',
              mesh: jax.sharding.Mesh | None = None) -> Run:
   """Restores the parameters of one checkpoint of the run in ``workdir``.
 
-  ``checkpoint`` is 'latest', 'best' (lowest validation top-1 error) or a step number.
+  ``checkpoint`` is 'latest', 'best' (lowest top-1 error on the run's evaluation split,
+  ``data.eval_split``, centre crop, as evaluated during training) or a step number.
   Only arrays and JSON are read (orbax, no pickle).
   """
   run_dir = Workdir(workdir)
@@ -160,7 +161,8 @@ def define_run_flags() -> None:
   """
   flags.DEFINE_string('workdir', None, 'Workdir of a training run.', required=True)
   flags.DEFINE_string('checkpoint', 'latest',
-                      "'latest', 'best' (lowest validation top-1 error) or a step number.")
+                      "'latest', 'best' (lowest centre-crop top-1 error on the run's "
+                      "data.eval_split, among the saved evaluations) or a step number.")
 
 
 def define_crops_flag() -> None:
@@ -169,11 +171,6 @@ def define_crops_flag() -> None:
                     "averaged); default: the run's data.eval_crops.")
 
 
-def load_run_from_flags(verbosity: int = logging.WARNING) -> Run:
-  """The run named by --workdir and --checkpoint (RunNotFoundError and others if there is none).
-
-  Logs below ``verbosity`` are hidden unless --verbosity is given: a tool prints its result.
-  """
-  if not flags.FLAGS['verbosity'].present:
-    logging.set_verbosity(verbosity)
+def load_run_from_flags() -> Run:
+  """The run named by --workdir and --checkpoint (RunNotFoundError and others if there is none)."""
   return load_run(flags.FLAGS.workdir, flags.FLAGS.checkpoint)

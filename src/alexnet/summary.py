@@ -21,7 +21,9 @@ from alexnet import errors, parallel
 from alexnet.config import ModelConfig
 from alexnet.model import LAYER_OUTPUTS
 
-_CONFIG = config_flags.DEFINE_config_file('config', None, 'Config file.', lock_config=True)
+_CONFIG = config_flags.DEFINE_config_file(
+    'config', None, 'Config file, path[:variant], e.g. configs/imagenet_paper.py; set any field '
+    'with --config.<section>.<field>=value.', lock_config=True)
 
 # Where each layer's input comes from (§3.2, Figure 2).
 _INPUTS = dict(conv1='the image, on every tower', conv2='own tower', conv3='all towers (exchange)',

@@ -20,7 +20,7 @@ from flax import struct
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from alexnet import stopping
+from alexnet import console, stopping
 from alexnet.parallel import ShardedAlexNet, global_batch
 
 
@@ -147,22 +147,26 @@ def abstract_train_state(net: ShardedAlexNet, tx: optax.GradientTransformation) 
                       state_shardings(net, tx))
 
 
-def evaluate_batches(eval_step, params, batches: Iterator[Mapping[str, np.ndarray]],
-                     mesh: Mesh) -> dict[str, float] | None:
+def evaluate_batches(eval_step, params, batches: Iterator[Mapping[str, np.ndarray]], mesh: Mesh,
+                     progress: console.Progress | None = None) -> dict[str, float] | None:
   """Top-1 and top-5 error (and the loss) of ``params`` over one pass of ``batches``
   (this process's rows of each global batch, as :meth:`alexnet.data.Dataset.eval_batches`
   yields them), summed by ``eval_step`` (:func:`make_eval_step`).
 
   None if a stop was requested during the pass (looked at before every batch, a point
-  every process passes together: :func:`stopping.reached_sync_point`).
+  every process passes together: :func:`stopping.reached_sync_point`). ``progress``, if
+  given, is told the images done after every batch.
   """
-  totals = None
+  totals, seen = None, 0
   with contextlib.closing(batches):
     for local in batches:
       if stopping.reached_sync_point():
         return None
       sums = eval_step(params, global_batch(local, mesh))
       totals = sums if totals is None else jax.tree.map(lambda a, b: a + b, totals, sums)
+      seen += len(local['mask']) * jax.process_count()
+      if progress is not None:
+        progress.update(min(seen, progress.total))
   totals = jax.device_get(totals)
   examples = float(totals['examples'])
   return dict(top1_error=float(totals['top1_errors']) / examples,

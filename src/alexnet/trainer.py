@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
+import json
 import logging
 import resource
 import time
@@ -34,7 +35,7 @@ import ml_collections
 import numpy as np
 
 from alexnet import config as config_lib
-from alexnet import data, errors, optim, parallel, stopping, train
+from alexnet import console, data, errors, optim, parallel, profiling, stopping, train
 from alexnet.checkpoint import Checkpoints
 from alexnet.metrics import MetricsWriter
 from alexnet.workdir import Workdir
@@ -93,7 +94,7 @@ def _shown(value) -> str:
 
 
 def _crops(crops: int) -> str:
-  return f'{crops} crop{"s" if crops > 1 else ""}'
+  return 'centre crop' if crops == 1 else f'{crops} crops'
 
 
 class Trainer:
@@ -246,6 +247,8 @@ class Trainer:
       self.workdir.write_config(self.given_config, changes)
     self.writer = MetricsWriter(self.workdir, start_step=self.start_step,
                                 total_steps=self.length.total_steps, enabled=self.process == 0)
+    self.writer.write_text('config', '```\n' + json.dumps(self.config.to_dict(), indent=2)
+                           + '\n```', self.start_step)
     self.writer.print(
         f'{self.info.tfds_name}: {self.info.train_examples} training examples, '
         f'{self.info.num_classes} classes; mesh {dict(self.mesh.shape)} over '
@@ -299,15 +302,19 @@ class Trainer:
     batches = self.dataset.train_batches(global_batch_size=config.train.batch_size,
                                          seed=config.seed, start_step=self.start_step)
     self.last_log = (time.perf_counter(), self.start_step)
+    trace = profiling.StepTrace(config.train.profile_range, self.workdir.tensorboard_dir,
+                                say=self.writer.print)
     # Closing the batches stops tf.data's threads now rather than at interpreter shutdown.
-    with contextlib.closing(batches):
+    with contextlib.closing(batches), trace:
       for step in range(self.start_step, self.length.total_steps):
         learning_rate = float(self.schedule(step)) * self.plateau.scale
+        trace.before(step + 1)
         self.state, metrics = self.train_step(
             self.state, parallel.global_batch(next(batches), self.mesh),
             np.float32(learning_rate))
         done = step + 1
-        self.writer.advance(1)
+        trace.after(done, self.state)
+        self.writer.advance(done)
         save_due = done % config.train.checkpoint_every_steps == 0
         if done % config.train.log_every_steps == 0 or done == self.length.total_steps:
           self.log(done, jax.device_get(metrics), learning_rate)
@@ -350,14 +357,23 @@ class Trainer:
     if (device_gib := device_memory_gib()) is not None:
       record['device_memory_gib'] = device_gib
     self.writer.write(done, record)
-    self.writer.advance(0, loss=record['loss'], img_s=record['images_per_second'],
-                        lr=learning_rate)
+    self.writer.advance(done, {'loss': f'{record["loss"]:.4f}',
+                               'img/s': f'{record["images_per_second"]:,.0f}',
+                               'lr': f'{learning_rate:.3g}'})
 
   def errors_on_eval_split(self, crops: int) -> dict[str, float] | None:
     """Errors of the current parameters on the evaluation split; None if stopped midway."""
-    batches = self.dataset.eval_batches(self.config.data.eval_split, crops=crops,
+    split = self.config.data.eval_split
+    batches = self.dataset.eval_batches(split, crops=crops,
                                         global_batch_size=self.config.train.eval_batch_size)
-    return train.evaluate_batches(self.eval_step, self.state.params, batches, self.mesh)
+    progress = console.Progress(f'evaluating {split} ({_crops(crops)}):',
+                                self.dataset.split_examples(split), unit='image',
+                                enabled=self.process == 0)
+    try:
+      return train.evaluate_batches(self.eval_step, self.state.params, batches, self.mesh,
+                                    progress)
+    finally:
+      progress.clear()
 
   def evaluate_during_training(self, done: int) -> bool:
     """Centre-crop errors, which also drive the plateau rule (§5); False if stopped midway."""
@@ -366,9 +382,14 @@ class Trainer:
     if evaluation is None:
       return False
     self.latest_evaluation = evaluation
+    split = self.config.data.eval_split
+    self.writer.print(f'step {done} (epoch {done / self.length.steps_per_epoch:.3g}): {split} '
+                      f'error ({_crops(1)}) top-1 {100 * evaluation["top1_error"]:.2f} %, '
+                      f'top-5 {100 * evaluation["top5_error"]:.2f} %, '
+                      f'loss {evaluation["loss"]:.4f}')
     if (self.config.optim.schedule == 'plateau'
         and self.plateau.update(self.latest_evaluation['top1_error'])):
-      self.writer.print(f'step {done}: validation top-1 error stopped improving; learning rate '
+      self.writer.print(f'step {done}: {split} top-1 error stopped improving; learning rate '
                         f'divided by {1 / self.plateau.factor:g} ({self.plateau.reductions} of '
                         f'{self.plateau.max_reductions})')
     self.writer.write(done, {f'eval_{k}': v for k, v in self.latest_evaluation.items()})

@@ -46,10 +46,20 @@ def decode(data: bytes, mode: str = 'RGB') -> Image.Image:
   try:
     image = Image.open(io.BytesIO(data))
     image.load()
+  except Image.UnidentifiedImageError as e:  # its message names PIL's in-memory file object
+    raise UnreadableImageError(f'not a decodable image (no image format PIL reads begins '
+                               f'with the bytes {data[:8]!r})') from e
   except Exception as e:  # PIL raises many types (OSError, SyntaxError, ValueError, ...).
     raise UnreadableImageError(f'not a decodable image ({type(e).__name__}: {e})') from e
   image = as_displayed(image)
   return image if image.mode == mode else image.convert(mode)
+
+
+def is_colour(data: bytes) -> bool:
+  """Whether an image file is stored in a colour mode (RGB, CMYK, a palette, …) rather than
+  as grey levels (with or without alpha, 1 to 32 bits)."""
+  with Image.open(io.BytesIO(data)) as image:
+    return image.mode not in ('1', 'L', 'LA', 'La', 'F', *_SIXTEEN_BIT_GREY)
 
 
 def as_displayed(image: Image.Image) -> Image.Image:

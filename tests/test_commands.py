@@ -1,0 +1,71 @@
+"""What each command shows a person: every flag in its --help, nothing before its own output,
+and TensorBoard logs that TensorBoard's own reader understands."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tiny_run import NUM_TEST, ROOT, tiny_run  # noqa: F401 - the fixture
+
+_RUN_FLAGS = ('--workdir', '--checkpoint')
+COMMANDS = {
+    '-m alexnet.main': ('--config', '--workdir', '--coordinator_address', '--num_processes',
+                        '--process_id'),
+    '-m alexnet.evaluate': (*_RUN_FLAGS, '--split', '--crops'),
+    '-m alexnet.predict': (*_RUN_FLAGS, '--crops'),
+    '-m alexnet.export': (*_RUN_FLAGS, '--output'),
+    '-m alexnet.summary': ('--config',),
+    'experiments/figures.py': (*_RUN_FLAGS, '--figure', '--out'),
+    'experiments/ablations.py': ('--config', '--seeds', '--variants', '--out', '--workdirs',
+                                 '--target_train_error'),
+}
+
+
+def command(program: str, *args: str, **kwargs) -> subprocess.CompletedProcess:
+  env = {**os.environ, 'XLA_FLAGS': '--xla_force_host_platform_device_count=1'}
+  return subprocess.run([sys.executable, *program.split(), *args], cwd=ROOT, env=env,
+                        capture_output=True, text=True, timeout=600, **kwargs)
+
+
+@pytest.mark.parametrize('program', COMMANDS)
+def test_help_lists_every_flag_of_the_command_and_nothing_comes_before_it(program):
+  result = command(program, '--help')  # absl's --help exits with status 1
+  assert '\nflags:\n' in result.stdout, result.stderr[-2000:]
+  listed = result.stdout.split('\nflags:\n', 1)[1].split('Try --helpfull')[0]
+  for flag in COMMANDS[program]:
+    assert f'  {flag}:' in listed, f'{program} --help does not list {flag}:\n{result.stdout}'
+  assert len(listed.splitlines()) < 40  # the command's own flags, not absl's or JAX's
+  assert result.stderr == ''  # no TensorFlow or XLA start-up lines
+
+
+def test_a_tool_prints_its_result_and_nothing_else(tiny_run):
+  result = command('-m alexnet.evaluate', f'--workdir={tiny_run}', '--crops=1')
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert result.stderr == ''
+  assert result.stdout.splitlines() == [line for line in result.stdout.splitlines()
+                                        if line.startswith(str(tiny_run))]
+  assert f'test ({NUM_TEST} images, 1 crop)' in result.stdout
+
+
+def test_the_summary_prints_its_table_first():
+  result = command('-m alexnet.summary', '--config', 'configs/imagenet_paper.py')
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert result.stdout.startswith('layer ') and result.stderr == ''
+
+
+def test_tensorboard_finds_the_runs_numbers_grouped_and_no_constants(tiny_run):
+  import alexnet.tf_process  # noqa: F401 - TensorBoard's reader imports TensorFlow
+  from tensorboard.backend.event_processing import event_accumulator
+
+  events = event_accumulator.EventAccumulator(str(tiny_run / 'tensorboard'))
+  events.Reload()
+  scalars = set(events.Tags()['scalars'])
+  assert {'train/loss', 'train/top1_error', 'train/learning_rate', 'train/images_per_second',
+          'train/grad_norm', 'train/host_memory_gib', 'eval/top1_error', 'eval/top5_error',
+          'eval/loss', 'final/top1_error', 'final/top5_error', 'final/loss'} <= scalars
+  assert all(tag.split('/')[0] in ('train', 'eval', 'final') for tag in scalars)
+  assert not scalars & {'eval/examples', 'final/examples', 'final/crops', 'train/epoch'}
+  assert [event.step for event in events.Scalars('eval/top1_error')] == [8]
+  assert 'config/text_summary' in events.Tags()['tensors']
