@@ -10,7 +10,9 @@ benchmarks/requirements-torch.txt). In one invocation it:
 3. measures, each in a fresh process pinned to one core (``sched_setaffinity`` before
    TensorFlow or torch start, so their thread pools see one CPU):
    * this project's ``train_batches`` with the paper's config: random 227 crop (only the
-     window decoded), per-pixel mean, flip, PCA colour noise, float32 NHWC batches of 128;
+     window decoded), batches of 128 of what the host sends the device — uint8 windows and
+     each example's draws (flip, offset, PCA shift); the device finishes them in the step
+     (before the device-side augmentation: mean, flip, PCA colour noise, float32 here);
    * a torch DataLoader (``num_workers=0``: the one core does everything) over the same
      files doing the same crop, flip and per-pixel mean subtraction (no PCA noise, so it
      does less work), in two styles: PIL + torchvision functional ops, and
@@ -22,6 +24,9 @@ benchmarks/requirements-torch.txt). In one invocation it:
      the resize at read time against the 256×256 stored image with the resize done at
      preparation, and decoding only the crop window against decoding it all.
 4. prints a Markdown table for BENCHMARKS.md.
+
+``--measure tf --cpus 0 --steps 20 --json FILE`` makes one measurement only (preparing the
+files first if they are missing) and writes ``{"img_per_s": …, "bytes_per_image": …}``.
 """
 
 from __future__ import annotations
@@ -62,13 +67,29 @@ def write_jpegs(root: str, count: int, size: int | tuple[int, int], seed: int = 
   return paths
 
 
+def prepare_files(workdir: str, images: int) -> None:
+  """The benchmark's JPEGs, their image-folder dataset and its mean image, unless present."""
+  done = os.path.join(workdir, 'mean_image.npy')
+  if os.path.exists(done):
+    return
+  import numpy as np
+  from alexnet import data
+  from alexnet.config import ModelConfig
+  paths = write_jpegs(os.path.join(workdir, 'images'), images, _SIZE)
+  write_jpegs(os.path.join(workdir, 'large'), 256, (500, 375), seed=1)
+  dataset = data.prepare(_paper_config(workdir), ModelConfig(image_size=_CROP))
+  with open(os.path.join(workdir, 'files.json'), 'w') as f:
+    json.dump(paths, f)
+  np.save(done, dataset.statistics.mean_image)
+
+
 def _paper_config(workdir: str):
   import runpy
   here = os.path.dirname(os.path.abspath(__file__))
   config = runpy.run_path(os.path.join(here, os.pardir, 'configs', 'imagenet_paper.py'))
   data_config = config['get_config']().data
   data_config.update(dataset='image_folder', folder=os.path.join(workdir, 'images'),
-                     data_dir=os.path.join(workdir, 'tfds'))
+                     data_dir=os.path.join(workdir, 'tfds'), eval_split='train')
   return data_config
 
 
@@ -82,11 +103,59 @@ def _rate(batches, steps: int, warmup: int = 3) -> float:
 
 
 def measure_tf(workdir: str, steps: int) -> dict[str, float]:
+  """This project's training batches: img/s, and the bytes per image the host hands to the
+  device (every array of a batch: pixels, labels and any per-image draws)."""
   from alexnet import data
   from alexnet.config import ModelConfig
   dataset = data.Dataset.open(_paper_config(workdir), ModelConfig(image_size=_CROP))
   batches = dataset.train_batches(global_batch_size=_BATCH, seed=0)
-  return {'tf': _rate(batches, steps)}
+  first = next(batches)
+  bytes_per_image = sum(v.nbytes for v in first.values()) / _BATCH
+  return {'tf': _rate(batches, steps), 'bytes_per_image': bytes_per_image}
+
+
+def measure_grain(workdir: str, steps: int, workers: int) -> dict[str, float]:
+  """The same host work with grain (``MapDataset`` over the same array_record source) in
+  place of tf.data: read by index, parse, decode, cut the 227 window as uint8, batch of 128
+  with the same draws. Without TensorFlow at training time there is no libjpeg window
+  decode: PIL decodes the whole 256×256 image. Needs grain importable (it is not a
+  dependency of the project; see BENCHMARKS.md for how it was measured).
+  """
+  import io
+
+  import grain
+  import numpy as np
+  from PIL import Image
+  from alexnet import data, views
+  from alexnet.config import ModelConfig
+  from alexnet.tf_process import tf
+
+  dataset = data.Dataset.open(_paper_config(workdir), ModelConfig(image_size=_CROP))
+  source = dataset.source('train')
+  count = len(source)
+  offsets = views.random_crop_offsets(
+      np.stack([views.stateless_uniform(0, np.arange(count), s) for s in range(2)], 1),
+      _SIZE, _CROP)
+
+  def example(index: int, record: bytes) -> dict[str, np.ndarray]:
+    features = tf.train.Example.FromString(record).features.feature
+    image = np.asarray(Image.open(io.BytesIO(features['image'].bytes_list.value[0]))
+                       .convert('RGB'))
+    top, left = offsets[index % count]
+    return {'image': image[top:top + _CROP, left:left + _CROP],
+            'label': np.int32(features['label'].int64_list.value[0]),
+            'offset': offsets[index % count]}
+
+  ds = grain.MapDataset.source(source).map_with_index(example).repeat().batch(_BATCH)
+  # Two batches buffered, as tf.data's prefetch(2): a deeper buffer filled during the
+  # warm-up would be counted as throughput.
+  iterable = ds.to_iter_dataset(grain.ReadOptions(num_threads=max(1, len(os.sched_getaffinity(0))),
+                                                  prefetch_buffer_size=2 * _BATCH))
+  if workers:
+    from absl import flags
+    flags.FLAGS.mark_as_parsed()  # grain's worker processes read absl flags; this script has none
+    iterable = iterable.mp_prefetch(grain.MultiprocessingOptions(num_workers=workers))
+  return {'grain': _rate(iter(iterable), steps)}
 
 
 def measure_torch(workdir: str, steps: int, workers: int) -> dict[str, float]:
@@ -219,33 +288,35 @@ def main() -> None:
   parser.add_argument('--images', type=int, default=1024)
   parser.add_argument('--steps', type=int, default=20, help='timed batches of 128 per figure')
   parser.add_argument('--torch-python', default='/work/venv-torch/bin/python')
-  parser.add_argument('--measure', choices=('tf', 'torch', 'read', 'decode'), help='internal')
-  parser.add_argument('--cpus', default='', help='internal: CPUs to pin the measurement to')
+  parser.add_argument('--measure', choices=('tf', 'grain', 'torch', 'read', 'decode'),
+                      help='one measurement only, in this process (pinned to --cpus); the '
+                      'files are prepared first if they are missing')
+  parser.add_argument('--cpus', default='', help='with --measure: the CPUs to pin it to')
+  parser.add_argument('--json', default='', help='with --measure: also write the result here')
   args = parser.parse_args()
 
-  if args.measure:  # a measurement subprocess: pin first, then start TF or torch
-    cpus = {int(c) for c in args.cpus.split(',')}
+  if args.measure:  # one measurement: pin first, then start TF or torch
+    if args.measure != 'torch':
+      prepare_files(args.workdir, args.images)
+    cpus = {int(c) for c in args.cpus.split(',')} if args.cpus else os.sched_getaffinity(0)
     os.sched_setaffinity(0, cpus)
     os.environ['CUDA_VISIBLE_DEVICES'] = ''
     result = {'tf': lambda: measure_tf(args.workdir, args.steps),
               'torch': lambda: measure_torch(args.workdir, args.steps,
                                              workers=0 if len(cpus) == 1 else len(cpus)),
+              'grain': lambda: measure_grain(args.workdir, args.steps,
+                                             workers=0 if len(cpus) == 1 else len(cpus)),
               'read': lambda: measure_reading(args.workdir, args.steps),
               'decode': lambda: measure_decoding(args.workdir, args.steps)}[args.measure]()
+    if args.measure == 'tf':
+      result['img_per_s'] = result['tf']
     print(json.dumps(result))
+    if args.json:
+      with open(args.json, 'w') as f:
+        json.dump(result, f)
     return
 
-  import numpy as np
-  from alexnet import data
-  from alexnet.config import ModelConfig
-  paths = write_jpegs(os.path.join(args.workdir, 'images'), args.images, _SIZE)
-  write_jpegs(os.path.join(args.workdir, 'large'), 256, (500, 375), seed=1)
-  config = _paper_config(args.workdir)
-  dataset = data.prepare(config, ModelConfig(image_size=_CROP))
-  with open(os.path.join(args.workdir, 'files.json'), 'w') as f:
-    json.dump(paths, f)
-  np.save(os.path.join(args.workdir, 'mean_image.npy'),
-          dataset.statistics.mean_image)
+  prepare_files(args.workdir, args.images)
 
   all_cpus = ','.join(str(c) for c in sorted(os.sched_getaffinity(0)))
   one = str(min(os.sched_getaffinity(0)))

@@ -269,7 +269,7 @@ def eval_view(run: runs.Run, split: str) -> tuple[np.ndarray, np.ndarray]:
   features, labels = [], []
   for batch in run.eval_batches(split, crops=1):
     keep = batch['mask']
-    features.append(run.features(batch['image'][keep, 0], 'fc7'))
+    features.append(run.features(run.dataset.finish_eval(batch, crops=1)[keep, 0], 'fc7'))
     labels.append(batch['label'][keep])
   return np.concatenate(features), np.concatenate(labels)
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from alexnet import augment, views
+from alexnet import augment, data, views
 from alexnet.tf_process import tf
 from alexnet.views import PCA_CONVENTIONS
 
@@ -58,14 +58,14 @@ def test_crop_of_the_full_size_is_the_whole_image():
 def test_finish_patch_mirrors_subtracts_the_aligned_mean_shifts_and_scales():
   image = _coordinate_image(10)
   mean = np.random.default_rng(0).uniform(0, 50, (10, 10, 3)).astype(np.float32)
-  means = tf.constant(augment.mirrored_means(mean))
-  offset = tf.constant([2, 3], tf.int32)
-  shift = tf.constant([1.0, -2.0, 3.0])
-  scale = tf.constant([0.5, 1.0, 2.0])
-  window = tf.constant(image[2:8, 3:9].astype(np.uint8))
+  means = augment.mirrored_means(mean)
+  offset = np.array([2, 3], np.int32)
+  shift = np.array([1.0, -2.0, 3.0], np.float32)
+  scale = np.array([0.5, 1.0, 2.0], np.float32)
+  window = image[2:8, 3:9].astype(np.uint8)
   for flip in (False, True):
-    got = augment.finish_patch(window, means, offset, tf.constant(flip), shift, scale).numpy()
-    want = ((image - mean)[2:8, 3:9] + shift.numpy()) * scale.numpy()  # mean off, then crop
+    got = np.asarray(augment.finish_patch(window, means, offset, np.bool_(flip), shift, scale))
+    want = ((image - mean)[2:8, 3:9] + shift) * scale  # mean off, then crop
     if flip:
       want = want[:, ::-1]
     np.testing.assert_allclose(got, want, atol=1e-5)
@@ -73,10 +73,10 @@ def test_finish_patch_mirrors_subtracts_the_aligned_mean_shifts_and_scales():
 
 def test_mirrored_crops_read_their_pixels_right_to_left():
   image = _coordinate_image(8)
-  means = tf.constant(augment.mirrored_means(np.zeros((8, 8, 3), np.float32)))
-  offset = tf.constant([1, 2], tf.int32)
-  patch = augment.finish_patch(tf.constant(image[1:6, 2:7].astype(np.uint8)), means, offset,
-                               tf.constant(True), tf.zeros(3), tf.ones(3)).numpy()
+  means = augment.mirrored_means(np.zeros((8, 8, 3), np.float32))
+  offset = np.array([1, 2], np.int32)
+  patch = np.asarray(augment.finish_patch(image[1:6, 2:7].astype(np.uint8), means, offset,
+                                          np.bool_(True), np.zeros(3), np.ones(3)))
   np.testing.assert_array_equal(patch[:, :, 1], np.tile(np.arange(6, 1, -1), (5, 1)))
   np.testing.assert_array_equal(patch[:, :, 0], np.tile(np.arange(1, 6)[:, None], (1, 5)))
 
@@ -112,7 +112,7 @@ def test_pca_of_covariance_recovers_sorted_eigenpairs():
 
 def test_ten_crops_are_centre_corners_then_their_mirrors():
   full, crop = 9, 5
-  patches = augment.ten_crops(tf.constant(_coordinate_image(full)), crop).numpy()
+  patches = np.asarray(augment.ten_crops(_coordinate_image(full)[None], crop))[0]
   assert patches.shape == (10, crop, crop, 3)
   c, far = (full - crop) // 2, full - crop
   for patch, (top, left) in zip(patches[:5], [(c, c), (0, 0), (0, far), (far, 0), (far, far)]):
@@ -128,7 +128,7 @@ def test_decoding_only_the_crop_window_gives_the_pixels_of_full_decoding():
   Image.fromarray(image).save(buffer, format='JPEG', quality=95)
   encoded = tf.constant(buffer.getvalue())
   full = tf.io.decode_jpeg(encoded, channels=3).numpy()
-  window = augment.decode_crop_jpeg(encoded, tf.constant([5, 11], tf.int32), 32).numpy()
+  window = data._decode_window(encoded, tf.constant([5, 11], tf.int32), 32).numpy()
   np.testing.assert_array_equal(window, full[5:37, 11:43])
 
 
@@ -147,10 +147,16 @@ def test_batched_resize_crop_flip_equals_resize_then_crop_then_mirror_then_scale
   flips = np.array([False, True] * 3)
   shifts = rng.normal(0, 5, (6, 3)).astype(np.float32)
   scale = np.array([0.5, 1.0, 2.0], np.float32)
-  got = augment.resize_crop_flip_batch(tf.constant(images), tf.constant(mean), offsets, flips,
-                                       shifts, scale, 17, 13).numpy()
+  got = np.asarray(augment.resize_crop_flip_batch(images, mean, offsets, flips, shifts, scale,
+                                                 17, 13))
   resized = tf.image.resize(tf.image.grayscale_to_rgb(tf.cast(images, tf.float32)),
                             [17, 17]).numpy() - mean
   for i, ((top, left), flip) in enumerate(zip(offsets, flips)):
     want = (resized[i, top:top + 13, left:left + 13] + shifts[i]) * scale
     np.testing.assert_allclose(got[i], want[:, ::-1] if flip else want, atol=4e-3)
+
+
+def test_resizing_on_the_device_enlarges_as_tensorflow_does():
+  images = np.random.default_rng(3).integers(0, 255, (2, 7, 7, 3), dtype=np.uint8)
+  want = tf.image.resize(tf.cast(images, tf.float32), [17, 17], antialias=True).numpy()
+  np.testing.assert_allclose(np.asarray(augment.resize_batch(images, 17)), want, atol=2e-3)

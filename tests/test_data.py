@@ -58,6 +58,25 @@ def _open(config, image_size: int, channels: int = 3) -> data.Dataset:
   return data.Dataset.open(config, _net(image_size, channels))
 
 
+def _finished(dataset: data.Dataset, batches, crops: int | None = None):
+  """The batches as the steps see them: the host's uint8 and draws, finished as on the
+  device (float32 images; crops given for evaluation batches)."""
+  for batch in batches:
+    image = (dataset.finish_train(batch) if crops is None
+             else dataset.finish_eval(batch, crops))
+    yield {**batch, 'image': image}
+
+
+def _train_batches(config, image_size: int, channels: int = 3, **kwargs):
+  dataset = _open(config, image_size, channels)
+  return _finished(dataset, dataset.train_batches(**kwargs))
+
+
+def _eval_batches(config, image_size: int, split: str, channels: int = 3, **kwargs):
+  dataset = _open(config, image_size, channels)
+  return _finished(dataset, dataset.eval_batches(split, **kwargs), kwargs['crops'])
+
+
 def _stored_images(config, split: str) -> np.ndarray:
   """The split's stored images in stored order, decoded outside the pipeline."""
   source = data._source(data._spec(config), split)
@@ -87,7 +106,7 @@ def test_imagenet_images_are_stored_as_central_square_crops(imagenet):
 
 def test_train_batches_have_the_promised_shapes_and_types(imagenet):
   config, info = imagenet
-  batch = next(_open(config, CROP).train_batches(global_batch_size=8, seed=0))
+  batch = next(_train_batches(config, CROP, global_batch_size=8, seed=0))
   assert batch['image'].shape == (8, CROP, CROP, 3) and batch['image'].dtype == np.float32
   assert batch['label'].shape == (8,) and batch['label'].dtype == np.int32
   assert set(batch['label']) <= set(range(info.num_classes))
@@ -98,7 +117,7 @@ def test_train_batches_are_the_epoch_permutation_minus_the_mean_image(imagenet):
   plain = _plain(config)
   stored = _stored_images(config, 'train').astype(np.float32)
   mean = data.load_statistics(info.statistics_file).mean_image
-  batch = next(_open(plain, RESIZE).train_batches(global_batch_size=8, seed=5))
+  batch = next(_train_batches(plain, RESIZE, global_batch_size=8, seed=5))
   order = data.epoch_permutation(5, 0, NUM_TRAIN)[:8]
   np.testing.assert_allclose(batch['image'], stored[order] - mean, atol=1e-4)
 
@@ -119,15 +138,15 @@ def test_channel_mean_subtracts_one_value_per_channel(imagenet):
   plain.mean = 'channel'
   stored = _stored_images(config, 'train').astype(np.float32)
   rgb_mean = data.load_statistics(info.statistics_file).rgb_mean
-  batch = next(_open(plain, RESIZE).train_batches(global_batch_size=4, seed=0))
+  batch = next(_train_batches(plain, RESIZE, global_batch_size=4, seed=0))
   order = data.epoch_permutation(0, 0, NUM_TRAIN)[:4]
   np.testing.assert_allclose(batch['image'], stored[order] - rgb_mean, atol=1e-4)
 
 
 def test_resumed_pipeline_sees_the_batches_of_an_uninterrupted_run(imagenet):
   config, _ = imagenet
-  uninterrupted = _take(_open(config, CROP).train_batches(global_batch_size=8, seed=3), 6)
-  resumed = _take(_open(config, CROP).train_batches(global_batch_size=8, seed=3, start_step=4), 2)
+  uninterrupted = _take(_train_batches(config, CROP, global_batch_size=8, seed=3), 6)
+  resumed = _take(_train_batches(config, CROP, global_batch_size=8, seed=3, start_step=4), 2)
   for a, b in zip(uninterrupted[4:], resumed):  # steps 4 and 5 cross the 2nd epoch's end
     np.testing.assert_array_equal(a['image'], b['image'])
     np.testing.assert_array_equal(a['label'], b['label'])
@@ -135,8 +154,8 @@ def test_resumed_pipeline_sees_the_batches_of_an_uninterrupted_run(imagenet):
 
 def test_seed_changes_order_and_augmentation(imagenet):
   config, _ = imagenet
-  a = next(_open(config, CROP).train_batches(global_batch_size=8, seed=0))
-  b = next(_open(config, CROP).train_batches(global_batch_size=8, seed=1))
+  a = next(_train_batches(config, CROP, global_batch_size=8, seed=0))
+  b = next(_train_batches(config, CROP, global_batch_size=8, seed=1))
   assert not np.array_equal(a['image'], b['image'])
 
 
@@ -149,8 +168,8 @@ def test_every_epoch_visits_every_example_once_in_a_new_order(imagenet):
 
 def test_global_batch_is_the_same_for_one_or_two_processes(imagenet):
   config, _ = imagenet
-  whole = _take(_open(config, CROP).train_batches(global_batch_size=8, seed=2), 3)
-  halves = [_take(_open(config, CROP).train_batches(global_batch_size=8, seed=2, process_index=p,
+  whole = _take(_train_batches(config, CROP, global_batch_size=8, seed=2), 3)
+  halves = [_take(_train_batches(config, CROP, global_batch_size=8, seed=2, process_index=p,
                                                    process_count=2), 3) for p in (0, 1)]
   for step in range(3):
     np.testing.assert_array_equal(
@@ -172,7 +191,7 @@ def test_two_processes_together_read_one_training_epoch_exactly_once(imagenet):
                 - data.load_statistics(info.statistics_file).mean_image)
   seen = {}
   for p in (0, 1):  # 18 examples = 3 global batches of 6
-    batches = _take(_open(plain, RESIZE).train_batches(global_batch_size=6, seed=0,
+    batches = _take(_train_batches(plain, RESIZE, global_batch_size=6, seed=0,
                                                        process_index=p, process_count=2), 3)
     seen[p] = _match(np.concatenate([b['image'] for b in batches]), references)
   assert not set(seen[0]) & set(seen[1])
@@ -185,7 +204,7 @@ def test_two_processes_together_evaluate_the_split_exactly_once(imagenet):
                 - data.load_statistics(info.statistics_file).mean_image)
   seen = []
   for p in (0, 1):
-    for batch in _open(config, RESIZE).eval_batches('validation', global_batch_size=4, crops=1,
+    for batch in _eval_batches(config, RESIZE, 'validation', global_batch_size=4, crops=1,
                                                     process_index=p, process_count=2):
       assert batch['image'].shape == (2, 1, RESIZE, RESIZE, 3)
       seen += _match(batch['image'][batch['mask'], 0], references)
@@ -194,7 +213,7 @@ def test_two_processes_together_evaluate_the_split_exactly_once(imagenet):
 
 def test_eval_pads_the_last_batch_and_masks_the_padding(imagenet):
   config, _ = imagenet
-  batches = list(_open(config, CROP).eval_batches('validation', global_batch_size=4, crops=1))
+  batches = list(_eval_batches(config, CROP, 'validation', global_batch_size=4, crops=1))
   assert len(batches) == 2  # 7 examples
   assert [b['mask'].tolist() for b in batches] == [[True] * 4, [True] * 3 + [False]]
   assert all(b['image'].shape == (4, 1, CROP, CROP, 3) for b in batches)
@@ -203,7 +222,7 @@ def test_eval_pads_the_last_batch_and_masks_the_padding(imagenet):
 
 def test_ten_crop_eval_holds_five_patches_and_their_mirrors(imagenet):
   config, info = imagenet
-  batch = next(_open(config, CROP).eval_batches('validation', global_batch_size=4, crops=10))
+  batch = next(_eval_batches(config, CROP, 'validation', global_batch_size=4, crops=10))
   images = batch['image']
   assert images.shape == (4, 10, CROP, CROP, 3)
   np.testing.assert_array_equal(images[:, 5:], images[:, :5, :, ::-1])
@@ -220,7 +239,7 @@ def test_preprocess_gives_what_evaluation_gives(imagenet):
   source = data._source(data._spec(config), 'validation')
   encoded = tf.io.parse_example(tf.constant(source.__getitems__([0])),
                                 data._FEATURES)['image'][0].numpy()
-  batch = next(_open(config, CROP).eval_batches('validation', global_batch_size=4, crops=10))
+  batch = next(_eval_batches(config, CROP, 'validation', global_batch_size=4, crops=10))
   got = _open(config, CROP).preprocess(encoded, crops=10)
   np.testing.assert_allclose(got, batch['image'][0], atol=1e-4)
 
@@ -313,7 +332,7 @@ def test_corrupt_and_truncated_images_in_a_folder_are_skipped_and_counted(folder
   assert info.skipped_images == 2
   assert info.num_examples == {'train': 9, 'validation': 3}
   assert info.class_names == ('cat', 'dog')
-  batch = next(_open(config, CROP).train_batches(global_batch_size=4, seed=0))
+  batch = next(_train_batches(config, CROP, global_batch_size=4, seed=0))
   assert batch['image'].shape == (4, CROP, CROP, 3)
   assert data.prepare(config, _net(CROP)).info.skipped_images == 2  # reported on later starts
 
@@ -362,10 +381,10 @@ def test_fashion_mnist_builds_offline_from_idx_files(fmnist):
 
 def test_fashion_mnist_grey_images_become_three_equal_channels(fmnist):
   config, _ = fmnist
-  batch = next(_open(config, FMNIST_CROP).train_batches(global_batch_size=8, seed=0))
+  batch = next(_train_batches(config, FMNIST_CROP, global_batch_size=8, seed=0))
   assert batch['image'].shape == (8, FMNIST_CROP, FMNIST_CROP, 3)
   np.testing.assert_allclose(batch['image'][..., 0], batch['image'][..., 2], atol=1e-3)
-  evaluation = next(_open(config, FMNIST_CROP).eval_batches('test', global_batch_size=8,
+  evaluation = next(_eval_batches(config, FMNIST_CROP, 'test', global_batch_size=8,
                                                            crops=10))
   assert evaluation['image'].shape == (8, 10, FMNIST_CROP, FMNIST_CROP, 3)
 
@@ -376,7 +395,7 @@ def test_fashion_mnist_training_crops_are_resized_crops_minus_the_mean(fmnist):
   plain.resize_size = 30  # enlarged to the crop size: the crop is the whole resized image
   statistics = data.load_statistics(data.prepare(plain, _net(30)).info.statistics_file)
   resized = tf.image.resize(_stored_images(plain, 'train').astype(np.float32), [30, 30]).numpy()
-  batch = next(_open(plain, 30).train_batches(global_batch_size=8, seed=1))
+  batch = next(_train_batches(plain, 30, global_batch_size=8, seed=1))
   order = data.epoch_permutation(1, 0, 40)[:8]
   np.testing.assert_allclose(batch['image'], resized[order] - statistics.mean_image, atol=2e-3)
 
@@ -391,23 +410,23 @@ def test_divide_by_std_scales_the_pixels_by_the_training_sets_standard_deviation
   config, info = fmnist
   statistics = data.load_statistics(info.statistics_file)
   std = 255.0 * np.sqrt(np.diag(statistics.rgb_covariance))
-  plain = next(_open(config, FMNIST_CROP).train_batches(global_batch_size=8, seed=0))['image']
+  plain = next(_train_batches(config, FMNIST_CROP, global_batch_size=8, seed=0))['image']
   config = ml_collections.ConfigDict(config.to_dict())
   config.divide_by_std = True
-  scaled = next(_open(config, FMNIST_CROP).train_batches(global_batch_size=8, seed=0))['image']
+  scaled = next(_train_batches(config, FMNIST_CROP, global_batch_size=8, seed=0))['image']
   np.testing.assert_allclose(scaled, plain / std, rtol=1e-5, atol=1e-5)
-  evaluated = next(_open(config, FMNIST_CROP).eval_batches('test', global_batch_size=8,
+  evaluated = next(_eval_batches(config, FMNIST_CROP, 'test', global_batch_size=8,
                                                           crops=1))['image']
   assert 0.2 < float(np.std(evaluated)) < 5.0 < float(std[0])
 
 
 def test_one_channel_keeps_grey_images_grey_and_equals_the_rgb_pipelines_first_channel(fmnist):
   config, _ = fmnist
-  rgb = next(_open(config, FMNIST_CROP).train_batches(global_batch_size=8, seed=4))['image']
-  grey = next(_open(config, FMNIST_CROP, 1).train_batches(global_batch_size=8, seed=4))['image']
+  rgb = next(_train_batches(config, FMNIST_CROP, global_batch_size=8, seed=4))['image']
+  grey = next(_train_batches(config, FMNIST_CROP, 1, global_batch_size=8, seed=4))['image']
   assert grey.shape == (8, FMNIST_CROP, FMNIST_CROP, 1)
   np.testing.assert_array_equal(grey, rgb[..., :1])
-  grey, rgb = (next(_open(config, FMNIST_CROP, c).eval_batches('test', global_batch_size=8,
+  grey, rgb = (next(_eval_batches(config, FMNIST_CROP, 'test', c, global_batch_size=8,
                                                               crops=10))['image']
                for c in (1, 3))
   assert grey.shape == (8, 10, FMNIST_CROP, FMNIST_CROP, 1)
@@ -458,3 +477,16 @@ def test_a_sixteen_bit_png_in_a_folder_trains_as_its_picture(tmp_path):
   stored = [example['image'] for example in data._spec(config).builder.as_data_source('train')
             if example['file_name'].decode() == 'a/ramp.png']
   assert len(stored) == 1 and 100 < stored[0].mean() < 155  # a ramp, not a white square
+
+
+def test_the_host_sends_uint8_windows_and_draws_and_each_test_image_once(imagenet):
+  config, _ = imagenet
+  dataset = _open(config, CROP)
+  batch = next(dataset.train_batches(global_batch_size=8, seed=0))
+  assert set(batch) == {'image', 'label', 'offset', 'flip', 'shift'}
+  assert batch['image'].dtype == np.uint8 and batch['image'].shape == (8, CROP, CROP, 3)
+  assert sum(v.nbytes for v in batch.values()) / 8 == CROP * CROP * 3 + 4 + 8 + 1 + 12
+  ten = next(dataset.eval_batches('validation', global_batch_size=4, crops=10))
+  assert ten['image'].dtype == np.uint8 and ten['image'].shape == (4, RESIZE, RESIZE, 3)
+  centre = next(dataset.eval_batches('validation', global_batch_size=4, crops=1))
+  assert centre['image'].shape == (4, CROP, CROP, 3)  # only the centre window is decoded

@@ -332,3 +332,13 @@ def test_a_full_disk_stops_the_run_with_one_line_naming_the_directory_and_keeps_
   second = (out / 'second.txt').read_text()
   assert (out / 'second.status').read_text().strip() == '0', second
   assert re.search(r'resumed at step (8|12|16)', second), second
+
+
+def test_a_metrics_line_cut_short_by_a_kill_or_a_full_disk_is_left_out_and_others_kept(tmp_path):
+  run = Workdir(tmp_path)
+  whole = [json.dumps({'step': step, 'loss': 1.0 / step}) for step in (1, 2)]
+  run.metrics_file.write_text('\n'.join(whole) + '\n{"step": 3, "lo')
+  assert [r['step'] for r in run.read_metrics()] == [1, 2]
+  run.metrics_file.write_text('{"step": 1, "lo\n' + whole[1] + '\n')
+  with pytest.raises(ValueError, match='metrics.jsonl:1 is not a JSON record'):
+    run.read_metrics()

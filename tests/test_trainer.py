@@ -136,6 +136,19 @@ def test_profile_steps_write_a_trace_of_those_training_steps(tmp_path):
   assert len(outermost) == 2  # steps 3 and 4, not the first (compiling) ones
 
 
+def test_between_logged_steps_the_loop_refuses_what_would_make_it_wait_for_the_device():
+  """Every trainer test runs its steps under trainer.nothing_waits_for_the_device(). What the
+  loop did before — the learning rate computed by optax on the device at every step and
+  read back — is refused there; the table the loop reads now is not."""
+  config = dict(learning_rate=0.03, schedule='cosine', warmup_epochs=0.0)
+  schedule = optim.base_schedule(config, steps_per_epoch=10, total_steps=100)
+  rates = optim.base_rates(config, steps_per_epoch=10, total_steps=100)
+  with trainer.nothing_waits_for_the_device():
+    with pytest.raises(RuntimeError, match='Disallowed host-to-device transfer'):
+      float(schedule(5))
+    assert abs(float(rates[5]) - 0.03 * 0.5 * (1 + np.cos(np.pi * 5 / 100))) < 1e-8
+
+
 @pytest.mark.parametrize('override, message', [
     ('--config.model.lrn_n=5', r'config field model.lrn_n .* does not exist'),
     ('--config.sed=1', r'config field sed .* does not exist.*did you mean seed'),

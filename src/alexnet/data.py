@@ -14,8 +14,10 @@ What happens when (``docs/design.md`` has the measurements behind each choice):
 * **Every step**: the order of an epoch is a permutation of example indices computed from
   (seed, epoch) alone, and step k's global batch is positions [kB, (k+1)B) of the endless
   stream of epochs. Each process reads by index only its own contiguous rows of that
-  batch; tf.data decodes only the crop window, subtracts the mean, flips and recolours
-  each example in parallel, with seeds that are a function of (seed, global position).
+  batch and draws each example's crop, mirror and colour shift as a function of (seed,
+  global position) (:mod:`alexnet.views`); tf.data decodes, in parallel, only the crop
+  window of each JPEG (or the whole small PNG). The batch goes to the device as uint8
+  pixels plus the draws, and :mod:`alexnet.augment` finishes it inside the jitted step.
   So the batches depend on (seed, step) only, and a run can start at any step in O(1).
 """
 
@@ -217,7 +219,7 @@ def _compute_statistics(spec: _Spec, data_config: DataConfig) -> Statistics:
     return {'index': np.minimum(positions, count - 1), 'mask': positions < count}
 
   ds = _pipeline(tf.data.Dataset.range(-(-count // batch)), step_fn, source, batch,
-                 lambda ex: _decode_full(spec, ex['encoded'], size, 3), lambda images, _: images,
+                 lambda ex: _decode_full(spec, ex['encoded'], size, 3),
                  {'mask': tf.TensorSpec([], tf.bool)}, ('mask',), data_config)
   total = np.zeros((size, size, 3), np.float64)
   outer = np.zeros((3, 3), np.float64)
@@ -262,6 +264,11 @@ class Dataset:
   reads). It holds the builder, the statistics, §4.1's augmentation constants and the
   record sources of the splits read so far; its crops have the image size and channels
   of the model config it was opened with.
+
+  Its batches are what the host sends the device: uint8 pixels and each example's draws.
+  ``device`` (:class:`alexnet.augment.DeviceAugmentation`) finishes them inside the jitted
+  steps; :meth:`finish_train` and :meth:`finish_eval` do it outside them, for the tools
+  and the tests.
   """
 
   def __init__(self, config: DataConfig, model: ModelConfig, spec: _Spec, statistics_file: str):
@@ -272,8 +279,10 @@ class Dataset:
     self._sources: dict[str, object] = {}
     self.statistics = load_statistics(statistics_file)
     self.mean_image, self.scale = _input_normalisation(config, self.statistics)
-    self._augmentation = _augmentation(spec, config, self.image_size, self.channels,
-                                       self.mean_image, self.scale, self.statistics)
+    self._host, self.device = _views(spec, config, self.image_size, self.channels,
+                                     self.mean_image, self.scale, self.statistics)
+    self._finish_train = jax.jit(self.device.train_images)
+    self._finish_eval = jax.jit(self.device.eval_images, static_argnames='crops')
     self.info = _info(spec, config, statistics_file)
 
   @classmethod
@@ -307,9 +316,10 @@ class Dataset:
                     process_count: int | None = None) -> Iterator[dict[str, np.ndarray]]:
     """This process's rows of the global training batches of steps start_step, start_step+1, ….
 
-    Endless; epochs roll over inside a batch if they must. Yields {'image': float32
-    (global_batch_size // process_count, image_size, image_size, channels), mean removed
-    and augmented; 'label': int32}. Process p (by default this JAX process) gets rows
+    Endless; epochs roll over inside a batch if they must. Yields {'image': uint8
+    (global_batch_size // process_count, h, w, c): the crop windows (h = w = image_size)
+    or the whole small stored images; 'label': int32; 'offset', 'flip', 'shift': each
+    example's draws}, which ``device.train_images`` finishes. Process p (by default this JAX process) gets rows
     [p·B/P, (p+1)·B/P) of the global batch, so the global batch does not depend on the
     number of processes, and batch k depends on (seed, k) only: starting at step k gives
     what an uninterrupted run gives there. Close it when done (``contextlib.closing``):
@@ -318,17 +328,18 @@ class Dataset:
     """
     if seed < 0:
       raise ValueError(f'seed must be non-negative, got {seed}.')
-    aug = self._augmentation
+    host = self._host
     source = self.source(self.config.train_split)
     order = _EpochOrder(seed, len(source))
     rows = _local_rows(global_batch_size, process_index, process_count)
 
     def step_fn(step: int) -> dict[str, np.ndarray]:
       positions = np.arange(rows.start, rows.stop, dtype=np.int64) + step * global_batch_size
-      return {'index': order.indices(positions), **aug.draws(seed, positions)}
+      return {'index': order.indices(positions), **host.draws(seed, positions)}
 
+    draws = host.draw_signature()
     ds = _pipeline(tf.data.Dataset.counter(start_step), step_fn, source, len(rows),
-                   aug.train_example, aug.train_batch, aug.draw_signature(), (), self.config)
+                   host.train_example, draws, tuple(draws), self.config)
     yield from ds.as_numpy_iterator()
 
   def eval_batches(self, split: str, *, global_batch_size: int, crops: int,
@@ -336,12 +347,13 @@ class Dataset:
                    process_count: int | None = None) -> Iterator[dict[str, np.ndarray]]:
     """One pass over ``split``, every example exactly once over all processes, in order.
 
-    The last global batch is padded to full size. Yields {'image': float32 (local_batch,
-    crops, image_size, image_size, channels), crops ∈ views.EVAL_CROPS; 'label': int32;
-    'mask': bool, False on padding rows}.
+    The last global batch is padded to full size. Yields {'image': uint8 (local_batch, h,
+    w, c), the stored images (or their centre windows, for crops=1 of JPEGs at the final
+    size), which ``device.eval_images(batch, crops)`` cuts into crops ∈ views.EVAL_CROPS
+    views; 'label': int32; 'mask': bool, False on padding rows}.
     """
     _check_crops(crops)
-    aug = self._augmentation
+    host = self._host
     source = self.source(split)
     count = len(source)
     rows = _local_rows(global_batch_size, process_index, process_count)
@@ -352,9 +364,8 @@ class Dataset:
       return {'index': np.where(mask, positions, 0), 'mask': mask}
 
     ds = _pipeline(tf.data.Dataset.range(-(-count // global_batch_size)), step_fn, source,
-                   len(rows), lambda ex: aug.eval_example(ex['encoded'], crops),
-                   lambda images, _: images, {'mask': tf.TensorSpec([], tf.bool)}, ('mask',),
-                   self.config)
+                   len(rows), lambda ex: host.eval_example(ex['encoded'], crops),
+                   {'mask': tf.TensorSpec([], tf.bool)}, ('mask',), self.config)
     yield from ds.as_numpy_iterator()
 
   def preprocess(self, encoded_image: bytes, crops: int) -> np.ndarray:
@@ -370,7 +381,17 @@ class Dataset:
       stored = self._spec.to_stored(encoded_image)
     except stored_format.UnreadableImageError as e:
       raise ValueError(f'preprocess: the {len(encoded_image)} bytes given are {e}.') from e
-    return self._augmentation.eval_example(tf.constant(stored), crops).numpy()
+    image = self._host.eval_example(tf.constant(stored), crops).numpy()
+    return self.finish_eval({'image': image[None]}, crops)[0]
+
+  def finish_train(self, batch: Mapping[str, np.ndarray]) -> np.ndarray:
+    """A training batch as the step sees it: float32 (n, image_size, image_size, channels)."""
+    return np.asarray(self._finish_train(batch))
+
+  def finish_eval(self, batch: Mapping[str, np.ndarray], crops: int) -> np.ndarray:
+    """An evaluation batch's views as the step sees them: float32 (n, crops, image_size,
+    image_size, channels)."""
+    return np.asarray(self._finish_eval({'image': batch['image']}, crops=crops))
 
 
 def _info(spec: _Spec, config: DataConfig, statistics_file: str) -> DatasetInfo:
@@ -499,24 +520,29 @@ def _decode_full(spec: _Spec, encoded: tf.Tensor, size: int, channels: int) -> t
   return _to_float(_decode(spec, encoded), size, channels)
 
 
+def _decode_window(encoded: tf.Tensor, offset: tf.Tensor, crop_size: int) -> tf.Tensor:
+  """The crop_size window at ``offset`` = (top, left) of a JPEG, uint8; libjpeg decodes
+  only the rows of the window (and skips whole blocks left and right of it)."""
+  window = tf.image.decode_and_crop_jpeg(
+      encoded, tf.concat([offset, [crop_size, crop_size]], axis=0), channels=3)
+  return tf.ensure_shape(window, [crop_size, crop_size, 3])
+
+
 @dataclasses.dataclass(frozen=True)
-class _Augmentation:
-  """One dataset's §2/§4.1 processing, with the constants it needs."""
+class _HostViews:
+  """The host's share of §4.1: every random draw, and decoding only what the device needs."""
 
   spec: _Spec
   resize_size: int
   image_size: int
-  mean_image: np.ndarray  # (resize_size, resize_size, channels), 0–255
   flip: bool
   pca_std: float
   pca_convention: str
   eigenvalues: np.ndarray
   eigenvectors: np.ndarray
-  scale: np.ndarray  # (channels,): multiplies the finished pixels; ones, or 1 / the RGB std
-  channels: int  # 3, or 1 to keep grey images grey
 
   @property
-  def crops_while_decoding(self) -> bool:
+  def windows_from_host(self) -> bool:
     """A JPEG stored at the final size: libjpeg decodes only the crop window."""
     return self.spec.image_format == 'jpeg' and self.spec.stored_shape[0] == self.resize_size
 
@@ -529,7 +555,7 @@ class _Augmentation:
         'offset': views.random_crop_offsets(u[:, :2], self.resize_size, self.image_size),
         'flip': u[:, 2] < 0.5 if self.flip else np.zeros(len(positions), bool),
         'shift': views.pca_shifts(alphas, self.eigenvalues, self.eigenvectors,
-                                    self.pca_convention),
+                                  self.pca_convention),
     }
 
   @staticmethod
@@ -538,56 +564,39 @@ class _Augmentation:
             'shift': tf.TensorSpec([3], tf.float32)}
 
   def train_example(self, example: dict[str, tf.Tensor]) -> tf.Tensor:
-    """Per example: decoding, and for JPEGs at the final size the whole of §4.1 while the
-    patch is small and in cache (only the crop window is decoded)."""
-    if not self.crops_while_decoding:
-      return _decode(self.spec, example['encoded'])
-    window = augment.decode_crop_jpeg(example['encoded'], example['offset'], self.image_size)
-    return augment.finish_patch(window, tf.constant(augment.mirrored_means(self.mean_image)),
-                                example['offset'], example['flip'], example['shift'],
-                                tf.constant(self.scale))
-
-  def train_batch(self, images: tf.Tensor, draws: dict[str, tf.Tensor]) -> tf.Tensor:
-    """Per batch, for small images resized at read time: resize, crop, mean, mirror,
-    colour shift and scale of the whole batch in one compiled function."""
-    if self.crops_while_decoding:
-      return images
-    # A grey dataset's PCA shift is the same in all three channels: one of them is exact.
-    return augment.resize_crop_flip_batch(images, tf.constant(self.mean_image),
-                                          draws['offset'], draws['flip'],
-                                          draws['shift'][:, :self.channels],
-                                          tf.constant(self.scale), self.resize_size,
-                                          self.image_size)
+    """uint8: the crop window of a JPEG stored at the final size (only the window is
+    decoded), else the whole small stored image, which the device resizes and crops."""
+    if self.windows_from_host:
+      return _decode_window(example['encoded'], example['offset'], self.image_size)
+    return _decode(self.spec, example['encoded'])
 
   def eval_example(self, encoded: tf.Tensor, crops: int) -> tf.Tensor:
-    """§4.1's test views: the centre patch (crops=1) or the ten patches (crops=10)."""
-    c = views.center_offset(self.resize_size, self.image_size)
-    scale = tf.constant(self.scale)
-    if crops == 1 and self.crops_while_decoding:
-      window = augment.decode_crop_jpeg(encoded, tf.constant([c, c]), self.image_size)
-      mean = self.mean_image[c:c + self.image_size, c:c + self.image_size]
-      return augment.normalise(tf.cast(window, tf.float32), tf.constant(mean), scale)[None]
-    image = augment.normalise(_decode_full(self.spec, encoded, self.resize_size, self.channels),
-                              tf.constant(self.mean_image), scale)
-    if crops == 1:
-      return image[None, c:c + self.image_size, c:c + self.image_size]
-    return augment.ten_crops(image, self.image_size)
+    """uint8: the stored image, which the device cuts into §4.1's test views; for the
+    centre patch alone of a JPEG at the final size, only that window."""
+    if crops == 1 and self.windows_from_host:
+      c = views.center_offset(self.resize_size, self.image_size)
+      return _decode_window(encoded, tf.constant([c, c]), self.image_size)
+    return _decode(self.spec, encoded)
 
 
-def _augmentation(spec: _Spec, data_config: DataConfig, image_size: int, channels: int,
-                  mean_image: np.ndarray, scale: np.ndarray,
-                  statistics: Statistics) -> _Augmentation:
+def _views(spec: _Spec, data_config: DataConfig, image_size: int, channels: int,
+           mean_image: np.ndarray, scale: np.ndarray,
+           statistics: Statistics) -> tuple[_HostViews, augment.DeviceAugmentation]:
+  """The host's and the device's share of §2 and §4.1 for one dataset and network input."""
   if data_config.pca_eigen == 'computed':
     eigenvalues, eigenvectors = views.pca_of_covariance(statistics.rgb_covariance)
   else:
     eigenvalues, eigenvectors = views.IMAGENET_EIGENVALUES, views.IMAGENET_EIGENVECTORS
+  host = _HostViews(spec, data_config.resize_size, image_size, data_config.flip,
+                    data_config.pca_std, data_config.pca_convention, eigenvalues,
+                    eigenvectors)
   # Grey datasets are stored with one channel and their statistics have three equal
-  # ones, so a one-channel net needs only the first: the pipeline then does a third of
-  # the work instead of making RGB and throwing two channels away.
-  return _Augmentation(spec, data_config.resize_size, image_size,
-                       np.ascontiguousarray(mean_image[..., :channels]), data_config.flip,
-                       data_config.pca_std, data_config.pca_convention, eigenvalues,
-                       eigenvectors, scale[:channels], channels)
+  # ones, so a one-channel net needs only the first: the device then does a third of the
+  # work instead of making RGB and throwing two channels away.
+  device = augment.DeviceAugmentation(
+      data_config.resize_size, image_size, np.ascontiguousarray(mean_image[..., :channels]),
+      scale[:channels], channels, host.windows_from_host)
+  return host, device
 
 
 # --- The pipeline ----------------------------------------------------------------------
@@ -609,7 +618,6 @@ def _parse(records: tf.Tensor) -> dict[str, tf.Tensor]:
 
 def _pipeline(steps: tf.data.Dataset, step_fn: Callable[[int], dict[str, np.ndarray]],
               source, local_batch: int, example_fn: Callable[[dict[str, tf.Tensor]], tf.Tensor],
-              batch_fn: Callable[[tf.Tensor, dict[str, tf.Tensor]], tf.Tensor],
               extra: dict[str, tf.TensorSpec], keep: tuple[str, ...],
               data_config: DataConfig) -> tf.data.Dataset:
   """Batches of processed examples, one per element of ``steps`` (step numbers).
@@ -619,10 +627,9 @@ def _pipeline(steps: tf.data.Dataset, step_fn: Callable[[int], dict[str, np.ndar
   the records by index; being pure, it can run for several steps at once in a parallel
   ``numpy_function`` map (no slower than ``from_generator`` on one core, and not
   serialised behind one generator on many). tf.data then parses the records, decodes
-  every example in parallel, finishes the batch with whole-batch ops and prefetches.
-  ``deterministic=True`` keeps the order whatever the threads do. ``example_fn`` sees one
-  example's encoded image and extras, ``batch_fn`` the batch of its outputs and extras;
-  the extras named in ``keep`` are passed on to the batches.
+  every example in parallel (``example_fn`` sees one example's encoded image and extras),
+  batches and prefetches. ``deterministic=True`` keeps the order whatever the threads do.
+  The extras named in ``keep`` are passed on to the batches.
   """
   names = ('record', *extra)
   shapes = [tf.TensorShape([local_batch]),
@@ -640,10 +647,8 @@ def _pipeline(steps: tf.data.Dataset, step_fn: Callable[[int], dict[str, np.ndar
     return {**_parse(arrays.pop('record')), **arrays}
 
   ds = steps.map(read_step, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-  ds = ds.unbatch().map(lambda ex: {**ex, 'image': example_fn(ex)},
-                        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  ds = ds.unbatch().map(
+      lambda ex: {'image': example_fn(ex), 'label': ex['label'], **{k: ex[k] for k in keep}},
+      num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
   ds = ds.batch(local_batch, drop_remainder=True)
-  ds = ds.map(lambda b: {'image': batch_fn(b['image'], b), 'label': b['label'],
-                         **{k: b[k] for k in keep}},
-              num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
   return ds.prefetch(2).with_options(_options(data_config))

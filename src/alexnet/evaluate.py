@@ -12,6 +12,8 @@ machine, whatever mesh the run was trained on.
 
 from __future__ import annotations
 
+import functools
+
 from absl import app, flags
 
 from alexnet import console, errors, parallel, runs, stopping, train
@@ -23,8 +25,10 @@ def evaluate_run(run: runs.Run, *, split: str, crops: int,
                  progress: console.Progress | None = None) -> dict[str, float]:
   """{top1_error, top5_error, loss, examples} of ``run`` on ``split`` with 1 or 10 crops."""
   parallel.check_batch(run.config.train.eval_batch_size, run.net.mesh)
-  result = train.evaluate_batches(train.make_eval_step(run.net), run.params,
-                                  run.eval_batches(split, crops), run.net.mesh, progress)
+  eval_step = train.make_eval_step(
+      run.net, functools.partial(run.dataset.device.eval_images, crops=crops))
+  result = train.evaluate_batches(eval_step, run.params, run.eval_batches(split, crops),
+                                  run.net.mesh, progress)
   if result is None:  # only with several processes, where JAX's preemption notice stops it
     raise stopping.StopRequested(f'while evaluating {split}', stopping.stop_signal())
   return result

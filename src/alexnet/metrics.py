@@ -50,8 +50,7 @@ class MetricsWriter:
     if not enabled:
       return
     if self.path.exists():  # left by a run that stopped after its last checkpoint
-      kept = [line for line in self.path.read_text().splitlines()
-              if line.strip() and json.loads(line)['step'] <= start_step]
+      kept = [line for line, record in workdir.metrics_lines() if record['step'] <= start_step]
       self.path.write_text(''.join(line + '\n' for line in kept))
     self.tensorboard = tensorboardX.SummaryWriter(str(workdir.tensorboard_dir),
                                                   purge_step=start_step)

@@ -21,6 +21,7 @@ import math
 from collections.abc import Callable, Mapping
 
 import jax
+import numpy as np
 import optax
 
 UPDATE_RULES = ('paper', 'usual')
@@ -54,6 +55,19 @@ def make_optimizer(optim_config: Mapping) -> optax.GradientTransformation:
   return optax.inject_hyperparams(configured_sgd)(
       learning_rate=optim_config['learning_rate'], momentum=optim_config['momentum'],
       weight_decay=optim_config['weight_decay'])
+
+
+def base_rates(optim_config: Mapping, steps_per_epoch: int, total_steps: int) -> np.ndarray:
+  """:func:`base_schedule` at every step 0 … total_steps − 1, float32, computed once on the
+  host's CPU: the training loop reads its rate from here without asking a device.
+
+  Evaluated on all steps at once, a rate may differ in its last bit (≤ 1 ulp) from the same
+  schedule evaluated on one step, as XLA's vectorised ``cos`` rounds differently.
+  """
+  schedule = base_schedule(optim_config, steps_per_epoch, total_steps)
+  with jax.default_device(jax.local_devices(backend='cpu')[0]):
+    rates = np.asarray(schedule(np.arange(total_steps)), np.float32)
+  return np.broadcast_to(rates, (total_steps,)).copy()
 
 
 def base_schedule(optim_config: Mapping, steps_per_epoch: int, total_steps: int) -> optax.Schedule:

@@ -57,7 +57,8 @@ class Run:
     return data.prepare(self.config.data, self.config.model)
 
   def eval_batches(self, split: str, crops: int):
-    """``split`` as the trainer's evaluation reads it, with the run's evaluation batch."""
+    """``split`` as the trainer's evaluation reads it, with the run's evaluation batch: what
+    the host sends (``self.dataset.finish_eval(batch, crops)`` gives the views)."""
     return self.dataset.eval_batches(split, crops=crops,
                                      global_batch_size=self.config.train.eval_batch_size)
 

@@ -10,7 +10,7 @@ tools do not import.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 import jax
 import jax.numpy as jnp
@@ -22,6 +22,9 @@ from jax.sharding import PartitionSpec as P
 
 from alexnet import console, stopping
 from alexnet.parallel import ShardedAlexNet, global_batch
+
+# The network's float input from the batch the host sent, inside a jitted step.
+Finish = Callable[[Mapping[str, jax.Array]], jax.Array]
 
 
 @struct.dataclass
@@ -75,9 +78,17 @@ def top_k_errors(scores: jax.Array, labels: jax.Array, k: int) -> jax.Array:
   return (jnp.sum(scores > label_scores, axis=-1) >= k).astype(jnp.float32)
 
 
-def make_train_step(net: ShardedAlexNet, tx: optax.GradientTransformation):
+def _images(batch: Mapping[str, jax.Array], finish: Finish | None) -> jax.Array:
+  return batch['image'] if finish is None else finish(batch)
+
+
+def make_train_step(net: ShardedAlexNet, tx: optax.GradientTransformation,
+                    finish: Finish | None = None):
   """The jitted ``train_step(state, batch, learning_rate) -> (state, metrics)``.
 
+  ``finish`` (e.g. :meth:`alexnet.augment.DeviceAugmentation.train_images`) makes the
+  network's float input from the batch the host sent (uint8 pixels and the draws), in the
+  same compiled program; without it ``batch['image']`` is that input already.
   The state's buffers are donated. A step whose loss or gradients are not
   finite changes nothing but ``nonfinite_step``, and no later step updates the
   parameters, so the host can stop at its next look and keep the last good state.
@@ -85,9 +96,10 @@ def make_train_step(net: ShardedAlexNet, tx: optax.GradientTransformation):
 
   def train_step(state: TrainState, batch: Mapping[str, jax.Array], learning_rate: jax.Array):
     dropout_key = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
+    images = _images(batch, finish)
 
     def loss_fn(params):
-      logits = net.apply(params, batch['image'], dropout_key)
+      logits = net.apply(params, images, dropout_key)
       return cross_entropy(logits, batch['label']), logits
 
     (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
@@ -116,16 +128,18 @@ def make_train_step(net: ShardedAlexNet, tx: optax.GradientTransformation):
                  out_shardings=(shardings, None), donate_argnums=0)
 
 
-def make_eval_step(net: ShardedAlexNet):
+def make_eval_step(net: ShardedAlexNet, finish: Finish | None = None):
   """The jitted ``eval_step(params, batch) -> sums`` over the batch's real rows.
 
-  ``batch['image']`` is (batch, crops, H, W, C); the softmax outputs of the crops
-  are averaged (§4.1: "averaging the predictions made by the network's softmax
+  The views are (batch, crops, H, W, C): ``finish(batch)`` (e.g. ``functools.partial(
+  DeviceAugmentation.eval_images, crops=10)``) cuts them from what the host sent, in the
+  same compiled program, or ``batch['image']`` is them already. The softmax outputs of
+  the crops are averaged (§4.1: "averaging the predictions made by the network's softmax
   layer on the ten patches"). Padding rows (``mask`` False) count for nothing.
   """
 
   def eval_step(params, batch):
-    images = batch['image']
+    images = _images(batch, finish)
     batch_size, crops = images.shape[:2]
     logits = net.apply(params, images.reshape(batch_size * crops, *images.shape[2:]))
     probabilities = jax.nn.softmax(logits).reshape(batch_size, crops, -1).mean(axis=1)

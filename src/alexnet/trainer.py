@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
+import functools
 import json
 import logging
 import resource
@@ -33,6 +34,8 @@ from pathlib import Path
 import jax
 import ml_collections
 import numpy as np
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from alexnet import config as config_lib
 from alexnet import console, data, errors, optim, parallel, profiling, stopping, train
@@ -86,6 +89,21 @@ def device_memory_gib() -> float | None:
 def host_memory_gib() -> float:
   """Peak resident memory of this process (Linux reports KiB)."""
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def nothing_waits_for_the_device():
+  """The part of every training step between two logged steps runs under this guard: no
+  implicit transfer between host and device, so the host never waits for the device there
+  and queues the next batch's transfer and step while the device computes.
+
+  The batch is assembled just before (``parallel.global_batch``, which multi-host JAX
+  counts as implicit) and the learning rate goes by an explicit ``device_put``; it is read
+  from a table computed once (:func:`alexnet.optim.base_rates`).
+  On a GPU or TPU the guard stops any implicit read-back; on the CPU, where JAX does not
+  count reading a result as a transfer, it still stops any device computation on host
+  numbers in the loop (its inputs' implicit transfers), the way such syncs come.
+  """
+  return jax.transfer_guard('disallow')
 
 
 def _shown(value) -> str:
@@ -144,8 +162,8 @@ class Trainer:
       return
     self.net = parallel.ShardedAlexNet(self.config.model, self.mesh)
     self.tx = optim.make_optimizer(self.config.optim)
-    self.schedule = optim.base_schedule(self.config.optim, self.length.steps_per_epoch,
-                                        self.length.total_steps)
+    self.base_rates = optim.base_rates(self.config.optim, self.length.steps_per_epoch,
+                                       self.length.total_steps)
     self.plateau = make_plateau(self.config.optim)
     self.checkpoints = Checkpoints(self.workdir, keep=self.config.train.keep_checkpoints)
     restored = self.checkpoints.restore(train.abstract_train_state(self.net, self.tx))
@@ -164,8 +182,12 @@ class Trainer:
     if stopping.reached_sync_point():
       raise stopping.StopRequested(f'before training began (at step {self.start_step})',
                                    stopping.stop_signal())
-    self.train_step = train.make_train_step(self.net, self.tx)
-    self.eval_step = train.make_eval_step(self.net)
+    device = self.dataset.device
+    self.train_step = train.make_train_step(self.net, self.tx, device.train_images)
+    self.eval_steps = {crops: train.make_eval_step(
+        self.net, functools.partial(device.eval_images, crops=crops))
+        for crops in {1, self.config.data.eval_crops}}
+    self.replicated = NamedSharding(self.mesh, P())
     self.latest_evaluation: dict | None = None
 
   def _compare_with_the_runs_config(self) -> dict:
@@ -307,14 +329,16 @@ class Trainer:
     # Closing the batches stops tf.data's threads now rather than at interpreter shutdown.
     with contextlib.closing(batches), trace:
       for step in range(self.start_step, self.length.total_steps):
-        learning_rate = float(self.schedule(step)) * self.plateau.scale
-        trace.before(step + 1)
-        self.state, metrics = self.train_step(
-            self.state, parallel.global_batch(next(batches), self.mesh),
-            np.float32(learning_rate))
-        done = step + 1
+        # The step's one transfer to the device, issued while the previous step computes.
+        batch = parallel.global_batch(next(batches), self.mesh)
+        with nothing_waits_for_the_device():
+          learning_rate = float(self.base_rates[step]) * self.plateau.scale
+          trace.before(step + 1)
+          self.state, metrics = self.train_step(
+              self.state, batch, jax.device_put(np.float32(learning_rate), self.replicated))
+          done = step + 1
+          self.writer.advance(done)
         trace.after(done, self.state)
-        self.writer.advance(done)
         save_due = done % config.train.checkpoint_every_steps == 0
         if done % config.train.log_every_steps == 0 or done == self.length.total_steps:
           self.log(done, jax.device_get(metrics), learning_rate)
@@ -366,11 +390,12 @@ class Trainer:
     split = self.config.data.eval_split
     batches = self.dataset.eval_batches(split, crops=crops,
                                         global_batch_size=self.config.train.eval_batch_size)
+    eval_step = self.eval_steps[crops]
     progress = console.Progress(f'evaluating {split} ({_crops(crops)}):',
                                 self.dataset.split_examples(split), unit='image',
                                 enabled=self.process == 0)
     try:
-      return train.evaluate_batches(self.eval_step, self.state.params, batches, self.mesh,
+      return train.evaluate_batches(eval_step, self.state.params, batches, self.mesh,
                                     progress)
     finally:
       progress.clear()

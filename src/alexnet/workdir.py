@@ -104,10 +104,26 @@ class Workdir:
 
   def read_metrics(self) -> list[dict]:
     """All records of metrics.jsonl, in order ([] before the first)."""
+    return [record for _, record in self.metrics_lines()]
+
+  def metrics_lines(self) -> list[tuple[str, dict]]:
+    """(line, record) of every record of metrics.jsonl, in order.
+
+    A last line cut short — the disk filled up, or the run was killed, while it was being
+    written — is left out: the step it recorded is computed again on resume. A damaged
+    line before the last is a ValueError naming it.
+    """
     if not self.metrics_file.exists():
       return []
-    return [json.loads(line) for line in self.metrics_file.read_text().splitlines()
-            if line.strip()]
+    lines = [line for line in self.metrics_file.read_text().splitlines() if line.strip()]
+    records = []
+    for number, line in enumerate(lines, 1):
+      try:
+        records.append((line, json.loads(line)))
+      except json.JSONDecodeError as error:
+        if number < len(lines):
+          raise ValueError(f'{self.metrics_file}:{number} is not a JSON record ({error}).') from None
+    return records
 
   def final_record(self, step: int | None = None) -> dict | None:
     """The record of the final test (at ``step``, if given), or None if there is none."""
