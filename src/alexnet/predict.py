@@ -52,6 +52,12 @@ class Prediction:
 
 def load_image(path: str | Path, run: runs.Run, crops: int) -> np.ndarray:
   """One image file → (crops, H, W, 3), as evaluation sees it; ImageError if it cannot be."""
+  return load_image_with_note(path, run, crops)[0]
+
+
+def load_image_with_note(path: str | Path, run: runs.Run, crops: int) -> tuple[np.ndarray, str]:
+  """:func:`load_image`, and what evaluation's preprocessing did to the image that one may
+  not expect ('' if nothing): the file is read once for both."""
   try:
     encoded = Path(path).read_bytes()
   except OSError as error:
@@ -59,17 +65,14 @@ def load_image(path: str | Path, run: runs.Run, crops: int) -> np.ndarray:
   if not encoded:
     raise ImageError(f'{path}: the file is empty, not an image.')
   try:
-    return run.preprocess(encoded, crops)
+    images = run.preprocess(encoded, crops)
   except ValueError as error:  # the cause, if any, says what is wrong with the file itself
     raise ImageError(f'{path}: {error.__cause__ or error}.') from error
-
-
-def conversion_note(path: str | Path, run: runs.Run) -> str:
-  """What evaluation's preprocessing does to this image that one may not expect, or ''."""
   info = run.dataset.info
-  if info.stored_shape[2] == 1 and stored_format.is_colour(Path(path).read_bytes()):
-    return f'a colour image, turned grey as the grey images of {info.tfds_name} it was trained on'
-  return ''
+  note = ''
+  if info.stored_shape[2] == 1 and stored_format.is_colour(encoded):
+    note = f'a colour image, turned grey as the grey images of {info.tfds_name} it was trained on'
+  return images, note
 
 
 def top_classes(probabilities: np.ndarray, class_names: Sequence[str],
@@ -105,9 +108,10 @@ def main(argv) -> None:
   readable, images, notes, failed = [], [], [], 0
   for path in paths:
     try:
-      images.append(load_image(path, run, crops))
+      image, note = load_image_with_note(path, run, crops)
+      images.append(image)
+      notes.append(note)
       readable.append(path)
-      notes.append(conversion_note(path, run))
     except ImageError as error:
       print(f'error: {error}', file=sys.stderr)
       failed += 1
