@@ -170,9 +170,9 @@ def prepare(data_config: Mapping, model: ModelConfig) -> Dataset:
   """
   config, spec = _checked(data_config, model)
   statistics_file = _statistics_file(spec, config)
-  if not (_prepared(spec.builder) and os.path.exists(statistics_file)):
+  if not (spec.builder.is_prepared() and os.path.exists(statistics_file)):
     with _exclusive(os.fspath(spec.builder.data_dir_root)):
-      if not _prepared(spec.builder):
+      if not spec.builder.is_prepared():
         _announce(f'preparing {spec.builder.name} in {os.fspath(spec.builder.data_dir_root)}, '
                   'once: later runs read what this writes')
         if config.dataset == 'imagenet2012':
@@ -185,13 +185,6 @@ def prepare(data_config: Mapping, model: ModelConfig) -> Dataset:
         split_size(spec.builder.info, config.train_split, 'data.train_split')
         _save_statistics(_compute_statistics(spec, config), statistics_file)
   return Dataset(config, model, spec, statistics_file)
-
-
-def _prepared(builder: tfds.core.DatasetBuilder) -> bool:
-  """``builder.is_prepared()``, without TFDS's warning that an unprepared dataset's folder
-  has no dataset_info.json (printed twice before every first preparation)."""
-  return os.path.exists(os.path.join(os.fspath(builder.data_dir), 'dataset_info.json')) and (
-      builder.is_prepared())
 
 
 def _announce(message: str) -> None:
@@ -290,7 +283,7 @@ class Dataset:
     """The dataset :func:`prepare` made; FileNotFoundError if it has not been prepared."""
     config, spec = _checked(data_config, model)
     statistics_file = _statistics_file(spec, config)
-    if not (_prepared(spec.builder) and os.path.exists(statistics_file)):
+    if not (spec.builder.is_prepared() and os.path.exists(statistics_file)):
       raise FileNotFoundError(f'{config.dataset} is not prepared in '
                               f'{os.fspath(spec.builder.data_dir)}: call alexnet.data.prepare '
                               'first.')

@@ -16,9 +16,11 @@ these settings hold whatever the entry point (a tool, the trainer, a test, a ben
   evaluation batches of configs/fashion_mnist.py compared by SHA-256).
 * No GPU for TensorFlow: a GPU TensorFlow next to JAX takes the device's memory and
   breaks NCCL (flax#4942, jax#39167).
-* TFDS's warning "Using custom data configuration: …", logged each time a builder is made
-  with a config of its own (this project's ImageNet and image-folder builders always
-  are), is dropped: it is how those builders work, not something to act on.
+* Two TFDS warnings are dropped, as how this project works, not something to act on:
+  "Using custom data configuration: …", logged each time a builder is made with a config
+  of its own (this project's ImageNet and image-folder builders always are), and
+  "Variant folder … has no dataset_info.json", logged when asked whether a dataset not
+  yet prepared is prepared (twice before every first preparation).
 """
 
 import logging
@@ -32,15 +34,22 @@ import tensorflow_datasets as tfds  # noqa: E402
 from tensorflow.compiler.tf2xla.python import xla as tf_xla  # noqa: E402
 
 
-class _DropCustomConfigurationWarning(logging.Filter):
+# (file of tensorflow_datasets it comes from, start of the message)
+_EXPECTED_TFDS_WARNINGS = (
+    (os.path.join('core', 'dataset_builder.py'), 'Using custom data configuration'),
+    (os.path.join('core', 'utils', 'file_utils.py'), 'Variant folder '),
+)
+
+
+class _DropExpectedTfdsWarnings(logging.Filter):
 
   def filter(self, record: logging.LogRecord) -> bool:
-    return not (record.pathname.endswith(os.path.join('tensorflow_datasets', 'core',
-                                                      'dataset_builder.py'))
-                and record.getMessage().startswith('Using custom data configuration'))
+    return not any(record.pathname.endswith(os.path.join('tensorflow_datasets', source))
+                   and record.getMessage().startswith(start)
+                   for source, start in _EXPECTED_TFDS_WARNINGS)
 
 
-logging.getLogger('absl').addFilter(_DropCustomConfigurationWarning())
+logging.getLogger('absl').addFilter(_DropExpectedTfdsWarnings())
 
 try:
   tf.config.set_visible_devices([], 'GPU')
