@@ -97,7 +97,7 @@ class Progress:
     """A result line, above the progress line."""
     if not self.enabled:
       return
-    self._clear()
+    self.clear()
     print(message, file=self.stream, flush=True)
     if self.live:
       self._show(time.monotonic())
@@ -111,8 +111,12 @@ class Progress:
       self._shown_width = 0
 
   def clear(self) -> None:
-    """Removes the progress line from a terminal (another one takes its place)."""
-    self._clear()
+    """Removes the progress line from a terminal (a result line or another progress line
+    takes its place)."""
+    if self.live and self._shown_width:
+      self.stream.write('\r' + ' ' * self._shown_width + '\r')
+      self.stream.flush()
+      self._shown_width = 0
 
   def _show(self, now: float) -> None:
     self._last_shown, self._shown_done = now, self.done
@@ -124,9 +128,3 @@ class Progress:
     self.stream.write('\r' + text + ' ' * max(0, self._shown_width - len(text)))
     self.stream.flush()
     self._shown_width = len(text)
-
-  def _clear(self) -> None:
-    if self.live and self._shown_width:
-      self.stream.write('\r' + ' ' * self._shown_width + '\r')
-      self.stream.flush()
-      self._shown_width = 0
