@@ -12,8 +12,9 @@ In one invocation it measures:
    on-device batches, forward + softmax cross-entropy + backward + the paper's SGD update
    (``optim.make_optimizer`` with ``configs/imagenet_paper.py``'s optimiser). Every
    combination of the batch sizes, compute dtypes and LRN on/off, and (``--compare_pool``)
-   the paper net with the candidate max-pooling of ``sliced_max_pool.py`` patched in, an
-   A/B against the model's ``reduce_window`` pooling (bf16 by default). Reported per variant:
+   the paper net with the other max-pooling lowering of ``alexnet.lowering`` than the one
+   it gives the backend (strided slices on a GPU, ``reduce_window`` on the CPU), an A/B
+   (bf16 by default). Reported per variant:
    ms/step, img/s, compile time (lower + compile), the first call's run time, % of peak from
    the nominal 4.35 GFLOP per image per training step (``--peak_flops``; the default
    790e12 is an H200's measured dense bf16 matmul rate; no % on CPU unless given), XLA's own
@@ -34,6 +35,13 @@ In one invocation it measures:
    read back. It runs first, before JAX takes the GPU's memory. With ``--quick`` or where
    no NVIDIA driver is found it gets ``--quick`` too (paper layout, batch 8, fp32 and bf16
    channels-last).
+
+4. **The main job against PyTorch** (CPU only): the train step of ``configs/fashion_mnist.py``'s
+   network (``--trainer_config``; batch 128, fp32, synthetic batch) against the same
+   network in PyTorch (``.bench/fashion_torch_reference.py``, a copy of the shared
+   ``bench/fashion_torch_reference.py``, served by ``benchmarks/torch_rounds.py`` in
+   ``--torch_python``: eager, eager channels-last and torch.compile), in alternating
+   rounds; the ratio project / torch.compile of the medians is the figure of merit.
 
 It prints one table and writes everything to ``--out`` (JSON). Nothing here asserts a
 time: the figures go to BENCHMARKS.md.
@@ -103,81 +111,134 @@ def _peak_device_memory_gib() -> float | None:
   return None if peak is None else peak / 2**30
 
 
+class PreparedStep:
+  """The project's jitted train step, compiled, with its state and a synthetic on-device batch."""
+
+  def __init__(self, model_config, optim_config, batch_size: int, *, mesh=None, seed: int = 0):
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+    from jax.sharding import NamedSharding
+    from jax.sharding import PartitionSpec as P
+
+    from alexnet import optim, parallel, train
+
+    mesh = mesh or parallel.make_mesh(1, 1, jax.devices()[:1])
+    net = parallel.ShardedAlexNet(model_config, mesh)
+    tx = optim.make_optimizer(optim_config)
+    self.state = train.create_train_state(net, tx, seed=seed)
+    rows = NamedSharding(mesh, P('data'))
+    size, channels = model_config.image_size, model_config.input_channels
+    image_key, label_key = jax.random.split(jax.random.key(seed + 1))
+    self.batch_size = batch_size
+    self.batch = {
+        'image': jax.device_put(jax.random.normal(
+            image_key, (batch_size, size, size, channels), jnp.float32), rows),
+        'label': jax.device_put(jax.random.randint(label_key, (batch_size,), 0,
+                                                   model_config.num_classes), rows),
+    }
+    self.learning_rate = np.float32(0.01)
+    start = time.perf_counter()
+    self.compiled = train.make_train_step(net, tx).lower(
+        self.state, self.batch, self.learning_rate).compile()
+    self.compile_s = time.perf_counter() - start
+    self.metrics = None
+
+  def run(self, steps: int) -> float:
+    """Seconds taken by ``steps`` steps, the last one finished."""
+    import jax
+    start = time.perf_counter()
+    for _ in range(steps):
+      self.state, self.metrics = self.compiled(self.state, self.batch, self.learning_rate)
+    jax.block_until_ready((self.state, self.metrics))
+    return time.perf_counter() - start
+
+  def timed_round(self, seconds: float) -> float:
+    """Images per second over steps run for about ``seconds``."""
+    import jax
+    steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+      self.state, self.metrics = self.compiled(self.state, self.batch, self.learning_rate)
+      steps += 1
+    jax.block_until_ready((self.state, self.metrics))
+    return steps * self.batch_size / (time.perf_counter() - start)
+
+
 def measure_step(model_config, optim_config, batch_size: int, *, warmup: int, min_steps: int,
                  max_steps: int, budget_s: float, mesh=None, seed: int = 0) -> dict:
   """Times the project's jitted train step on synthetic on-device batches."""
-  import jax
-  import jax.numpy as jnp
-  import numpy as np
-  from jax.sharding import NamedSharding
-  from jax.sharding import PartitionSpec as P
-
-  from alexnet import optim, parallel, train
-
-  mesh = mesh or parallel.make_mesh(1, 1, jax.devices()[:1])
-  net = parallel.ShardedAlexNet(model_config, mesh)
-  tx = optim.make_optimizer(optim_config)
-  state = train.create_train_state(net, tx, seed=seed)
-  rows = NamedSharding(mesh, P('data'))
-  size, channels = model_config.image_size, model_config.input_channels
-  image_key, label_key = jax.random.split(jax.random.key(seed + 1))
-  batch = {
-      'image': jax.device_put(jax.random.normal(image_key, (batch_size, size, size, channels),
-                                                jnp.float32), rows),
-      'label': jax.device_put(jax.random.randint(label_key, (batch_size,), 0,
-                                                 model_config.num_classes), rows),
-  }
-  learning_rate = np.float32(0.01)
-  train_step = train.make_train_step(net, tx)
-
-  start = time.perf_counter()
-  compiled = train_step.lower(state, batch, learning_rate).compile()
-  compile_s = time.perf_counter() - start
-  start = time.perf_counter()
-  state, metrics = compiled(state, batch, learning_rate)
-  jax.block_until_ready(metrics)
-  first_step_s = time.perf_counter() - start
-
-  for _ in range(warmup):
-    state, metrics = compiled(state, batch, learning_rate)
-  jax.block_until_ready(metrics)
-  start = time.perf_counter()  # one step alone, to choose how many to time
-  state, metrics = compiled(state, batch, learning_rate)
-  jax.block_until_ready(metrics)
-  one = time.perf_counter() - start
+  step = PreparedStep(model_config, optim_config, batch_size, mesh=mesh, seed=seed)
+  first_step_s = step.run(1)
+  step.run(warmup)
+  one = step.run(1)  # one step alone, to choose how many to time
   steps = int(min(max_steps, max(min_steps, budget_s // max(one, 1e-6))))
-  start = time.perf_counter()
-  for _ in range(steps):
-    state, metrics = compiled(state, batch, learning_rate)
-  jax.block_until_ready((state, metrics))
-  step_s = (time.perf_counter() - start) / steps
-  loss = float(metrics['loss'])
+  step_s = step.run(steps) / steps
+  loss = float(step.metrics['loss'])
   result = dict(batch=batch_size, steps=steps, step_ms=step_s * 1e3, img_per_s=batch_size / step_s,
-                compile_s=compile_s, first_step_s=first_step_s, loss=loss,
-                finite=math.isfinite(loss) and int(state.nonfinite_step) < 0,
-                xla_flops_per_image=None, memory_plan_gib=_memory_plan_gib(compiled),
+                compile_s=step.compile_s, first_step_s=first_step_s, loss=loss,
+                finite=math.isfinite(loss) and int(step.state.nonfinite_step) < 0,
+                xla_flops_per_image=None, memory_plan_gib=_memory_plan_gib(step.compiled),
                 peak_device_memory_gib=_peak_device_memory_gib())
-  flops = _cost(compiled)
+  flops = _cost(step.compiled)
   if flops is not None:
     result['xla_flops_per_image'] = flops / batch_size
-  del state, metrics, batch, compiled
+  del step
   return result
+
+
+# The CPU lowering choices of alexnet.lowering, each undone alone or both (the lowering
+# before BENCHMARKS.md's "The CPU step"), for before/after rounds in one run.
+CPU_LOWERINGS = {
+    'project': dict(pooling=True, options=True),
+    'reduce_window_pool': dict(pooling=False, options=True),
+    'ynnpack_convolutions': dict(pooling=True, options=False),
+    'xla_defaults': dict(pooling=False, options=False),
+}
+
+
+@contextlib.contextmanager
+def cpu_lowering(name: str):
+  """Builds the network's programs with some of the CPU lowering choices undone."""
+  from alexnet import lowering
+  keep = CPU_LOWERINGS[name]
+  pooling_table, options_table = dict(lowering.POOLING), dict(lowering.COMPILER_OPTIONS)
+  if not keep['pooling']:
+    lowering.POOLING.pop('cpu', None)
+  if not keep['options']:
+    lowering.COMPILER_OPTIONS.pop('cpu', None)
+  try:
+    yield
+  finally:
+    lowering.POOLING.clear()
+    lowering.POOLING.update(pooling_table)
+    lowering.COMPILER_OPTIONS.clear()
+    lowering.COMPILER_OPTIONS.update(options_table)
 
 
 @contextlib.contextmanager
 def pooling(kind: str):
-  """Runs the network with ``model.max_pool`` (``'model'``) or the candidate of
-  ``sliced_max_pool.py`` (``'slices'``), patched in for the A/B comparison."""
-  from alexnet import model
-  original = model.max_pool
+  """Builds the network with the max-pooling lowering ``kind`` ('slices' or 'reduce_window')
+  on this backend, whichever ``alexnet.lowering.POOLING`` gives it, for the A/B."""
+  import jax
+
+  from alexnet import lowering
+  platform, saved = jax.default_backend(), dict(lowering.POOLING)
+  lowering.POOLING.pop(platform, None)
   if kind == 'slices':
-    sys.path.insert(0, str(ROOT / 'benchmarks'))
-    import sliced_max_pool
-    model.max_pool = sliced_max_pool.max_pool
+    lowering.POOLING[platform] = lowering.sliced_max
   try:
     yield
   finally:
-    model.max_pool = original
+    lowering.POOLING.clear()
+    lowering.POOLING.update(saved)
+
+
+def backend_pooling() -> str:
+  """The max-pooling lowering ``alexnet.lowering`` gives this backend."""
+  import jax
+
+  from alexnet import lowering
+  return 'slices' if jax.default_backend() in lowering.POOLING else 'reduce_window'
 
 
 def run_steps(args, save=lambda: None, results: list | None = None) -> list[dict]:
@@ -189,14 +250,16 @@ def run_steps(args, save=lambda: None, results: list | None = None) -> list[dict
   paper = _paper_config()
   results = [] if results is None else results
   for batch_size in sorted(args.batch_sizes):
-    plan = [(dtype, lrn, 'model') for dtype in args.dtypes for lrn in args.lrn]
-    plan += [(dtype, True, 'slices') for dtype in args.compare_pool]
+    usual = backend_pooling()
+    other = 'reduce_window' if usual == 'slices' else 'slices'
+    plan = [(dtype, lrn, usual) for dtype in args.dtypes for lrn in args.lrn]
+    plan += [(dtype, True, other) for dtype in args.compare_pool]
     for dtype, lrn, pool in plan:
       model_config = ModelConfig.from_mapping(
           {**paper.model.to_dict(), 'compute_dtype': dtype, 'lrn': lrn, 'towers': 2,
            'image_size': args.image_size})
       name = (f'paper {args.image_size} towers=2 {"bf16" if dtype == "bfloat16" else "fp32"} '
-              f'lrn={"on" if lrn else "off"}' + (' pool=slices' if pool == 'slices' else ''))
+              f'lrn={"on" if lrn else "off"}' + (f' pool={pool}' if pool != usual else ''))
       try:
         with pooling(pool):
           r = measure_step(model_config, paper.optim, batch_size, warmup=args.warmup,
@@ -325,17 +388,81 @@ def _pipeline_alone(config, model_config, steps: int) -> float:
 
 
 def _reference_script(path: str) -> pathlib.Path | None:
-  """The ignored copy of the shared reference; copied there from shared/ when missing."""
+  """The ignored copy of a shared reference script; copied there from shared/bench/ (the
+  file of the same name) when missing."""
   target = (ROOT / path).resolve()
   if target.exists():
     return target
-  for source in (ROOT.parent / 'shared' / 'bench' / 'torch_reference.py',
-                 ROOT / 'shared' / 'bench' / 'torch_reference.py'):
+  for source in (ROOT.parent / 'shared' / 'bench' / target.name,
+                 ROOT / 'shared' / 'bench' / target.name):
     if source.exists():
       target.parent.mkdir(parents=True, exist_ok=True)
       shutil.copy(source, target)
       return target
   return None
+
+
+def run_main_job(args) -> dict:
+  """The README main job's train step against PyTorch's reference of the same network.
+
+  The JAX side is ``PreparedStep`` on ``--trainer_config``'s model and optimiser (batch
+  ``train.batch_size``, fp32, synthetic batch, one device); the PyTorch side is
+  ``benchmarks/torch_rounds.py`` serving ``--main_job_reference``'s step in its own python.
+  Each side first runs ``--main_job_warmup`` seconds untimed (torch.compile's step speeds
+  up over its first seconds). Rounds alternate: one of JAX, then one of each PyTorch mode,
+  ``--main_job_rounds`` times, each ``--main_job_seconds`` long, so drift of the machine
+  falls on both sides alike.
+  """
+  import statistics
+
+  from alexnet.config import ModelConfig
+
+  script = _reference_script(args.main_job_reference)
+  if script is None:
+    return dict(error=f'{args.main_job_reference} not found (copy '
+                'shared/bench/fashion_torch_reference.py there)')
+  config = runpy.run_path(str(ROOT / args.trainer_config))['get_config'](args.trainer_variant)
+  model_config = ModelConfig.from_mapping(config.model)
+  batch_size = config.train.batch_size
+  command = [args.torch_python, str(ROOT / 'benchmarks' / 'torch_rounds.py'),
+             '--reference', str(script), '--batch', str(batch_size),
+             '--warmup_seconds', str(args.main_job_warmup)]
+  print('$', ' '.join(command), flush=True)
+  torch_side = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                text=True)
+  try:
+    ready = json.loads(torch_side.stdout.readline() or '{}')
+    if 'ready' not in ready:
+      return dict(command=command, error=f'the PyTorch side did not start (exit '
+                  f'{torch_side.wait()})')
+    projects = {}
+    for lowering_name in args.main_job_lowerings:
+      with cpu_lowering(lowering_name):
+        projects[lowering_name] = PreparedStep(model_config, config.optim, batch_size,
+                                               seed=config.seed)
+      projects[lowering_name].timed_round(args.main_job_warmup)
+    rounds = {**{f'jax {name}': [] for name in projects}, **{mode: [] for mode in ready['ready']}}
+    for _ in range(args.main_job_rounds):
+      for name, project in projects.items():
+        rounds[f'jax {name}'].append(project.timed_round(args.main_job_seconds))
+      for mode in ready['ready']:
+        torch_side.stdin.write(f'{mode} {args.main_job_seconds}\n')
+        torch_side.stdin.flush()
+        rounds[mode].append(json.loads(torch_side.stdout.readline())['img_per_s'])
+      print('round: ' + ', '.join(f'{name} {values[-1]:,.0f}' for name, values in rounds.items())
+            + ' img/s', flush=True)
+  finally:
+    torch_side.stdin.close()
+    torch_side.wait()
+  medians = {name: statistics.median(values) for name, values in rounds.items()}
+  first = f'jax {args.main_job_lowerings[0]}'
+  return dict(config=args.trainer_config, batch=batch_size, image_size=model_config.image_size,
+              width=model_config.width, command=command, torch_version=ready['torch'],
+              torch_threads=ready['threads'], torch_failed=ready['failed'],
+              seconds_per_round=args.main_job_seconds, rounds=rounds, medians=medians,
+              ratio_of=first,
+              ratio_to_compile=medians[first] / medians['compile'] if 'compile' in medians
+              else None)
 
 
 def run_torch(args, quick: bool) -> dict:
@@ -397,6 +524,22 @@ def print_summary(report: dict) -> None:
   elif t:
     missing = 'no steady-state logging interval (raise --trainer_steps)'
     print(f"\ntrainer: {t.get('error', missing)}")
+  job = report.get('main_job')
+  if job and 'medians' in job:
+    print(f"\nThe main job's step ({job['config']}, b={job['batch']}, {job['image_size']} px, "
+          f"fp32), alternating rounds of {job['seconds_per_round']:g} s, PyTorch "
+          f"{job['torch_version']} on {job['torch_threads']} threads:")
+    print('| side | median img/s | rounds |')
+    print('|---|---|---|')
+    for name, values in job['rounds'].items():
+      label = f'this project (JAX), {name[4:]} lowering' if name.startswith('jax ') else (
+          f'PyTorch {name}')
+      print(f"| {label} | {job['medians'][name]:,.0f} | "
+            f"{', '.join(f'{v:,.0f}' for v in values)} |")
+    if job['ratio_to_compile'] is not None:
+      print(f"\n{job['ratio_of']} / PyTorch compile = {job['ratio_to_compile']:.2f} (goal ≥ 1)")
+  elif job:
+    print(f"\nmain job vs PyTorch: {job.get('error')}")
   torch = report.get('torch')
   if torch and 'results' in torch:
     print(f"\nPyTorch {torch.get('torch_version')} (device: {torch['info'].get('gpu')}):")
@@ -422,8 +565,8 @@ def main() -> None:
   parser.add_argument('--image_size', type=int, default=227)
   parser.add_argument('--compare_pool', nargs='*', default=['bfloat16'],
                       choices=['bfloat16', 'float32'],
-                      help='dtypes at which the paper net (LRN on) also runs with the candidate '
-                      'max-pooling of benchmarks/sliced_max_pool.py (A/B against model.max_pool)')
+                      help='dtypes at which the paper net (LRN on) also runs with the max-pooling '
+                      'lowering that alexnet.lowering does not give this backend (A/B)')
   parser.add_argument('--warmup', type=int, help='untimed steps after the first (3; 1 on CPU)')
   parser.add_argument('--min_steps', type=int, help='timed steps at least (10; 2 on CPU)')
   parser.add_argument('--max_steps', type=int, default=200)
@@ -447,6 +590,18 @@ def main() -> None:
   parser.add_argument('--skip_torch', action='store_true')
   parser.add_argument('--torch_python', '--torch-python', default=sys.executable)
   parser.add_argument('--torch_reference', default='.bench/torch_reference.py')
+  parser.add_argument('--skip_main_job', action='store_true',
+                      help='skip the main job\'s step against PyTorch (runs on CPU only)')
+  parser.add_argument('--main_job_reference', default='.bench/fashion_torch_reference.py')
+  parser.add_argument('--main_job_rounds', type=int, default=5)
+  parser.add_argument('--main_job_lowerings', nargs='+', default=['project'],
+                      choices=sorted(CPU_LOWERINGS),
+                      help='JAX sides of the comparison: the project\'s CPU lowering and/or '
+                      'ones with its choices undone (before/after in one run); the first one '
+                      'is the ratio\'s')
+  parser.add_argument('--main_job_seconds', type=float, default=4.0)
+  parser.add_argument('--main_job_warmup', type=float, default=8.0,
+                      help='untimed seconds of steps per side (and PyTorch mode) first')
   parser.add_argument('--torch_mode', choices=['auto', 'quick', 'full'], default='auto',
                       help='auto: the reference\'s --quick on CPU or with --quick')
   parser.add_argument('--torch_budget', type=float, default=8.0)
@@ -494,6 +649,9 @@ def main() -> None:
   save()
   if not args.skip_steps:
     run_steps(args, save, report['steps'])
+  if not args.skip_main_job and on_cpu:
+    report['main_job'] = run_main_job(args)
+    save()
   if not args.skip_trainer:
     try:
       report['trainer'] = run_trainer(args)

@@ -7,6 +7,7 @@ uses a narrow, small-image variant.
 import dataclasses
 import math
 import pathlib
+import re
 import runpy
 
 import jax
@@ -276,3 +277,18 @@ def test_model_defaults_are_the_paper_config():
   paper = runpy.run_path(str(ROOT / 'configs' / 'imagenet_paper.py'))['get_config']()
   assert ModelConfig.from_mapping(paper.model) == ModelConfig()
   assert dataclasses.asdict(ModelConfig()) == paper.model.to_dict()
+
+
+def test_every_stage_of_the_forward_and_backward_pass_carries_its_name_for_profiles():
+  """benchmarks/step_profile.py attributes XLA's operations by these named scopes."""
+  config = ModelConfig(num_classes=10, width=1 / 16, image_size=67)
+  net = parallel.ShardedAlexNet(config, parallel.make_mesh(1, 1, jax.devices()[:1]))
+  params = net.init(jax.random.key(0))
+  loss = lambda p: net.apply(p, jnp.zeros((2, 67, 67, 3))).sum()
+  text = jax.jit(jax.grad(loss)).lower(params).as_text(debug_info=True)
+  forward, backward = set(), set()
+  for name in re.findall(r'"(jit\([^"]*)"', text):
+    stages = [part for part in name.split('/') if part in model_lib.STAGES]
+    (backward if 'transpose(' in name else forward).update(stages)
+  assert forward == set(model_lib.STAGES)
+  assert backward == set(model_lib.STAGES)

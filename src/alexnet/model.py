@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from alexnet import towers
+from alexnet import lowering, towers
 
 if TYPE_CHECKING:  # alexnet.config checks model.activation and model.init against this module
   from alexnet.config import ModelConfig
@@ -37,6 +37,9 @@ LAYERS = CONV_LAYERS + FC_LAYERS
 # Every output the forward pass reports to its `observe` hook, in order.
 LAYER_OUTPUTS = ('conv1', 'pool1', 'conv2', 'pool2', 'conv3', 'conv4', 'conv5', 'pool5',
                  'fc6', 'fc7', 'fc8')
+# The forward pass's stages in order, each under its jax.named_scope: what profiles show.
+STAGES = ('conv1', 'norm1', 'pool1', 'conv2', 'norm2', 'pool2', 'conv3', 'conv4', 'conv5',
+          'pool5', 'fc6', 'fc7', 'fc8')
 DROPOUT_LAYERS = ('fc6', 'fc7')  # §4.2: dropout on the first two fully-connected layers
 
 # Kernels per tower (§3.5, Figure 2). towers=2 is the paper's net; towers=1 is the
@@ -93,11 +96,14 @@ def max_pool(x: jax.Array, window: int, stride: int) -> jax.Array:
   """Max-pooling over the spatial axes (§3.4), as in the paper (no padding).
 
   A map smaller than the window (tiny inputs only) is padded with -inf on the far
-  side so that it pools to 1×1 rather than vanishing.
+  side so that it pools to 1×1 rather than vanishing. :mod:`alexnet.lowering` chooses
+  the lowering for the backend.
   """
   height, width = x.shape[1:3]
-  padding = ((0, max(0, window - height)), (0, max(0, window - width)))
-  return nnx.max_pool(x, (window, window), strides=(stride, stride), padding=padding)
+  padding = ((0, 0), (0, max(0, window - height)), (0, max(0, window - width)), (0, 0))
+  if any(high for _, high in padding):
+    x = jnp.pad(x, padding, constant_values=-jnp.inf)
+  return lowering.window_max(x, window, stride)
 
 
 def local_response_norm(x: jax.Array, *, groups: int, k: float, size: int, alpha: float,
@@ -236,25 +242,32 @@ class AlexNet(nnx.Module):
     activation = ACTIVATIONS[config.activation]
     seen = observe or (lambda name, value: None)
 
-    def output(name: str, value: jax.Array) -> jax.Array:
-      seen(name, value)
-      return value
+    def layer(name: str, fn: Callable[[jax.Array], jax.Array], x: jax.Array) -> jax.Array:
+      """``fn(x)`` under the layer's name: profiles (benchmarks/step_profile.py, TensorBoard)
+      attribute each XLA operation, forward and backward, to its layer."""
+      with jax.named_scope(name):
+        y = fn(x)
+      if name in LAYER_OUTPUTS:
+        seen(name, y)
+      return y
 
     x = images.astype(config.compute_dtype)
-    x = output('conv1', activation(self.conv1(x)))
-    x = output('pool1', self._pool(self._normalise(x)))
-    x = output('conv2', activation(self.conv2(x)))
-    x = output('pool2', self._pool(self._normalise(x)))
-    x = output('conv3', activation(self.conv3(towers.exchange(x))))
-    x = output('conv4', activation(self.conv4(x)))
-    x = output('conv5', activation(self.conv5(x)))
-    x = output('pool5', self._pool(x))
-
-    x = towers.exchange(x).reshape(x.shape[0], -1)
-    x = output('fc6', self._dropout('fc6', activation(self.fc6(x)), dropout_masks))
-    x = output('fc7', self._dropout('fc7', activation(self.fc7(towers.exchange(x))),
-                                    dropout_masks))
-    return output('fc8', self.fc8(towers.exchange(x, replicated=True)).astype(jnp.float32))
+    x = layer('conv1', lambda v: activation(self.conv1(v)), x)
+    x = layer('norm1', self._normalise, x)
+    x = layer('pool1', self._pool, x)
+    x = layer('conv2', lambda v: activation(self.conv2(v)), x)
+    x = layer('norm2', self._normalise, x)
+    x = layer('pool2', self._pool, x)
+    x = layer('conv3', lambda v: activation(self.conv3(towers.exchange(v))), x)
+    x = layer('conv4', lambda v: activation(self.conv4(v)), x)
+    x = layer('conv5', lambda v: activation(self.conv5(v)), x)
+    x = layer('pool5', self._pool, x)
+    x = layer('fc6', lambda v: self._dropout('fc6', activation(self.fc6(
+        towers.exchange(v).reshape(v.shape[0], -1))), dropout_masks), x)
+    x = layer('fc7', lambda v: self._dropout('fc7', activation(self.fc7(towers.exchange(v))),
+                                             dropout_masks), x)
+    return layer('fc8', lambda v: self.fc8(towers.exchange(v, replicated=True)).astype(
+        jnp.float32), x)
 
   def _normalise(self, x: jax.Array) -> jax.Array:
     if not self.config.lrn:

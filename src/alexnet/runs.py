@@ -20,7 +20,7 @@ import jax
 import numpy as np
 from absl import flags
 
-from alexnet import data, errors, optim, parallel, train, views
+from alexnet import data, errors, lowering, optim, parallel, train, views
 from alexnet.checkpoint import Checkpoints
 from alexnet.config import ModelConfig, RunConfig
 from alexnet.towers import DATA_AXIS
@@ -81,7 +81,8 @@ class Run:
   def _compiled(self, name: str, fn):
     """``fn(params, images)`` jitted once per Run and name, so repeated calls reuse it."""
     if name not in self._jitted:
-      self._jitted[name] = jax.jit(fn)
+      self._jitted[name] = jax.jit(
+          fn, compiler_options=lowering.compiler_options(self.net.mesh))
     return self._jitted[name]
 
   def _in_batches(self, fn, images: np.ndarray, batch_size: int) -> np.ndarray:

@@ -20,7 +20,7 @@ from flax import struct
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from alexnet import console, stopping
+from alexnet import console, lowering, stopping
 from alexnet.parallel import ShardedAlexNet, global_batch
 
 # The network's float input from the batch the host sent, inside a jitted step.
@@ -125,7 +125,8 @@ def make_train_step(net: ShardedAlexNet, tx: optax.GradientTransformation,
 
   shardings = state_shardings(net, tx)
   return jax.jit(train_step, in_shardings=(shardings, None, None),
-                 out_shardings=(shardings, None), donate_argnums=0)
+                 out_shardings=(shardings, None), donate_argnums=0,
+                 compiler_options=lowering.compiler_options(net.mesh))
 
 
 def make_eval_step(net: ShardedAlexNet, finish: Finish | None = None):
@@ -151,7 +152,8 @@ def make_eval_step(net: ShardedAlexNet, finish: Finish | None = None):
                 top5_errors=(top_k_errors(probabilities, labels, 5) * mask).sum(),
                 loss=(nll * mask).sum())
 
-  return jax.jit(eval_step, in_shardings=(net.param_shardings, None))
+  return jax.jit(eval_step, in_shardings=(net.param_shardings, None),
+                 compiler_options=lowering.compiler_options(net.mesh))
 
 
 def abstract_train_state(net: ShardedAlexNet, tx: optax.GradientTransformation) -> TrainState:
