@@ -215,17 +215,24 @@ def cpu_lowering(name: str):
     lowering.COMPILER_OPTIONS.update(options_table)
 
 
+def _lowering_platforms() -> tuple[str, ...]:
+  """This backend's names as ``jax.lax.platform_dependent`` (and so ``alexnet.lowering``'s
+  tables) spell them: a GPU is 'cuda' or 'rocm' there, never 'gpu'."""
+  import jax
+  platform = jax.default_backend()
+  return ('cuda', 'rocm') if platform == 'gpu' else (platform,)
+
+
 @contextlib.contextmanager
 def pooling(kind: str):
   """Builds the network with the max-pooling lowering ``kind`` ('slices' or 'reduce_window')
   on this backend, whichever ``alexnet.lowering.POOLING`` gives it, for the A/B."""
-  import jax
-
   from alexnet import lowering
-  platform, saved = jax.default_backend(), dict(lowering.POOLING)
-  lowering.POOLING.pop(platform, None)
-  if kind == 'slices':
-    lowering.POOLING[platform] = lowering.sliced_max
+  saved = dict(lowering.POOLING)
+  for platform in _lowering_platforms():
+    lowering.POOLING.pop(platform, None)
+    if kind == 'slices':
+      lowering.POOLING[platform] = lowering.sliced_max
   try:
     yield
   finally:
@@ -235,10 +242,9 @@ def pooling(kind: str):
 
 def backend_pooling() -> str:
   """The max-pooling lowering ``alexnet.lowering`` gives this backend."""
-  import jax
-
   from alexnet import lowering
-  return 'slices' if jax.default_backend() in lowering.POOLING else 'reduce_window'
+  return ('slices' if any(p in lowering.POOLING for p in _lowering_platforms())
+          else 'reduce_window')
 
 
 def run_steps(args, save=lambda: None, results: list | None = None) -> list[dict]:

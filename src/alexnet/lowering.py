@@ -94,10 +94,12 @@ def _sliced_backward(window, stride, residuals, cotangent):
 sliced_max.defvjp(_sliced_forward, _sliced_backward)
 
 PoolLowering = Callable[[jax.Array, int, int], jax.Array]
-# Backend platform → max-pooling lowering; every other backend gets reduce_window_max.
+# Platform, as jax.lax.platform_dependent names it ('cpu', 'cuda', 'rocm', 'tpu'; never
+# 'gpu') → max-pooling lowering; every other backend gets reduce_window_max.
 POOLING: dict[str, PoolLowering] = {'cpu': sliced_max}
 
-# Backend platform → XLA compile options of the network's programs.
+# Platform, as a device names it (jax.Device.platform: 'cpu', 'gpu', 'tpu') → XLA compile
+# options of the network's programs.
 COMPILER_OPTIONS: dict[str, dict[str, str]] = {
     # YNNPACK for dots only: the default also sends it every convolution.
     'cpu': {'xla_cpu_experimental_ynn_fusion_type': 'LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT'},
