@@ -110,6 +110,38 @@ def plot_training_curves(records: Mapping[str, Sequence[Sequence[Mapping]]], eva
     plt.close(fig)
 
 
+def plot_generalisation(records: Mapping[str, Sequence[Sequence[Mapping]]], eval_split: str,
+                        path: Path) -> None:
+  """One panel per variant: training error (the augmented training batches, smoothed) and
+  the ``eval_split`` error (centre crop) against steps; the space between is the gap that
+  the paper's overfitting claims are about."""
+  names = list(records)
+  columns = min(3, len(names))
+  rows = -(-len(names) // columns)
+  fig, axes = plt.subplots(rows, columns, figsize=(4 * columns, 3.2 * rows), sharex=True,
+                           sharey=True, squeeze=False)
+  for ax, name in zip(axes.flat, names):
+    _band(ax, records[name], 'train_top1_error', SMOOTHING_WINDOW, 'training batches',
+          color='tab:blue')
+    _band(ax, records[name], 'eval_top1_error', 1, f'{eval_split} (centre crop)',
+          color='tab:red', marker='o', markersize=3)
+    ax.set_title(name, fontsize=10)
+    ax.grid(True, alpha=0.3)
+  for ax in axes.flat[len(names):]:
+    ax.set_visible(False)
+  for ax in axes[:, 0]:
+    ax.set_ylabel('top-1 error')
+  for ax in axes[-1]:
+    ax.set_xlabel('step')
+  axes.flat[0].set_ylim(0, 0.5)
+  axes.flat[0].legend(fontsize=8)
+  fig.suptitle(f'Training and {eval_split} error, {len(records[names[0]])} seeds per variant; '
+               f'{BANDS}', fontsize=10)
+  fig.tight_layout()
+  fig.savefig(path, dpi=DPI)
+  plt.close(fig)
+
+
 def plot_steps_to_error(relu: Sequence[Sequence[Mapping]], tanh: Sequence[Sequence[Mapping]],
                         target: float, path: Path) -> None:
   """Figure 1: training error against steps, ReLU solid and tanh dashed as in the paper."""

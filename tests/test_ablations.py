@@ -56,11 +56,15 @@ def test_the_sweep_writes_the_table_the_plots_and_every_run_command_and_config(s
     row = next(line for line in table.splitlines() if line.startswith(f'| {variant} |'))
     assert f'| {mean:.2f} ± ' in row, row
   tanh_row = next(line for line in table.splitlines() if line.startswith('| tanh |'))
-  assert re.search(r'\| [+-]\d+\.\d\d ± \d+\.\d\d \|', tanh_row)  # Δ from the base
+  # Δ from the base with its 95 % interval; tanh's verdict is Figure 1's
+  assert re.search(r'\| [+-]\d+\.\d\d \[[+-]\d+\.\d\d, [+-]\d+\.\d\d\] \|', tanh_row)
+  assert 'Figure 1 (below)' in tanh_row
+  assert 'Ten patches against the centre patch** (§4.1, base runs)' in table
   assert 'Figure 1: steps to 95 % training error' in table
   assert re.search(r'\| tanh / ReLU \| \d+\.\d\d× \|', table)
 
-  for name in ('training_loss.png', 'eval_error.png', 'figure1_relu_vs_tanh.png'):
+  for name in ('training_loss.png', 'eval_error.png', 'train_and_eval_error.png',
+               'figure1_relu_vs_tanh.png'):
     with Image.open(out / name) as image:
       assert image.format == 'PNG' and image.width > 300
     assert (out / name).stat().st_size < 1_000_000
@@ -112,7 +116,7 @@ def test_a_misspelt_override_stops_the_sweep_before_any_run(tmp_path):
 
 @pytest.mark.filterwarnings('ignore:the load_module:DeprecationWarning')  # ml_collections
 def test_variants_change_only_their_own_fields_after_the_users_overrides():
-  specs = ablations.run_specs('configs/fashion_mnist_ablation.py', ['--config.model.lrn=True'],
+  specs = ablations.run_specs('configs/fashion_mnist_study.py', ['--config.model.lrn=True'],
                               ablations.VARIANTS, seeds=1, workdirs=ROOT / 'w', out=ROOT / 'o')
   base = ablations.resolve_config(specs[0].command)
   for spec in specs[1:]:
@@ -133,7 +137,14 @@ def test_steps_to_error_takes_the_first_step_where_the_smoothed_error_reaches_th
   assert figures.steps_to_error(records, 0.05) is None
 
 
-def test_differences_are_paired_by_seed_with_their_standard_error():
+def test_differences_are_paired_by_seed_with_a_t_interval_and_a_verdict():
   assert ablations.mean_std([0.10, 0.12, 0.14]) == '12.00 ± 2.00'
-  # per-seed differences +1, +3, +5 points: mean +3, standard error 2 / √3
-  assert ablations.paired_difference([0.11, 0.15, 0.19], [0.10, 0.12, 0.14]) == '+3.00 ± 1.15'
+  # per-seed differences +1, +3, +5 points: mean +3, standard error 2 / √3, t(0.975, 2) 4.303
+  difference = ablations.paired_difference([0.11, 0.15, 0.19], [0.10, 0.12, 0.14])
+  assert str(difference) == '+3.00 [-1.97, +7.97]'
+  assert 'not reproduced' in ablations.verdict(difference, '> 0')
+  clear = ablations.paired_difference([0.12, 0.13, 0.14], [0.10, 0.10, 0.10])  # +2, +3, +4
+  assert str(clear) == '+3.00 [+0.52, +5.48]'
+  assert 'reproduced' in ablations.verdict(clear, '> 0')
+  assert 'not' not in ablations.verdict(clear, '> 0')
+  assert 'contradicted' in ablations.verdict(clear, '< 0')

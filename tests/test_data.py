@@ -400,6 +400,20 @@ def test_fashion_mnist_training_crops_are_resized_crops_minus_the_mean(fmnist):
   np.testing.assert_allclose(batch['image'], resized[order] - statistics.mean_image, atol=2e-3)
 
 
+def test_without_translations_every_training_crop_is_the_centre_crop(fmnist):
+  config, _ = fmnist
+  plain = _plain(config)
+  plain.translate = False  # the ablation of §4.1's random crops
+  batch = next(_train_batches(plain, FMNIST_CROP, global_batch_size=8, seed=1))
+  order = data.epoch_permutation(1, 0, 40)[:8]
+  centre = next(_eval_batches(plain, FMNIST_CROP, 'train', global_batch_size=40, crops=1))
+  centre_crops = centre['image'].reshape(40, FMNIST_CROP, FMNIST_CROP, -1)
+  np.testing.assert_allclose(batch['image'], centre_crops[order], atol=1e-4)
+  plain.translate = True
+  moved = next(_train_batches(plain, FMNIST_CROP, global_batch_size=8, seed=1))['image']
+  assert not np.allclose(moved, batch['image'], atol=1e-2)
+
+
 def test_debian_fashion_mnist_files_are_found_when_installed():
   if not os.path.isdir(fashion_mnist.DEBIAN_DIR):
     pytest.skip("Debian's dataset-fashion-mnist is not installed here")

@@ -188,6 +188,7 @@ class DataConfig(_Section):
   resize_size: int = 256  # §2: shorter side to 256, central 256×256 crop (done once, at preparation)
   mean: str = 'pixel'  # §2: per-pixel mean image of the training set; 'channel' = per-channel mean
   divide_by_std: bool = False  # §2 feeds raw values minus the mean; True also divides by the RGB std
+  translate: bool = True  # §4.1: training crops at random positions; False = the centre crop
   flip: bool = True  # §4.1: horizontal reflections of the training crops
   pca_std: float = 0.1  # §4.1: α ~ N(0, 0.1) per image per use; 0 turns the colour shift off
   pca_eigen: str = 'computed'  # §4.1: PCA of the training set's RGB; 'imagenet' = published values

@@ -528,6 +528,7 @@ class _HostViews:
   spec: _Spec
   resize_size: int
   image_size: int
+  translate: bool
   flip: bool
   pca_std: float
   pca_convention: str
@@ -544,8 +545,10 @@ class _HostViews:
     u = np.stack([views.stateless_uniform(seed, positions, s) for s in range(3)], axis=1)
     alphas = np.stack([views.stateless_normal(seed, positions, s) for s in range(10, 13)],
                       axis=1) * self.pca_std
+    centre = views.center_offset(self.resize_size, self.image_size)
     return {
-        'offset': views.random_crop_offsets(u[:, :2], self.resize_size, self.image_size),
+        'offset': (views.random_crop_offsets(u[:, :2], self.resize_size, self.image_size)
+                   if self.translate else np.full((len(positions), 2), centre, np.int32)),
         'flip': u[:, 2] < 0.5 if self.flip else np.zeros(len(positions), bool),
         'shift': views.pca_shifts(alphas, self.eigenvalues, self.eigenvectors,
                                   self.pca_convention),
@@ -580,8 +583,8 @@ def _views(spec: _Spec, data_config: DataConfig, image_size: int, channels: int,
     eigenvalues, eigenvectors = views.pca_of_covariance(statistics.rgb_covariance)
   else:
     eigenvalues, eigenvectors = views.IMAGENET_EIGENVALUES, views.IMAGENET_EIGENVECTORS
-  host = _HostViews(spec, data_config.resize_size, image_size, data_config.flip,
-                    data_config.pca_std, data_config.pca_convention, eigenvalues,
+  host = _HostViews(spec, data_config.resize_size, image_size, data_config.translate,
+                    data_config.flip, data_config.pca_std, data_config.pca_convention, eigenvalues,
                     eigenvectors)
   # Grey datasets are stored with one channel and their statistics have three equal
   # ones, so a one-channel net needs only the first: the device then does a third of the
