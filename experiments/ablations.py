@@ -267,7 +267,8 @@ def paired_difference(values: Sequence[float], base: Sequence[float],
 
 
 def verdict(difference: Difference, expected: str) -> str:
-  """The issue's four verdicts, for a claim that the difference is ``expected`` ('> 0')."""
+  """The verdict on a claim that the difference is ``expected`` ('> 0' or '< 0'), from its
+  interval; *not testable here* for reasons of the data is the caller's to give."""
   if math.isnan(difference.low):
     return 'not testable here: one seed gives no interval'
   above, below = difference.low > 0, difference.high < 0
