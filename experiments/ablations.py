@@ -15,16 +15,18 @@ here is passed to every run. Workdirs (checkpoints, logs) go under ``--workdirs`
   differences from the base (test error, and the gap test − train) with 95 % confidence
   intervals (t over seeds), the paper's quoted difference beside them, and a verdict per
   claim (reproduced, not reproduced, contradicted, not testable here); ten patches against
-  the centre patch; the steps to converge with and without dropout; the Figure 1 rows
-  (steps each activation needs to reach a training error);
+  the centre patch; the steps to converge with and without dropout;
 * ``training_loss.png``, ``eval_error.png`` (the evaluation split during training),
-  ``train_and_eval_error.png`` (both errors per variant), ``figure1_relu_vs_tanh.png``;
+  ``train_and_eval_error.png`` (both errors per variant);
 * ``commands.sh``: the exact command of every run; ``runs/<variant>/seed<S>/``: each
   run's ``config.json`` and ``metrics.jsonl`` (the table and plots are made from these).
 
 Resumable: a run whose record in ``--out`` holds its final evaluation, made with the
 config this command gives it, is not run again; an interrupted run resumes from its
 checkpoint. Records made with another config stop the command before anything runs.
+
+Figure 1 (ReLU against tanh, each at its own learning rate) is experiments/figure1.py's,
+which runs its sweep with this module's machinery.
 """
 
 from __future__ import annotations
@@ -51,7 +53,6 @@ from alexnet import errors, stopping
 from alexnet.workdir import Workdir
 
 BASE = 'base'
-FIGURE1_PAIR = ('base', 'tanh')  # ReLU (the base) against tanh, §3.1 and Figure 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,8 +84,6 @@ VARIANTS = (
             'no number: without them "substantial overfitting"', judged_on='gap'),
     Variant('no_pca', 'no PCA colour noise (§4.1)', ('data.pca_std=0.0',), '> +1 top-1',
             needs_colour=True),
-    Variant('tanh', 'tanh instead of ReLU (§3.1, Figure 1)', ('model.activation=tanh',),
-            'no error quoted; Figure 1: 6× the steps to 25 % training error (CIFAR-10)'),
 )
 VARIANT_NAMES = tuple(v.name for v in VARIANTS)
 
@@ -171,13 +170,38 @@ def stale_runs(specs: Sequence[RunSpec], configs: Sequence[dict]) -> list[str]:
   return stale
 
 
-def keep_record(spec: RunSpec) -> None:
-  """Copies what the report needs (config.json, metrics.jsonl) from the workdir to --out."""
+class RunFailed(RuntimeError):
+  """A run exited with a failure; ``reason`` is its own one-line ``error:`` message, if any."""
+
+  def __init__(self, spec: RunSpec, status: int, log_path: Path):
+    lines = log_path.read_text().splitlines()
+    reasons = [line.removeprefix('error: ') for line in lines if line.startswith('error: ')]
+    self.reason = reasons[-1] if reasons else None
+    tail = '\n'.join(lines[-15:])
+    super().__init__(f'{spec.label} failed (exit status {status}); its log is {log_path}:\n'
+                     f'{tail}')
+
+
+FAILURE_FILE = 'failure.txt'  # in a record: the run failed, and its error message
+
+
+def keep_record(spec: RunSpec, failure: RunFailed | None = None) -> None:
+  """Copies what the report needs (config.json, metrics.jsonl) from the workdir to --out;
+  for a failed run, also its error message, which marks the run as ended."""
   spec.record.mkdir(parents=True, exist_ok=True)
   run, record = Workdir(spec.workdir), Workdir(spec.record)
   for source, destination in ((run.config_file, record.config_file),
                               (run.metrics_file, record.metrics_file)):
-    shutil.copyfile(source, destination)
+    if failure is None or source.exists():  # a run can fail before it writes either
+      shutil.copyfile(source, destination)
+  if failure is not None:
+    (spec.record / FAILURE_FILE).write_text(f'{failure.reason or "(no error message)"}\n')
+
+
+def failure_reason(record: Path) -> str | None:
+  """The error message of a run recorded as failed; None for a run that did not fail."""
+  path = record / FAILURE_FILE
+  return path.read_text().strip() if path.exists() else None
 
 
 def train(spec: RunSpec) -> float:
@@ -185,7 +209,8 @@ def train(spec: RunSpec) -> float:
 
   The run stops itself cleanly on SIGTERM and Ctrl-C (alexnet.stopping), so while it runs
   this process leaves Ctrl-C to it (the terminal sends it to both) and passes SIGTERM on;
-  a run stopped that way stops the study, to be resumed by the same command.
+  a run stopped that way stops the study, to be resumed by the same command. A run that
+  fails raises :class:`RunFailed`.
   """
   spec.workdir.mkdir(parents=True, exist_ok=True)
   log_path = Workdir(spec.workdir).console_log
@@ -209,15 +234,64 @@ def train(spec: RunSpec) -> float:
                          f'log is {log_path}); rerun the same command to resume the study',
                          exit_status=128 + signum)
   if status:
-    tail = ''.join(log_path.read_text().splitlines(keepends=True)[-15:])
-    raise RuntimeError(f'{spec.label} failed (exit status {status}); its log is '
-                       f'{log_path}:\n{tail}')
+    raise RunFailed(spec, status, log_path)
   return time.monotonic() - started
 
 
-def write_commands(path: Path, runner_command: str, specs: Sequence[RunSpec]) -> None:
+def check_configs(specs: Sequence[RunSpec]) -> None:
+  """Stops the command, before anything runs, if a run's config cannot be built or a run
+  already recorded was made with another config than the one asked for now."""
+  configs = []
+  for spec in specs:
+    try:
+      configs.append(resolve_config(spec.command))
+    except (flags.Error, AttributeError, ValueError) as error:  # ConfigError is a ValueError
+      raise SystemExit(f'error: the config of {spec.label} cannot be built: '
+                       f'{type(error).__name__}: {error}') from error
+  stale = stale_runs(specs, configs)
+  if stale:
+    raise SystemExit('error: these runs were made with another config than this command gives '
+                     'them; use another --out and --workdirs, or delete them:\n  '
+                     + '\n  '.join(stale))
+
+
+def run_all(specs: Sequence[RunSpec], keep_failures: bool = False) -> None:
+  """Trains each run not yet recorded as done, one after another, and keeps its record.
+
+  A run that fails stops the command, unless ``keep_failures``: then its record says why
+  (:func:`failure_reason`), it counts as done, and the next run starts (a learning-rate
+  sweep expects its fastest rates to diverge).
+  """
+  for number, spec in enumerate(specs, 1):
+    prefix = f'[{number:{len(str(len(specs)))}}/{len(specs)}] {spec.label}:'
+    if finished(spec.record) or (keep_failures and failure_reason(spec.record) is not None):
+      print(f'{prefix} done before, skipped', flush=True)
+      continue
+    if not finished(spec.workdir):
+      print(f'{prefix} training in {spec.workdir} …', flush=True)
+      try:
+        seconds = train(spec)
+      except RunFailed as failure:
+        if not keep_failures:
+          raise
+        keep_record(spec, failure)
+        print(f'{prefix} failed: {failure.reason}', flush=True)
+        continue
+      print(f'{prefix} trained in {seconds / 60:.1f} min', flush=True)
+    keep_record(spec)
+    final = final_errors(Workdir(spec.record).read_metrics())
+    print(f'{prefix} top-1 {100 * final["top1"]:.2f} %, top-5 {100 * final["top5"]:.2f} %',
+          flush=True)
+
+
+def write_commands(path: Path, runner_command: str, specs: Sequence[RunSpec],
+                   keep_failures: bool = False) -> None:
+  """commands.sh: every run's command; as in :func:`run_all`, a failed run stops the
+  script unless ``keep_failures``."""
   lines = ['#!/usr/bin/env bash', '# Made by:', f'#   {runner_command}',
-           '# which runs each of these in turn (and skips those already done):', 'set -e']
+           '# which runs each of these in turn (and skips those already done):']
+  lines.append('# (a run that fails, such as a diverging rate, does not stop the others)'
+               if keep_failures else 'set -e')
   lines += [shlex.join(spec.command) for spec in specs]
   path.write_text('\n'.join(lines) + '\n')
 
@@ -298,42 +372,6 @@ def centre_crop_error(records: Sequence[dict]) -> float | None:
   return centre[-1]['eval_top1_error'] if centre else None
 
 
-def steps_row(name: str, steps: Sequence[int | None], total: int) -> str:
-  reached = [s for s in steps if s is not None]
-  shown = ', '.join(str(s) if s is not None else f'> {total}' for s in steps)
-  if len(reached) < len(steps):
-    return f'| {name} | not reached by every seed | {shown} |'
-  return f'| {name} | {statistics.fmean(reached):.0f} | {shown} |'
-
-
-def figure1_section(records: dict[str, list[list[dict]]], target: float) -> list[str]:
-  """Figure 1's comparison as a table: steps to ``target`` training error, ReLU and tanh."""
-  relu, tanh = (records[name] for name in FIGURE1_PAIR)
-  relu_steps = [figures.steps_to_error(r, target) for r in relu]
-  tanh_steps = [figures.steps_to_error(r, target) for r in tanh]
-  total = max(final_errors(r)['step'] for r in relu + tanh)
-  lines = ['', f'### Figure 1: steps to {100 * target:g} % training error, ReLU against tanh', '',
-           f'Training error is the top-1 error of the training batches (with dropout and '
-           f'augmentation), averaged over {figures.SMOOTHING_WINDOW} consecutive logged '
-           'steps; the step shown is the first at which that average reaches the target.', '',
-           '| activation | steps (mean) | per seed |', '|---|---|---|',
-           steps_row('ReLU (base)', relu_steps, total), steps_row('tanh', tanh_steps, total)]
-  pairs = [(t, r) for t, r in zip(tanh_steps, relu_steps) if t is not None and r is not None]
-  if pairs:
-    ratios = [t / r for t, r in pairs]
-    lines.append(f'| tanh / ReLU | {statistics.fmean(ratios):.2f}× | '
-                 f'{", ".join(f"{x:.2f}×" for x in ratios)} |')
-    ratio = paired_difference(ratios, [1.0] * len(ratios), scale=1.0)
-    lines += ['', f'tanh / ReLU − 1 = {ratio} (95 % CI over seeds that reached the target; '
-              f'the paper: ≈ 5): ' + (verdict(ratio, '> 0') if len(pairs) == len(relu) else
-                                      '**not testable here**: not every seed reached it')]
-  lines += ['', 'The paper (Figure 1): a four-layer CNN with ReLUs reaches 25 % training error '
-            'on CIFAR-10 six times faster than the same net with tanh; each net had its own '
-            'best learning rate and no regularisation. Here both use the base config '
-            '(same learning rate, dropout, weight decay).']
-  return lines
-
-
 def convergence_lines(with_dropout: Sequence[Sequence[dict]],
                       without: Sequence[Sequence[dict]]) -> list[str]:
   """§4.2's "dropout roughly doubles the number of iterations required to converge", as the
@@ -343,8 +381,8 @@ def convergence_lines(with_dropout: Sequence[Sequence[dict]],
   steps_without = [figures.steps_to_error(r, level) for r in without]
   shown = lambda steps: ', '.join('–' if s is None else str(s) for s in steps)
   line = (f'**Steps to converge** (§4.2): steps to reach the base\'s final training error '
-          f'({100 * level:.1f} %, smoothed as for Figure 1): with dropout {shown(steps_with)}, '
-          f'without {shown(steps_without)}')
+          f'({100 * level:.1f} %, the mean of {figures.SMOOTHING_WINDOW} logs): with dropout '
+          f'{shown(steps_with)}, without {shown(steps_without)}')
   if None in steps_with or None in steps_without:
     return ['', line + '; **not testable here**: not every run reached it.']
   ratio = paired_difference([a / b for a, b in zip(steps_with, steps_without)],
@@ -354,7 +392,7 @@ def convergence_lines(with_dropout: Sequence[Sequence[dict]],
 
 
 def report(config_arg: str, runner_command: str, variants: Sequence[Variant], seeds: int,
-           out: Path, target: float) -> str:
+           out: Path) -> str:
   """results.md from the records in ``out``, and the plots beside it."""
   records = {v.name: [Workdir(out / 'runs' / v.name / f'seed{s}').read_metrics()
                       for s in range(seeds)] for v in variants}
@@ -363,16 +401,18 @@ def report(config_arg: str, runner_command: str, variants: Sequence[Variant], se
   first = base[0]
   config = recorded_config(out / 'runs' / BASE / 'seed0')
   grey = config['model']['input_channels'] == 1 or config['data']['dataset'] == 'fashion_mnist'
+  eval_split = config['data']['eval_split']  # 'test', or 'validation' where the test is hidden
   lines = [f'# Ablations of `{config_arg}`', '',
            f'Made by `{runner_command}`.', '',
            f'{seeds} seed{"s" if seeds > 1 else ""} per variant (0–{seeds - 1}); '
            f'{first["step"]} steps of {config["train"]["batch_size"]} images from '
            f'`{config["data"]["train_split"]}`; final error on '
-           f'`{config["data"]["eval_split"]}` ({first["examples"]} images, '
+           f'`{eval_split}` ({first["examples"]} images, '
            f'{first["crops"]} crop{"s" if first["crops"] > 1 else ""}).', '',
-           '| variant | change | test top-1 % | test top-5 % | train top-1 % (last epoch) | '
-           'Δ test top-1, points [95 % CI] | Δ test top-5 [95 % CI] | Δ gap (test − train) '
-           '[95 % CI] | paper, ImageNet: Δ top-1 / top-5 | verdict |',
+           f'| variant | change | {eval_split} top-1 % | {eval_split} top-5 % | train top-1 % '
+           f'(last epoch) | Δ {eval_split} top-1, points [95 % CI] | Δ {eval_split} top-5 '
+           f'[95 % CI] | Δ gap ({eval_split} − train) [95 % CI] | paper, ImageNet: Δ top-1 / '
+           'top-5 | verdict |',
            '|---|---|---|---|---|---|---|---|---|---|']
   gaps = {name: [e['top1'] - train_error(r) for e, r in zip(errors[name], records[name])]
           for name in records}
@@ -387,9 +427,7 @@ def report(config_arg: str, runner_command: str, variants: Sequence[Variant], se
       delta1 = paired_difference(top1, [e['top1'] for e in base])
       delta5 = paired_difference(top5, [e['top5'] for e in base])
       delta_gap = paired_difference(gaps[variant.name], gaps[BASE])
-      if variant.name in FIGURE1_PAIR:
-        judged = 'Figure 1 (below): the claim is about speed'
-      elif variant.needs_colour and grey:
+      if variant.needs_colour and grey:
         judged = '**not testable here**: grey images have no colour to jitter'
       elif variant.judged_on == 'gap':
         judged = 'on the gap: ' + verdict(delta_gap, '> 0')
@@ -404,34 +442,29 @@ def report(config_arg: str, runner_command: str, variants: Sequence[Variant], se
             'seeds). The paper\'s Δ is the error added by removing the choice; a verdict is '
             '*reproduced* when Δ top-1 has the paper\'s sign and its interval excludes 0, '
             '*not reproduced* when the interval includes 0, *contradicted* when it excludes 0 '
-            'on the other side. Train error is that of the augmented training batches '
-            '(dropout on) over the last epoch; the gap test − train is what the paper\'s '
-            '"overfitting" claims are about, so the dropout and augmentation claims are '
-            'judged on Δ gap instead of Δ test error.']
+            'on the other side. Train error is that of the training batches over the last '
+            'epoch, as the network saw them (augmented, and with dropout if the config has '
+            f'it); the gap {eval_split} − train is what the paper\'s "overfitting" claims are '
+            'about, so the dropout and augmentation claims are judged on Δ gap instead of '
+            f'Δ {eval_split} error.']
   if 'no_dropout' in records:
     lines += convergence_lines(records[BASE], records['no_dropout'])
   centre = [centre_crop_error(r) for r in records[BASE]]
   if first['crops'] == 10 and None not in centre:
-    ten = paired_difference(centre, [e['top1'] for e in base])
+    ten_patches = [e['top1'] for e in base]
+    ten = paired_difference(centre, ten_patches)
     lines += ['', f'**Ten patches against the centre patch** (§4.1, base runs): centre-crop '
-              f'top-1 {mean_std(centre)} % against ten patches {mean_std([e["top1"] for e in base])} %; '
+              f'top-1 {mean_std(centre)} % against ten patches {mean_std(ten_patches)} %; '
               f'centre − ten = {ten} points: {verdict(ten, "> 0")}.']
   else:
     lines += ['', '**Ten patches against the centre patch**: not testable here: the final '
               'evaluation used one crop.']
-  if all(name in records for name in FIGURE1_PAIR):
-    lines += figure1_section(records, target)
-    figures.plot_steps_to_error(records['base'], records['tanh'], target,
-                                out / 'figure1_relu_vs_tanh.png')
-  eval_split = config['data']['eval_split']
   figures.plot_training_curves(records, eval_split, out / 'training_loss.png',
                                out / 'eval_error.png')
   figures.plot_generalisation(records, eval_split, out / 'train_and_eval_error.png')
   lines += ['', '![training loss](training_loss.png)', '',
             f'![{eval_split} error during training](eval_error.png)', '',
             f'![training and {eval_split} error per variant](train_and_eval_error.png)']
-  if all(name in records for name in FIGURE1_PAIR):
-    lines += ['', '![Figure 1](figure1_relu_vs_tanh.png)']
   return '\n'.join(lines) + '\n'
 
 
@@ -448,8 +481,6 @@ def define_flags() -> None:
                       required=True)
   flags.DEFINE_string('workdirs', None, 'Directory of the runs\' workdirs; default: '
                       'workdirs/ablations/<name of --out>.')
-  flags.DEFINE_float('target_train_error', 0.25, "Figure 1's training error to reach "
-                     '(the paper: 25 %).', lower_bound=0.0, upper_bound=1.0)
 
 
 def split_overrides(argv: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -471,37 +502,11 @@ def main(argv: Sequence[str], overrides: Sequence[str], runner_command: str) -> 
   out = Path(FLAGS.out)
   workdirs = Path(FLAGS.workdirs or Path('workdirs', 'ablations', out.name))
   specs = run_specs(FLAGS.config, overrides, variants, FLAGS.seeds, workdirs, out)
-  configs = []
-  for spec in specs:
-    try:
-      configs.append(resolve_config(spec.command))
-    except (flags.Error, AttributeError, ValueError) as error:  # ConfigError is a ValueError
-      raise SystemExit(f'error: the config of {spec.label} cannot be built: '
-                       f'{type(error).__name__}: {error}') from error
-  stale = stale_runs(specs, configs)
-  if stale:
-    raise SystemExit('error: these runs were made with another config than this command gives '
-                     'them; use another --out and --workdirs, or delete them:\n  '
-                     + '\n  '.join(stale))
+  check_configs(specs)
   out.mkdir(parents=True, exist_ok=True)
   write_commands(out / 'commands.sh', runner_command, specs)
-
-  for number, spec in enumerate(specs, 1):
-    prefix = f'[{number:{len(str(len(specs)))}}/{len(specs)}] {spec.label}:'
-    if finished(spec.record):
-      print(f'{prefix} done before, skipped', flush=True)
-      continue
-    if not finished(spec.workdir):
-      print(f'{prefix} training in {spec.workdir} …', flush=True)
-      seconds = train(spec)
-      print(f'{prefix} trained in {seconds / 60:.1f} min', flush=True)
-    keep_record(spec)
-    final = final_errors(Workdir(spec.record).read_metrics())
-    print(f'{prefix} top-1 {100 * final["top1"]:.2f} %, top-5 {100 * final["top5"]:.2f} %',
-          flush=True)
-
-  table = report(FLAGS.config, runner_command, variants, FLAGS.seeds, out,
-                 FLAGS.target_train_error)
+  run_all(specs)
+  table = report(FLAGS.config, runner_command, variants, FLAGS.seeds, out)
   (out / 'results.md').write_text(table)
   print(f'\n{table}\nWritten to {out}.')
 

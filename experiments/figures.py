@@ -66,7 +66,10 @@ def smooth(steps: np.ndarray, values: np.ndarray,
 
 def steps_to_error(records: Sequence[Mapping], target: float) -> int | None:
   """The first logged step at which the smoothed training error is ≤ ``target`` (Figure 1)."""
-  steps, errors = smooth(*series(records, 'train_top1_error'))
+  steps, errors = series(records, 'train_top1_error')
+  if not len(steps):
+    return None
+  steps, errors = smooth(steps, errors)
   reached = np.flatnonzero(errors <= target)
   return int(steps[reached[0]]) if len(reached) else None
 
@@ -142,13 +145,12 @@ def plot_generalisation(records: Mapping[str, Sequence[Sequence[Mapping]]], eval
   plt.close(fig)
 
 
-def plot_steps_to_error(relu: Sequence[Sequence[Mapping]], tanh: Sequence[Sequence[Mapping]],
-                        target: float, path: Path) -> None:
-  """Figure 1: training error against steps, ReLU solid and tanh dashed as in the paper."""
-  fig, ax = plt.subplots(figsize=(7, 4.5))
-  # Solid and dashed as in the paper, in two colours. Each seed's crossing of the target is
-  # marked in its curve's colour and shape, ReLU's above the target line and tanh's below,
-  # one seed per row, so that none hides another (seeds can cross at the same logged step).
+def _training_error_panel(ax, relu: Sequence[Sequence[Mapping]],
+                          tanh: Sequence[Sequence[Mapping]], target: float) -> None:
+  """Figure 1 itself: training error against steps, ReLU solid and tanh dashed as in the
+  paper, in two colours. Each seed's crossing of the target is marked in its curve's colour
+  and shape, ReLU's above the target line and tanh's below, one seed per row, so that none
+  hides another (seeds can cross at the same logged step)."""
   for name, runs_records, style, colour, marker, side in (
       ('ReLU', relu, '-', 'tab:blue', 'o', 1), ('tanh', tanh, '--', 'tab:orange', 's', -1)):
     _band(ax, runs_records, 'train_top1_error', SMOOTHING_WINDOW, name, linestyle=style,
@@ -160,13 +162,53 @@ def plot_steps_to_error(relu: Sequence[Sequence[Mapping]], tanh: Sequence[Sequen
             markersize=5, markerfacecolor='none', linestyle='none',
             label=f'{name}: where each seed reaches {100 * target:g} % (a row per seed)')
   ax.axhline(target, color='grey', linewidth=0.8, linestyle=':')
+  crossed = [s for r in (*relu, *tanh) if (s := steps_to_error(r, target)) is not None]
+  if crossed:  # the steps around the target, not the whole run
+    ax.set_xlim(0, 3 * max(crossed))
   ax.set_xlabel('step')
   ax.set_ylabel(f'training error (mean of {SMOOTHING_WINDOW} logs)')
   ax.set_ylim(0, 1)
-  ax.set_title(f'Figure 1: steps to {100 * target:g} % training error\n'
-               f'{len(relu)} seeds each; {BANDS}', fontsize=10)
+  ax.set_title(f'Training error at the chosen rates, {len(relu)} seeds each\n{BANDS}',
+               fontsize=10)
   ax.grid(True, alpha=0.3)
-  ax.legend()
+  ax.legend(fontsize=8)
+
+
+def _sweep_panel(ax, rates: Sequence[float], steps: Mapping[str, Sequence[int | None]],
+                 target: float) -> None:
+  """Steps to the target against the learning rate, one line per activation; a rate whose
+  run never reached the target (or diverged first) is a cross above the rest, a row per
+  activation."""
+  reached_any = [s for row in steps.values() for s in row if s is not None]
+  top = max(reached_any, default=1)
+  for row_number, ((name, row), colour, marker) in enumerate(
+      zip(steps.items(), ('tab:blue', 'tab:orange'), 'os')):
+    ax.plot([r for r, s in zip(rates, row) if s is not None], [s for s in row if s is not None],
+            marker=marker, color=colour, label=name)
+    missed = [r for r, s in zip(rates, row) if s is None]
+    ax.plot(missed, [top * (1.3 - 0.1 * row_number)] * len(missed), 'x', color=colour,
+            markersize=8, linestyle='none', label=f'{name}: not reached, or diverged')
+  ax.set_xscale('log')
+  ax.set_ylim(0, 1.4 * top)
+  ax.set_xlabel('learning rate')
+  ax.set_ylabel(f'steps to {100 * target:g} % training error')
+  ax.set_title('The learning-rate sweep (seed 0)', fontsize=10)
+  ax.grid(True, which='both', alpha=0.3)
+  ax.legend(fontsize=8)
+
+
+def plot_figure1(rates: Sequence[float], sweep_steps: Mapping[str, Sequence[int | None]],
+                 relu: Sequence[Sequence[Mapping]], tanh: Sequence[Sequence[Mapping]],
+                 target: float, path: Path) -> None:
+  """Figure 1 with the sweep that chose its learning rates: steps to ``target`` per rate and
+  activation (``sweep_steps``: label → steps per rate), and the training error of every
+  seed at the chosen rates."""
+  fig, (sweep_ax, curve_ax) = plt.subplots(1, 2, figsize=(12, 4.5),
+                                           gridspec_kw={'width_ratios': [2, 3]})
+  _sweep_panel(sweep_ax, rates, sweep_steps, target)
+  _training_error_panel(curve_ax, relu, tanh, target)
+  fig.suptitle(f'Figure 1: steps to {100 * target:g} % training error, ReLU against tanh, '
+               'each at its fastest rate, no regularisation', fontsize=11)
   fig.tight_layout()
   fig.savefig(path, dpi=DPI)
   plt.close(fig)

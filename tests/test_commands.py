@@ -18,8 +18,9 @@ COMMANDS = {
     '-m alexnet.export': (*_RUN_FLAGS, '--output'),
     '-m alexnet.summary': ('--config',),
     'experiments/figures.py': (*_RUN_FLAGS, '--figure', '--out'),
-    'experiments/ablations.py': ('--config', '--seeds', '--variants', '--out', '--workdirs',
-                                 '--target_train_error'),
+    'experiments/ablations.py': ('--config', '--seeds', '--variants', '--out', '--workdirs'),
+    'experiments/figure1.py': ('--config', '--seeds', '--learning_rates', '--target_train_error',
+                               '--out', '--workdirs'),
 }
 
 

@@ -545,10 +545,13 @@ class _HostViews:
     u = np.stack([views.stateless_uniform(seed, positions, s) for s in range(3)], axis=1)
     alphas = np.stack([views.stateless_normal(seed, positions, s) for s in range(10, 13)],
                       axis=1) * self.pca_std
-    centre = views.center_offset(self.resize_size, self.image_size)
+    if self.translate:
+      offsets = views.random_crop_offsets(u[:, :2], self.resize_size, self.image_size)
+    else:
+      centre = views.center_offset(self.resize_size, self.image_size)
+      offsets = np.full((len(positions), 2), centre, np.int32)
     return {
-        'offset': (views.random_crop_offsets(u[:, :2], self.resize_size, self.image_size)
-                   if self.translate else np.full((len(positions), 2), centre, np.int32)),
+        'offset': offsets,
         'flip': u[:, 2] < 0.5 if self.flip else np.zeros(len(positions), bool),
         'shift': views.pca_shifts(alphas, self.eigenvalues, self.eigenvectors,
                                   self.pca_convention),
