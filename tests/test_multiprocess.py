@@ -56,7 +56,10 @@ def start_trainers(workdir: Path, overrides: list[str], port: int) -> list[subpr
 @pytest.mark.slow
 def test_sigterm_to_one_of_two_processes_stops_both_at_the_same_step_and_they_resume(
     tmp_path, fashion_mnist):
-  overrides = [*fashion_mnist, '--config.train.log_every_steps=1', '--config.data.eval_crops=1']
+  # 96 steps, signalled at step 5: the run must still be going when the stop is agreed on
+  # (with the smoke config's 24, a loaded machine sometimes let the run end first).
+  overrides = [*fashion_mnist, '--config.train.log_every_steps=1', '--config.data.eval_crops=1',
+               '--config.train.num_steps=96', '--config.train.checkpoint_every_steps=32']
   reference = start_trainers(tmp_path / 'uninterrupted', overrides, free_port())
   for process in reference:
     processes.finish(process, 0)
