@@ -197,22 +197,30 @@ CPU_LOWERINGS = {
 
 
 @contextlib.contextmanager
+def _lowering_tables_restored():
+  """``alexnet.lowering`` for the block to change its tables (POOLING, COMPILER_OPTIONS),
+  which are as they were again once the block ends."""
+  from alexnet import lowering
+  tables = (lowering.POOLING, lowering.COMPILER_OPTIONS)
+  saved = [dict(table) for table in tables]
+  try:
+    yield lowering
+  finally:
+    for table, entries in zip(tables, saved):
+      table.clear()
+      table.update(entries)
+
+
+@contextlib.contextmanager
 def cpu_lowering(name: str):
   """Builds the network's programs with some of the CPU lowering choices undone."""
-  from alexnet import lowering
   keep = CPU_LOWERINGS[name]
-  pooling_table, options_table = dict(lowering.POOLING), dict(lowering.COMPILER_OPTIONS)
-  if not keep['pooling']:
-    lowering.POOLING.pop('cpu', None)
-  if not keep['options']:
-    lowering.COMPILER_OPTIONS.pop('cpu', None)
-  try:
+  with _lowering_tables_restored() as lowering:
+    if not keep['pooling']:
+      lowering.POOLING.pop('cpu', None)
+    if not keep['options']:
+      lowering.COMPILER_OPTIONS.pop('cpu', None)
     yield
-  finally:
-    lowering.POOLING.clear()
-    lowering.POOLING.update(pooling_table)
-    lowering.COMPILER_OPTIONS.clear()
-    lowering.COMPILER_OPTIONS.update(options_table)
 
 
 def _lowering_platforms() -> tuple[str, ...]:
@@ -227,17 +235,12 @@ def _lowering_platforms() -> tuple[str, ...]:
 def pooling(kind: str):
   """Builds the network with the max-pooling lowering ``kind`` ('slices' or 'reduce_window')
   on this backend, whichever ``alexnet.lowering.POOLING`` gives it, for the A/B."""
-  from alexnet import lowering
-  saved = dict(lowering.POOLING)
-  for platform in _lowering_platforms():
-    lowering.POOLING.pop(platform, None)
-    if kind == 'slices':
-      lowering.POOLING[platform] = lowering.sliced_max
-  try:
+  with _lowering_tables_restored() as lowering:
+    for platform in _lowering_platforms():
+      lowering.POOLING.pop(platform, None)
+      if kind == 'slices':
+        lowering.POOLING[platform] = lowering.sliced_max
     yield
-  finally:
-    lowering.POOLING.clear()
-    lowering.POOLING.update(saved)
 
 
 def backend_pooling() -> str:
