@@ -84,11 +84,15 @@ class Outcome:
     return ended if self.steps is None else f'{self.steps}, then {ended}'
 
 
-def outcome(spec: ablations.RunSpec, target: float) -> Outcome:
-  records = Workdir(spec.record).read_metrics()
+def outcome(spec: ablations.RunSpec, records: Sequence[Mapping], target: float) -> Outcome:
+  """``spec``'s run, from its records (its metrics) and its failure, if it failed."""
   logged = [r['step'] for r in records if 'train_top1_error' in r]
   return Outcome(figures.steps_to_error(records, target), logged[-1] if logged else 0,
                  ablations.failure_reason(spec.record))
+
+
+def outcomes(specs: Sequence[ablations.RunSpec], target: float) -> list[Outcome]:
+  return [outcome(s, Workdir(s.record).read_metrics(), target) for s in specs]
 
 
 def fastest(rates: Sequence[float], outcomes: Sequence[Outcome]) -> float | None:
@@ -157,17 +161,16 @@ def seeds_lines(chosen: Mapping[str, float], runs: Mapping[str, Sequence[Outcome
   return lines + ['', line + '.']
 
 
-Runs = Mapping[str, Sequence[ablations.RunSpec]]  # per activation
-
-
-def report(config_arg: str, runner_command: str, rates: Sequence[float], sweep: Runs,
-           runs: Runs, chosen: Mapping[str, float], out: Path, target: float) -> str:
-  """results.md from the records in ``out`` (``sweep``: seed 0 at each rate; ``runs``: the
-  seeds at the chosen rate), and figure1.png beside it."""
-  config = ablations.recorded_config(sweep[ACTIVATIONS[0]][0].record)
+def report(config_arg: str, runner_command: str, rates: Sequence[float],
+           tried: Mapping[str, Sequence[Outcome]], chosen: Mapping[str, float],
+           runs: Mapping[str, Sequence[ablations.RunSpec]], out: Path, target: float) -> str:
+  """results.md from the sweep's outcomes (``tried``: seed 0 at each rate, per activation),
+  the rate chosen for each and the records in ``out`` of its seeds (``runs``), and
+  figure1.png beside it."""
+  config = ablations.recorded_config(runs[ACTIVATIONS[0]][0].record)
   train = config['train']
-  tried = {a: [outcome(s, target) for s in sweep[a]] for a in ACTIVATIONS}
   left_on = regularisers(config)
+  records = {a: [Workdir(s.record).read_metrics() for s in runs[a]] for a in ACTIVATIONS}
   lines = [f'# Figure 1: ReLU against tanh, `{config_arg}`', '',
            f'Made by `{runner_command}`.', '',
            f'Every run: up to {max(o.last_step for a in ACTIVATIONS for o in tried[a])} '
@@ -180,16 +183,15 @@ def report(config_arg: str, runner_command: str, rates: Sequence[float], sweep: 
            f'to {100 * target:g} % are the first step at which that mean reaches it ("> N": '
            'not in its N steps).', '']
   lines += sweep_lines(rates, tried, chosen, target)
-  lines += seeds_lines(chosen, {a: [outcome(s, target) for s in runs[a]] for a in ACTIVATIONS},
-                       target)
+  lines += seeds_lines(chosen, {a: [outcome(s, r, target) for s, r in zip(runs[a], records[a])]
+                                for a in ACTIVATIONS}, target)
   lines += ['', 'The paper (Figure 1): a four-layer CNN on CIFAR-10 with ReLUs reaches 25 % '
             'training error six times faster than the same net with tanh units, each at its '
             'own fastest learning rate, without regularisation; "the magnitude of the effect '
             'demonstrated here varies with network architecture".', '',
             '![Figure 1: the sweep and the training error at the chosen rates](figure1.png)']
-  records = {a: [Workdir(s.record).read_metrics() for s in runs[a]] for a in ACTIVATIONS}
   figures.plot_figure1(rates, {LABELS[a]: [o.steps for o in tried[a]] for a in ACTIVATIONS},
-                       records['relu'], records['tanh'], target, out / 'figure1.png')
+                       records['relu'], records['tanh'], target, left_on, out / 'figure1.png')
   return '\n'.join(lines) + '\n'
 
 
@@ -237,7 +239,8 @@ def main(argv: Sequence[str], overrides: Sequence[str], runner_command: str) -> 
   ablations.write_commands(out / 'commands.sh', runner_command, sweep_runs, keep_failures=True)
   ablations.run_all(sweep_runs, keep_failures=True)
 
-  chosen = {a: fastest(rates, [outcome(s, target) for s in sweep[a]]) for a in ACTIVATIONS}
+  tried = {a: outcomes(sweep[a], target) for a in ACTIVATIONS}
+  chosen = {a: fastest(rates, tried[a]) for a in ACTIVATIONS}
   for a, rate in chosen.items():
     if rate is None:
       raise SystemExit(f'error: at no rate of --learning_rates did {LABELS[a]} reach '
@@ -251,7 +254,7 @@ def main(argv: Sequence[str], overrides: Sequence[str], runner_command: str) -> 
 
   runs = {a: [s for s in seed_runs if s.variant.name == arm(a, chosen[a]).name]
           for a in ACTIVATIONS}
-  table = report(FLAGS.config, runner_command, rates, sweep, runs, chosen, out, target)
+  table = report(FLAGS.config, runner_command, rates, tried, chosen, runs, out, target)
   (out / 'results.md').write_text(table)
   print(f'\n{table}\nWritten to {out}.')
 

@@ -151,6 +151,7 @@ def _training_error_panel(ax, relu: Sequence[Sequence[Mapping]],
   paper, in two colours. Each seed's crossing of the target is marked in its curve's colour
   and shape, ReLU's above the target line and tanh's below, one seed per row, so that none
   hides another (seeds can cross at the same logged step)."""
+  crossed = []
   for name, runs_records, style, colour, marker, side in (
       ('ReLU', relu, '-', 'tab:blue', 'o', 1), ('tanh', tanh, '--', 'tab:orange', 's', -1)):
     _band(ax, runs_records, 'train_top1_error', SMOOTHING_WINDOW, name, linestyle=style,
@@ -158,11 +159,11 @@ def _training_error_panel(ax, relu: Sequence[Sequence[Mapping]],
     crossings = [(steps_to_error(r, target), target + side * 0.025 * (seed + 1))
                  for seed, r in enumerate(runs_records)]
     crossings = [(step, y) for step, y in crossings if step is not None]
+    crossed += [step for step, _ in crossings]
     ax.plot([step for step, _ in crossings], [y for _, y in crossings], marker, color=colour,
             markersize=5, markerfacecolor='none', linestyle='none',
             label=f'{name}: where each seed reaches {100 * target:g} % (a row per seed)')
   ax.axhline(target, color='grey', linewidth=0.8, linestyle=':')
-  crossed = [s for r in (*relu, *tanh) if (s := steps_to_error(r, target)) is not None]
   if crossed:  # the steps around the target, not the whole run
     ax.set_xlim(0, 3 * max(crossed))
   ax.set_xlabel('step')
@@ -199,16 +200,19 @@ def _sweep_panel(ax, rates: Sequence[float], steps: Mapping[str, Sequence[int | 
 
 def plot_figure1(rates: Sequence[float], sweep_steps: Mapping[str, Sequence[int | None]],
                  relu: Sequence[Sequence[Mapping]], tanh: Sequence[Sequence[Mapping]],
-                 target: float, path: Path) -> None:
+                 target: float, regularisers: Sequence[str], path: Path) -> None:
   """Figure 1 with the sweep that chose its learning rates: steps to ``target`` per rate and
   activation (``sweep_steps``: label → steps per rate), and the training error of every
-  seed at the chosen rates."""
+  seed at the chosen rates; the title names the ``regularisers`` the runs had (Figure 1:
+  none)."""
   fig, (sweep_ax, curve_ax) = plt.subplots(1, 2, figsize=(12, 4.5),
                                            gridspec_kw={'width_ratios': [2, 3]})
   _sweep_panel(sweep_ax, rates, sweep_steps, target)
   _training_error_panel(curve_ax, relu, tanh, target)
   fig.suptitle(f'Figure 1: steps to {100 * target:g} % training error, ReLU against tanh, '
-               'each at its fastest rate, no regularisation', fontsize=11)
+               'each at its fastest rate, '
+               + (f'with {", ".join(regularisers)}' if regularisers else 'no regularisation'),
+               fontsize=11)
   fig.tight_layout()
   fig.savefig(path, dpi=DPI)
   plt.close(fig)
