@@ -362,8 +362,8 @@ class Trainer:
     where = f'at step {step}'
     if during_evaluation:
       where += ', during its evaluation (a resumed run evaluates that step first)'
-    if stopping.requested() is None:
-      where += ' (the signal reached another process of this run)'
+    if jax.process_count() > 1:  # the stop was agreed at a sync point (stopping.py)
+      where += ", with the run's other processes,"
     return stopping.StopRequested(where, stopping.stop_signal())
 
   def log(self, done: int, metrics: dict, learning_rate: float) -> None:
