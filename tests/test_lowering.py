@@ -89,8 +89,7 @@ def _logits_and_gradients(config: ModelConfig, images, labels):
     logits = net.apply(p, images, jax.random.key(2))
     return train.cross_entropy(logits, labels), logits
 
-  (_, logits), grads = jax.jit(jax.value_and_grad(loss, has_aux=True),
-                               compiler_options=lowering.compiler_options(net.mesh))(params)
+  (_, logits), grads = lowering.jit(jax.value_and_grad(loss, has_aux=True), net.mesh)(params)
   return logits, grads
 
 

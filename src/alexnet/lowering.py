@@ -21,10 +21,10 @@ float32 round-off (tests/test_lowering.py):
    backend gets ``reduce_window_max`` (``benchmarks/step_throughput.py --compare_pool``
    measures the other choice on a GPU).
 
-2. **XLA's compile options** (``compiler_options(mesh)``, given to every ``jax.jit`` of
-   the network). On the CPU, XLA sends convolutions and matrix products to YNNPACK by
-   default; its convolutions were slower here than XLA's own (Eigen) ones, so the CPU
-   keeps YNNPACK for matrix products only.
+2. **XLA's compile options** (``compiler_options(mesh)``), which every program of the
+   network gets by being compiled with :func:`jit`. On the CPU, XLA sends convolutions
+   and matrix products to YNNPACK by default; its convolutions were slower here than
+   XLA's own (Eigen) ones, so the CPU keeps YNNPACK for matrix products only.
 """
 
 from __future__ import annotations
@@ -118,3 +118,9 @@ def compiler_options(mesh: Mesh) -> dict[str, str] | None:
   """XLA compile options for a program of the network on ``mesh``'s backend (None: XLA's
   defaults)."""
   return COMPILER_OPTIONS.get(mesh.devices.flat[0].platform)
+
+
+def jit(fn: Callable, mesh: Mesh, **jit_kwargs) -> Callable:
+  """``jax.jit(fn, **jit_kwargs)`` with :func:`compiler_options` for ``mesh``: how every
+  program of the network (train step, eval step, the tools' forward passes) is compiled."""
+  return jax.jit(fn, compiler_options=compiler_options(mesh), **jit_kwargs)

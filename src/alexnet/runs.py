@@ -81,8 +81,7 @@ class Run:
   def _compiled(self, name: str, fn):
     """``fn(params, images)`` jitted once per Run and name, so repeated calls reuse it."""
     if name not in self._jitted:
-      self._jitted[name] = jax.jit(
-          fn, compiler_options=lowering.compiler_options(self.net.mesh))
+      self._jitted[name] = lowering.jit(fn, self.net.mesh)
     return self._jitted[name]
 
   def _in_batches(self, fn, images: np.ndarray, batch_size: int) -> np.ndarray:

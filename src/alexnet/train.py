@@ -124,9 +124,8 @@ def make_train_step(net: ShardedAlexNet, tx: optax.GradientTransformation,
     return new_state, metrics
 
   shardings = state_shardings(net, tx)
-  return jax.jit(train_step, in_shardings=(shardings, None, None),
-                 out_shardings=(shardings, None), donate_argnums=0,
-                 compiler_options=lowering.compiler_options(net.mesh))
+  return lowering.jit(train_step, net.mesh, in_shardings=(shardings, None, None),
+                      out_shardings=(shardings, None), donate_argnums=0)
 
 
 def make_eval_step(net: ShardedAlexNet, finish: Finish | None = None):
@@ -152,8 +151,7 @@ def make_eval_step(net: ShardedAlexNet, finish: Finish | None = None):
                 top5_errors=(top_k_errors(probabilities, labels, 5) * mask).sum(),
                 loss=(nll * mask).sum())
 
-  return jax.jit(eval_step, in_shardings=(net.param_shardings, None),
-                 compiler_options=lowering.compiler_options(net.mesh))
+  return lowering.jit(eval_step, net.mesh, in_shardings=(net.param_shardings, None))
 
 
 def abstract_train_state(net: ShardedAlexNet, tx: optax.GradientTransformation) -> TrainState:
