@@ -362,7 +362,7 @@ class Trainer:
     where = f'at step {step}'
     if during_evaluation:
       where += ', during its evaluation (a resumed run evaluates that step first)'
-    if jax.process_count() > 1:  # the stop was agreed at a sync point (stopping.py)
+    if self.processes > 1:  # the stop was agreed at a sync point (stopping.py)
       where += ", with the run's other processes,"
     return stopping.StopRequested(where, stopping.stop_signal())
 
