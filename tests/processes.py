@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -26,6 +27,14 @@ from alexnet.workdir import Workdir
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ['--config', 'configs/fashion_mnist.py:smoke']
+# The two-process run of the multi-process tests (with the fashion_mnist fixture's data):
+# 384 steps, evaluated every 64 (4 epochs), checkpointed every 128, a record every step so
+# that a test can act at a chosen step. JAX's preemption service agrees on a stopping step
+# within about a second; the run leaves half a minute after step 5, so that a test that
+# stops it there cannot pass or fail on how fast the machine is.
+TWO_PROCESS_RUN = ['--config.train.log_every_steps=1', '--config.data.eval_crops=1',
+                   '--config.train.num_steps=384', '--config.train.eval_every_epochs=4',
+                   '--config.train.checkpoint_every_steps=128']
 TIMING_FIELDS = ('time', 'images_per_second', 'host_memory_gib', 'device_memory_gib',
                  'train_seconds')
 
@@ -44,6 +53,34 @@ def start(workdir: Path | None, *overrides: str, devices: int = 1, env: dict | N
          **(env or {})}
   return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True)
+
+
+def free_port() -> int:
+  with socket.socket() as s:
+    s.bind(('127.0.0.1', 0))
+    return s.getsockname()[1]
+
+
+def start_trainers(workdir: Path, overrides: list[str]) -> list[subprocess.Popen]:
+  """The trainer as two processes of one run, one CPU device each, joined by jax.distributed.
+
+  TF_CPP_MIN_LOG_LEVEL=1 keeps the preemption service's warnings (``SIGTERM caught``, a
+  failed sync protocol) in the outputs, where a failing test shows them.
+  """
+  port = free_port()
+  return [start(workdir, *overrides, f'--coordinator_address=127.0.0.1:{port}',
+                '--num_processes=2', f'--process_id={i}', env={'TF_CPP_MIN_LOG_LEVEL': '1'})
+          for i in range(2)]
+
+
+def finish_trainers(pair: list[subprocess.Popen], status: int, context: str = '') -> list[str]:
+  """Both outputs, once both processes have ended with ``status``; a failure shows both."""
+  outputs = [process.communicate(timeout=600)[0] for process in pair]
+  statuses = [process.returncode for process in pair]
+  assert statuses == [status, status], '\n'.join(
+      [context] + [f'--- process {i}, exit status {s}:\n{output}'
+                   for i, (s, output) in enumerate(zip(statuses, outputs))])
+  return outputs
 
 
 def run(workdir: Path, *overrides: str, status: int = 0, **kwargs) -> str:
