@@ -194,7 +194,7 @@ class DataConfig(_Section):
   pca_eigen: str = 'computed'  # §4.1: PCA of the training set's RGB; 'imagenet' = published values
   pca_convention: str = 'lambda'  # §4.1's text: α·λ; 'sqrt_lambda' = α·√λ as in cuda-convnet2
   eval_crops: int = 10  # §4.1: average of the 10 patches' softmax; 1 = centre crop only
-  threads: int = 0  # not in the paper: tf.data threads; 0 = as many as TF sees cores
+  threads: int = 0  # not in the paper: tf.data's threads and parallel calls; 0 = one per usable core
 
   def __post_init__(self):
     require(self.dataset in DATASETS, 'data.dataset', self.dataset, ' or '.join(DATASETS))

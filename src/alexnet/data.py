@@ -601,9 +601,25 @@ def _views(spec: _Spec, data_config: DataConfig, image_size: int, channels: int,
 # --- The pipeline ----------------------------------------------------------------------
 
 
+def _parallel_calls(data_config: DataConfig) -> int:
+  """Examples (or steps' reads) processed at once: ``data.threads``, or one per core this
+  process may run on (a SLURM task's cores, not the whole node's)."""
+  if data_config.threads:
+    return data_config.threads
+  return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()
+
+
 def _options(data_config: DataConfig) -> tf.data.Options:
+  """Deterministic order, and no autotuning.
+
+  tf.data's autotuner runs a thread that wakes on a period doubling up to a minute, and
+  closing an iterator waits for it to wake: a trainer stopped by SIGTERM waited there at
+  random, up to 44 s before its processes exited (BENCHMARKS.md, "Stopping"). A fixed
+  parallelism of one call per core reads as fast on these CPUs.
+  """
   options = tf.data.Options()
   options.deterministic = True
+  options.autotune.enabled = False
   if data_config.threads:
     options.threading.private_threadpool_size = data_config.threads
   return options
@@ -645,9 +661,9 @@ def _pipeline(steps: tf.data.Dataset, step_fn: Callable[[int], dict[str, np.ndar
     arrays = dict(zip(names, (tf.ensure_shape(a, shape) for a, shape in zip(arrays, shapes))))
     return {**_parse(arrays.pop('record')), **arrays}
 
-  ds = steps.map(read_step, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  ds = steps.map(read_step, num_parallel_calls=_parallel_calls(data_config), deterministic=True)
   ds = ds.unbatch().map(
       lambda ex: {'image': example_fn(ex), 'label': ex['label'], **{k: ex[k] for k in keep}},
-      num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+      num_parallel_calls=_parallel_calls(data_config), deterministic=True)
   ds = ds.batch(local_batch, drop_remainder=True)
   return ds.prefetch(2).with_options(_options(data_config))

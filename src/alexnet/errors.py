@@ -6,9 +6,12 @@ exception types below mark them, and the modules that detect each raise a subcla
 says what it is about (``config.ConfigError``, ``workdir.WorkdirInUseError``, …).
 Setting ``ALEXNET_TRACEBACK=1`` shows the traceback as well, for debugging.
 
-Exit statuses: 2 for a usage error (the command cannot run as given), 1 for a run that
-failed (non-finite loss, disk full), 128 + the signal's number for a run stopped by a
-signal (``alexnet.stopping``), as shells report a process killed by it.
+Exit statuses, which a batch script acts on (``slurm/train.sbatch`` requeues only the
+last): 2 for a usage error (the command cannot run as given), 1 for a run that failed for a
+reason a rerun alone does not fix (non-finite loss, every checkpoint damaged, disk
+full; Python's own status for a bug's traceback too), 128 + the signal's number for a run
+stopped by a signal after saving (``alexnet.stopping``), as shells report a process
+killed by it.
 """
 
 from __future__ import annotations

@@ -4,15 +4,19 @@ Any config field can be overridden on the command line, e.g.
 ``--config.model.lrn=False --config.optim.learning_rate=0.02``. Running the same
 command again with the same workdir resumes from the latest checkpoint.
 
-Several hosts: start the same command on every host. Under SLURM (``srun``)
-JAX finds the coordinator and each process's rank by itself; elsewhere pass
-``--coordinator_address=host:port --num_processes=N --process_id=i``.
+Several hosts: start the same command on every host. Under SLURM,
+``sbatch slurm/train.sbatch <these arguments>`` runs it with ``srun`` (JAX finds the
+coordinator and each process's rank by itself) and requeues the job after a preemption or
+at the time limit; elsewhere pass ``--coordinator_address=host:port --num_processes=N
+--process_id=i``.
 
-SIGTERM and Ctrl-C stop the run at the next step boundary with a checkpoint of that
-step (exit status 143 or 130; a second Ctrl-C exits at once). A mistake in the command
-(a config field that does not exist, a value the run cannot use, a workdir another
-trainer holds, a config that cannot resume the workdir's run) is one line, exit status 2;
-``ALEXNET_TRACEBACK=1`` shows the traceback too.
+Exit statuses (``alexnet.errors``): 0 the run has finished; 1 it failed for a reason a
+rerun alone does not fix (a non-finite loss, every checkpoint damaged, a full disk, a bug); 2 the
+command is wrong (a config field that does not exist, a value the run cannot use, a
+workdir another trainer holds, a config that cannot resume the workdir's run), said in one
+line (``ALEXNET_TRACEBACK=1`` shows the traceback too); 143 or 130: SIGTERM or Ctrl-C
+stopped the run at a step boundary after saving it (a second Ctrl-C exits at once), and
+the same command resumes it.
 """
 
 from __future__ import annotations
