@@ -2,6 +2,7 @@
 and TensorBoard logs that TensorBoard's own reader understands."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -70,3 +71,23 @@ def test_tensorboard_finds_the_runs_numbers_grouped_and_no_constants(tiny_run):
   assert not scalars & {'eval/examples', 'final/examples', 'final/crops', 'train/epoch'}
   assert [event.step for event in events.Scalars('eval/top1_error')] == [8]
   assert 'config/text_summary' in events.Tags()['tensors']
+
+
+@pytest.mark.parametrize('program, file_text, message', [
+    ('-m alexnet.main', None, r'the config file \S*mine.py \(--config\) does not exist\.$'),
+    ('-m alexnet.main', 'def get_config(:\n',
+     r'the config file \S*mine.py is not valid Python: line 1: invalid syntax'),
+    ('-m alexnet.summary', 'def get_config():\n  return {}["model"]\n',
+     r"cannot be loaded: KeyError at \S*mine.py:2: 'model'"),
+], ids=['missing', 'syntax-error', 'get-config-raises'])
+def test_a_config_file_that_cannot_be_loaded_is_one_line_naming_it(
+    tmp_path, program, file_text, message):
+  config_file = tmp_path / 'mine.py'
+  if file_text is not None:
+    config_file.write_text(file_text)
+  result = command(program, f'--config={config_file}', f'--workdir={tmp_path / "run"}'
+                   if program.endswith('main') else '--config.seed=1')
+  assert result.returncode == 2, result.stderr[-2000:]
+  said = [line for line in result.stderr.splitlines() if line.startswith('error: ')]
+  assert len(said) == 1 and re.search(message, said[0]), result.stderr[-2000:]
+  assert 'Traceback' not in result.stderr and not (tmp_path / 'run').exists()

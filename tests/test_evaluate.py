@@ -2,6 +2,7 @@
 
 import gzip
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 
 from alexnet import evaluate, runs
+from alexnet.config import ConfigError
 from alexnet.tf_process import tf
 from tiny_run import NUM_TEST, ROOT, tiny_run  # noqa: F401 - the fixture
 
@@ -94,3 +96,24 @@ def test_command_line_prints_the_errors_of_the_latest_checkpoint(tiny_run):
   assert (f'step 8, test ({NUM_TEST} images, 10 crops): top-1 error '
           f'{100 * expected["top1_error"]:.2f} %, top-5 error '
           f'{100 * expected["top5_error"]:.2f} %') in result.stdout
+
+
+@pytest.mark.parametrize('split, message', [
+    ('test[20000:30000]', r'incompatible with 40 examples'),
+    ('test[:0]', r'holds no example'),
+])
+def test_a_split_slice_out_of_range_or_empty_is_refused_naming_the_flag(tiny_run, split, message):
+  with pytest.raises(ConfigError, match=rf"--split='{re.escape(split)}' is not allowed: .*{message}"):
+    runs.load_run(tiny_run).dataset.split_examples(split, '--split')
+
+
+def test_an_unknown_split_is_one_line_naming_the_splits_there_are(tiny_run):
+  env = {**os.environ, 'XLA_FLAGS': '--xla_force_host_platform_device_count=1'}
+  result = subprocess.run([sys.executable, '-m', 'alexnet.evaluate', f'--workdir={tiny_run}',
+                           '--split=bogus'], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=300)
+  assert result.returncode == 2, result.stderr[-2000:]
+  assert result.stderr.splitlines() == [
+      "error: --split='bogus' is not allowed: it must be a split of alexnet_fashion_mnist "
+      "(train, test) or a slice of one such as 'train[:10%]' (Unknown split 'bogus'. Should be "
+      "one of ['train', 'test'].)"], result.stderr

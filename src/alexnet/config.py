@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import traceback
 import typing
+from pathlib import Path
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
@@ -374,6 +376,42 @@ def check_override_names(args: Iterable[str]) -> None:
         if name not in names:
           raise ConfigError(f'config field {name} (given as {arg}) does not exist'
                             f'{_did_you_mean(name, names)}.')
+
+
+class ConfigFileError(errors.UsageError):
+  """A ``--config`` file that cannot be loaded: missing, not Python, or its ``get_config`` raised."""
+
+  @classmethod
+  def from_loading(cls, error: BaseException) -> ConfigFileError:
+    """The file and line where loading ``error`` arose, and what it was, as one line."""
+    if isinstance(error, SyntaxError) and error.filename:
+      return cls(f'the config file {error.filename} is not valid Python: line {error.lineno}: '
+                 f'{error.msg}.')
+    frames = traceback.extract_tb(error.__traceback__)
+    where = next((f'{frame.filename}:{frame.lineno}' for frame in reversed(frames)
+                  if 'site-packages' not in frame.filename and not frame.filename.startswith('<')),
+                 'a config file')
+    message = str(error).splitlines()[-1].strip() if str(error).strip() else ''
+    return cls(f'the config file cannot be loaded: {type(error).__name__} at {where}'
+               f'{": " + message if message else ""}.')
+
+
+def check_config_files(flag_values) -> None:
+  """Refuses, naming the file, a ``--config`` file that could not be read.
+
+  ml_collections keeps a file it cannot open as a stand-in that raises only when the
+  config is first used (deep inside the run); this reads every config flag at once.
+  """
+  for name in flag_values:
+    flag = flag_values[name]
+    if not hasattr(flag, 'config_filename') or not flag.present:
+      continue
+    try:
+      flag.value.keys()
+    except OSError:
+      path = Path(flag.config_filename.split(':', 1)[0])
+      problem = 'does not exist' if not path.exists() else 'cannot be read'
+      raise ConfigFileError(f'the config file {path} (--{name}) {problem}.') from None
 
 
 def validate_data(data: Mapping, image_size: int) -> DataConfig:

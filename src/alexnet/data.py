@@ -149,11 +149,14 @@ def _exclusive(directory: str) -> Iterator[None]:
 def split_size(info: tfds.core.DatasetInfo, split: str, field: str) -> int:
   """Examples in ``split`` (a TFDS split or slice), or a ConfigError naming ``field``."""
   try:
-    return info.splits[split].num_examples
+    examples = info.splits[split].num_examples
   except (KeyError, ValueError) as error:
     raise ConfigError(f'{field}={split!r} is not allowed: it must be a split of {info.name} '
                       f'({", ".join(info.splits)}) or a slice of one such as '
                       f"'train[:10%]' ({str(error).splitlines()[0]})") from None
+  if examples == 0:
+    raise ConfigError(f'{field}={split!r} is not allowed: it holds no example of {info.name}.')
+  return examples
 
 
 def prepare(data_config: Mapping, model: ModelConfig) -> Dataset:
@@ -295,9 +298,10 @@ class Dataset:
       self._sources[split] = _source(self._spec, split)
     return self._sources[split]
 
-  def split_examples(self, split: str) -> int:
-    """Examples in ``split`` (a split or a slice of one)."""
-    return len(self.source(split))
+  def split_examples(self, split: str, field: str = 'split') -> int:
+    """Examples in ``split`` (a split or a slice of one); a ConfigError naming ``field`` (the
+    flag or config field that gave it) for one the dataset lacks or that holds nothing."""
+    return split_size(self.builder.info, split, field)
 
   def stored_images(self, split: str, indices: Sequence[int]) -> np.ndarray:
     """The stored images (uint8, as prepared) at ``indices`` of ``split``."""

@@ -212,7 +212,14 @@ def parse_flags(argv: Sequence[str]) -> list[str]:
 
   try:
     config.check_override_names(argv[1:])
-    return flags.FLAGS(argv)
+    try:
+      remaining = flags.FLAGS(argv)
+    except flags.Error:
+      raise
+    except Exception as error:  # noqa: BLE001 - only a config file runs user code while parsing
+      raise config.ConfigFileError.from_loading(error) from error
+    config.check_config_files(flags.FLAGS)
+    return remaining
   except (UsageError, flags.Error) as error:
     if show_tracebacks():
       traceback.print_exc()

@@ -41,7 +41,7 @@ def main(argv) -> None:
   run = runs.load_run_from_flags()
   split = FLAGS.split or run.config.data.eval_split
   crops = int(FLAGS.crops or run.config.data.eval_crops)
-  progress = console.Progress(f'evaluating {split}:', run.dataset.split_examples(split),
+  progress = console.Progress(f'evaluating {split}:', run.dataset.split_examples(split, '--split'),
                               unit='image')
   result = evaluate_run(run, split=split, crops=crops, progress=progress)
   progress.clear()

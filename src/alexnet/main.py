@@ -49,24 +49,14 @@ def join_processes() -> None:
     jax.distributed.initialize()  # SLURM is detected by JAX itself
 
 
-def load_config():
-  """The config file with the command line's overrides; a file that fails to load is one line."""
-  try:
-    return _CONFIG.value
-  except Exception as error:  # noqa: BLE001 - the file's own error, whatever it is, is the message
-    raise errors.UsageError(f'the config file {flags.FLAGS["config"].config_filename} cannot be '
-                            f'loaded: {type(error).__name__}: {error}') from error
-
-
 @errors.reported
 def main(argv) -> None:
   if len(argv) > 1:
     raise errors.UsageError(f'unexpected arguments: {argv[1:]}')
-  config = load_config()
   join_processes()
   from alexnet import trainer
 
-  trainer.train_and_evaluate(config, _WORKDIR.value)
+  trainer.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
 
 
 if __name__ == '__main__':
