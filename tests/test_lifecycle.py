@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import ml_collections
+import numpy as np
 import pytest
 
 import fake_data
@@ -183,6 +184,59 @@ def test_the_lock_of_a_killed_trainer_does_not_block_the_next(tmp_path):
   lock = workdir.lock()
   lock.acquire()  # the kernel dropped the dead holder's lock
   lock.release()
+
+
+def start_tools(workdir: Path, scratch: Path) -> list[subprocess.Popen]:
+  """evaluate, predict and export on ``workdir``, at once, as people peek at a live run."""
+  image = scratch / 'image.jpg'
+  if not image.exists():
+    image.write_bytes(fake_data.jpeg_bytes(np.random.default_rng(0), 40, 40))
+  env = {**os.environ, 'XLA_FLAGS': '--xla_force_host_platform_device_count=1'}
+  commands = [['-m', 'alexnet.evaluate', '--crops=1', '--split=test[:64]'],
+              ['-m', 'alexnet.predict', '--crops=1', str(image)],
+              ['-m', 'alexnet.export', f'--output={scratch / "params.npz"}']]
+  return [subprocess.Popen([sys.executable, *command, f'--workdir={workdir}'], cwd=ROOT, env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+          for command in commands]
+
+
+def freeze_during_a_save(trainer: subprocess.Popen, workdir: Path) -> bool:
+  """SIGSTOPs the trainer while a save of it is in flight (orbax's temporary directory is
+  there) and a finished checkpoint exists; False if the trainer ended first."""
+  checkpoints = Workdir(workdir).checkpoints_dir
+  in_flight = lambda: any(checkpoints.glob(f'*{checkpoint._TMP_SUFFIX}*'))
+  while trainer.poll() is None:
+    if in_flight() and Workdir(workdir).checkpoint_steps():
+      trainer.send_signal(signal.SIGSTOP)
+      if in_flight():
+        return True
+      trainer.send_signal(signal.SIGCONT)  # the save finished before the trainer stopped
+    time.sleep(0.002)
+  return False
+
+
+def test_tools_reading_a_live_run_never_disturb_its_trainer(tmp_path, data, uninterrupted):
+  workdir = tmp_path / 'run'
+  trainer = start(workdir, *data, '--config.train.checkpoint_every_steps=1')
+  for _ in range(2):  # evaluate, predict and export while a save is half written
+    assert freeze_during_a_save(trainer, workdir), trainer.communicate()[0]
+    in_flight = sorted(Workdir(workdir).checkpoints_dir.glob(f'*{checkpoint._TMP_SUFFIX}*'))
+    tools = start_tools(workdir, tmp_path)
+    outputs = [tool.communicate(timeout=300)[0] for tool in tools]
+    assert [tool.returncode for tool in tools] == [0, 0, 0], '\n'.join(outputs)
+    assert all(path.exists() for path in in_flight), 'a tool removed the save in flight'
+    trainer.send_signal(signal.SIGCONT)
+  output = finish(trainer, 0)
+  assert_same_parameters(workdir, final_parameters(uninterrupted), f'with tools reading:\n{output}')
+  assert training_records(workdir) == training_records(uninterrupted)
+
+
+def test_a_tool_on_a_workdir_without_checkpoints_says_so_and_creates_nothing(finished_run):
+  shutil.rmtree(finished_run / 'checkpoints')
+  before = snapshot(finished_run), sorted(p.name for p in finished_run.iterdir())
+  with pytest.raises(runs.RunNotFoundError, match='has not saved one yet'):
+    runs.load_run(finished_run)
+  assert (snapshot(finished_run), sorted(p.name for p in finished_run.iterdir())) == before
 
 
 @pytest.fixture

@@ -235,13 +235,14 @@ def test_a_checkpoint_saved_on_one_mesh_restores_on_others(tmp_path):
 
 
 def saved_at_steps_4_and_8(workdir: Path):
-  """Checkpoints of a tiny state at steps 4 and 8 (progress {'step': s}) in ``workdir``;
-  returns the net and optimizer that restore them."""
+  """Checkpoints of a tiny state at steps 4 and 8 (progress {'step': s}, top-1 errors 0.5 and
+  0.4) in ``workdir``; returns the net and optimizer that restore them."""
   net, tx = tiny_state((1, 1))
   state = train.create_train_state(net, tx, seed=0)
   ckpt = checkpoint.Checkpoints(Workdir(workdir), keep=3)
-  for step in (4, 8):
-    ckpt.save(step, state.replace(step=np.int32(step)), {'step': step})
+  for step, error in ((4, 0.5), (8, 0.4)):
+    ckpt.save(step, state.replace(step=np.int32(step)), {'step': step},
+              metrics={checkpoint.BEST_METRIC: error})
   ckpt.wait()
   ckpt.close()
   return net, tx
@@ -278,9 +279,9 @@ def test_every_checkpoint_carries_the_checksums_of_all_its_files_and_verifies(tm
   for step in (4, 8):
     directory = tmp_path / 'checkpoints' / str(step)
     listed = json.loads((directory / checkpoint.CHECKSUMS_FILE).read_text())
-    items = {str(p.relative_to(directory)) for item in ('state', 'progress')
+    items = {str(p.relative_to(directory)) for item in ('state', 'progress', 'metrics')
              for p in (directory / item).rglob('*') if p.is_file()}
-    assert set(listed) == items and len(items) > 3
+    assert set(listed) == items and len(items) > 3 and 'metrics/metrics' in items
     assert checkpoint.verify(directory) == ''
 
 
@@ -302,6 +303,23 @@ def test_a_flipped_byte_in_a_checkpoint_is_detected_and_the_checkpoint_before_us
   assert (tmp_path / 'damaged_checkpoints' / '8').is_dir()
   assert re.search(r'checkpoint at step 8 cannot be used \(1 of its files differ from the '
                    r'checksums written when it was saved', caplog.text)
+
+
+@pytest.mark.parametrize('damage', [b'{"top1_error": 0.1}', b'\x00garbage'],
+                         ids=['a-changed-digit', 'garbage'])
+def test_damaged_metrics_read_before_any_verification_make_a_damaged_checkpoint(
+    tmp_path, caplog, damage):
+  net, tx = saved_at_steps_4_and_8(tmp_path)
+  (tmp_path / 'checkpoints' / '8' / 'metrics' / 'metrics').write_bytes(damage)
+  reader = checkpoint.CheckpointReader(Workdir(tmp_path))  # a tool: reads, moves nothing
+  assert reader.best_step() == 4 and 'checkpoint at step 8 is not ranked' in caplog.text
+  with pytest.raises(checkpoint.DamagedCheckpointError, match='step 8 .* is damaged'):
+    reader.restore(train.abstract_train_state(net, tx), 8)
+  assert Workdir(tmp_path).checkpoint_steps() == [4, 8]
+  restored, progress = checkpoint.Checkpoints(Workdir(tmp_path), keep=3).restore(
+      train.abstract_train_state(net, tx))  # the trainer: sets it aside, uses the one before
+  assert progress == {'step': 4} and int(restored.step) == 4
+  assert (tmp_path / 'damaged_checkpoints' / '8').is_dir()
 
 
 def test_a_checkpoint_interval_in_minutes_saves_at_the_first_logged_step_after_it(

@@ -20,7 +20,15 @@ inside the checkpoint's temporary directory, before orbax renames it into place:
 checkpoint is never visible without its checksums. A restore verifies them before
 reading. A checkpoint that fails to verify or to read is moved aside to
 ``damaged_checkpoints/`` — never deleted — and the one before it is used; when none is
-left, the run is refused rather than started again from step 0.
+left, the run is refused rather than started again from step 0. The checksums also cover
+the metrics orbax ranks checkpoints by (``metrics/``), which orbax reads as soon as it opens
+the directory: the trainer checks those first, so a damaged one is set aside like the rest.
+
+**Readers.** The tools read checkpoints through :class:`CheckpointReader`, which writes
+nothing: no directory created, no temporary directory cleaned up (the trainer's save in
+flight), no lock. They see only finished checkpoints, since orbax writes under a temporary
+name and renames the directory to ``<step>/`` when it is complete; a checkpoint the trainer
+deletes (its retention) while a reader reads it is reported as gone, and chosen again.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ import hashlib
 import json
 import logging
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +52,10 @@ from alexnet.workdir import Workdir
 BEST_METRIC = 'top1_error'
 CHECKSUMS_FILE = 'checksums.json'  # in <checkpoints>/<step>/, beside the items
 _ITEMS = ('state', 'progress')
+# orbax's own item: the metrics a checkpoint is ranked by, read when a manager opens the run.
+_METRICS_ITEM = 'metrics'
+_METRICS_FILE = f'{_METRICS_ITEM}/metrics'
+_CHECKSUMMED = (*_ITEMS, _METRICS_ITEM)
 # Where orbax writes a checkpoint before renaming it to <step>/ (on local and network
 # filesystems; object stores have no rename and write in place).
 _TMP_SUFFIX = '.orbax-checkpoint-tmp'
@@ -69,7 +82,7 @@ class DamagedCheckpointError(errors.RunFailure):
 def file_checksums(directory: Path) -> dict[str, str]:
   """{path relative to ``directory``: SHA-256} of every file of the checkpoint's items."""
   sums = {}
-  for item in _ITEMS:
+  for item in _CHECKSUMMED:
     for path in sorted((directory / item).rglob('*')):
       if path.is_file():
         with path.open('rb') as f:
@@ -90,6 +103,10 @@ def verify(directory: Path) -> str | None:
   except (OSError, ValueError) as error:
     return f'its {CHECKSUMS_FILE} cannot be read ({error})'
   found = file_checksums(directory)
+  if not any(name.startswith(f'{_METRICS_ITEM}/') for name in expected):
+    # Checksums written before they covered the metrics: those files are not compared.
+    found = {name: sum_ for name, sum_ in found.items()
+             if not name.startswith(f'{_METRICS_ITEM}/')}
   bad = sorted(name for name in expected.keys() | found.keys()
                if expected.get(name) != found.get(name))
   if not bad:
@@ -98,13 +115,158 @@ def verify(directory: Path) -> str | None:
           f'({", ".join(bad[:3])}{", …" if len(bad) > 3 else ""})')
 
 
+def ranking_error(directory: Path) -> float | None:
+  """The validation error the checkpoint in ``directory`` is ranked by, if it has one.
+
+  ValueError if its metrics file is damaged: unreadable, not the expected record, or
+  different from its checksum.
+  """
+  path = directory / _METRICS_FILE
+  if not path.is_file():
+    return None
+  try:
+    listed = json.loads((directory / CHECKSUMS_FILE).read_text())
+  except (OSError, ValueError):
+    listed = {}  # no checksums (or damaged ones, which a restore reports)
+  with path.open('rb') as f:
+    digest = hashlib.file_digest(f, 'sha256').hexdigest()
+  if listed.get(_METRICS_FILE, digest) != digest:
+    raise ValueError(f'its {_METRICS_FILE} differs from the checksum written when it was saved')
+  try:
+    error = json.loads(path.read_bytes())[BEST_METRIC]
+  except (ValueError, KeyError, TypeError) as problem:
+    raise ValueError(f'its {_METRICS_FILE} is not a metrics record ({problem})') from None
+  if not isinstance(error, (int, float)):
+    raise ValueError(f'its {_METRICS_FILE} holds {error!r} as {BEST_METRIC}')
+  return float(error)
+
+
+def _warn_if_unverified(step: int, problem: str | None) -> str:
+  if problem is None:
+    logging.warning('The checkpoint at step %d has no checksums (an earlier version wrote '
+                    'it): it is restored unverified.', step)
+  return problem or ''
+
+
+def _checkpointer() -> ocp.Checkpointer:
+  """Reads one checkpoint directory (every item's handler named, so orbax guesses none)."""
+  return ocp.Checkpointer(ocp.CompositeCheckpointHandler(
+      state=ocp.StandardCheckpointHandler(), progress=ocp.JsonCheckpointHandler(),
+      **{_METRICS_ITEM: ocp.JsonCheckpointHandler()}))
+
+
+def _read(directory: Path, abstract_state: Any) -> tuple[Any, dict]:
+  """The checkpoint in ``directory`` in the shardings of ``abstract_state``; reads, never writes."""
+  restored = _checkpointer().restore(
+      directory, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state),
+                                         progress=ocp.args.JsonRestore()))
+  return restored.state, dict(restored.progress)
+
+
+def _read_failure(error: Exception) -> str:
+  return f'{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ""}'
+
+
+def _check_compatible(directory: Path, step: int, abstract_state: Any) -> None:
+  """Refuses, with the differing shapes, a checkpoint of another network."""
+  try:
+    stored = _checkpointer().metadata(directory).item_metadata['state']
+  except Exception:  # noqa: BLE001 - unreadable metadata: the restore reports the damage
+    return
+  if stored is None:
+    return
+  expected, found = (
+      {jax.tree_util.keystr(path, simple=True, separator='/'): tuple(leaf.shape)
+       for path, leaf in jax.tree_util.tree_leaves_with_path(tree) if hasattr(leaf, 'shape')}
+      for tree in (abstract_state, stored))
+  differences = sorted((name for name in expected.keys() | found.keys()
+                        if expected.get(name) != found.get(name)),
+                       key=lambda name: (not name.startswith('params'), name))
+  if differences:
+    shown = '; '.join(f'{name}: checkpoint {found.get(name)}, config {expected.get(name)}'
+                      for name in differences[:5])
+    raise IncompatibleCheckpointError(
+        f'The checkpoint at step {step} in {directory.parent} was written by a different '
+        f'network or optimizer ({len(differences)} arrays differ: {shown}). Use a new '
+        f'--workdir, or the config the run was started with.')
+
+
+class CheckpointDeletedError(FileNotFoundError):
+  """The trainer deleted the checkpoint (its retention policy) while a reader read it."""
+
+
+class CheckpointReader:
+  """The finished checkpoints of a run, read-only (see the module's docstring): for the
+  tools, which may run beside the trainer, on this host or another."""
+
+  def __init__(self, workdir: Workdir):
+    self.workdir = workdir
+    self.directory = workdir.checkpoints_dir
+
+  def steps(self) -> list[int]:
+    return self.workdir.checkpoint_steps()
+
+  def best_step(self) -> int | None:
+    """The step with the lowest validation top-1 error (the latest of equals), as the
+    trainer's manager ranks them; a checkpoint with damaged metrics is left out."""
+    ranked = []
+    for step in self.steps():
+      try:
+        error = ranking_error(self.directory / str(step))
+      except (OSError, ValueError) as problem:
+        logging.warning('The checkpoint at step %d is not ranked: %s.', step, problem)
+        continue
+      if error is not None:
+        ranked.append((error, -step))
+    return -min(ranked)[1] if ranked else None
+
+  def restore(self, abstract_state: Any, step: int) -> tuple[Any, dict]:
+    """The checkpoint at ``step``, verified, in the shardings of ``abstract_state``.
+
+    DamagedCheckpointError if it fails to verify or to read (nothing is moved: that is the
+    trainer's to do); CheckpointDeletedError if it was deleted meanwhile.
+    """
+    directory = self.directory / str(step)
+    try:
+      problem = _warn_if_unverified(step, verify(directory))
+      if not problem:
+        _check_compatible(directory, step, abstract_state)
+        return _read(directory, abstract_state)
+    except IncompatibleCheckpointError:
+      raise
+    except Exception as error:  # noqa: BLE001 - any read failure: deleted, or damaged
+      problem = _read_failure(error)
+    if _disappears(directory):
+      raise CheckpointDeletedError(f'the checkpoint at step {step} was deleted while it was read')
+    raise DamagedCheckpointError(
+        f'the checkpoint at step {step} in {self.directory} is damaged: {problem}. Nothing '
+        'was changed; the trainer sets it aside when the run next starts.')
+
+
+def _disappears(directory: Path, patience: float = 1.0) -> bool:
+  """Whether ``directory`` is gone within ``patience`` seconds (a deletion in progress)."""
+  deadline = time.monotonic() + patience
+  while directory.exists():
+    if time.monotonic() > deadline:
+      return False
+    time.sleep(0.05)
+  return True
+
+
 class Checkpoints:
-  """The checkpoints of one run, under ``<workdir>/checkpoints``."""
+  """The checkpoints of one run, under ``<workdir>/checkpoints``, as its trainer writes them.
+
+  Only the trainer, which holds the workdir's lock, opens them so: orbax's manager creates
+  the directory and removes the temporary directories of saves cut short.
+  """
 
   def __init__(self, workdir: Workdir, *, keep: int):
     self.directory = workdir.checkpoints_dir
     self.damaged_directory = workdir.damaged_dir
     self._checksum_queue: collections.deque[int] = collections.deque()
+    self.manager: ocp.CheckpointManager | None = None
+    for step in workdir.checkpoint_steps():  # before orbax reads their metrics
+      self._set_aside_if_unranked(step)
     policies = ocp.checkpoint_managers
     lowest_error = lambda metrics: metrics[BEST_METRIC]
     options = ocp.CheckpointManagerOptions(
@@ -169,13 +331,12 @@ class Checkpoints:
     for candidate in candidates:
       problem = self._problem(candidate)  # first: a damaged checkpoint's metadata is not read
       if problem is None:
-        self._check_compatible(candidate, abstract_state)
+        directory = self.directory / str(candidate)
+        _check_compatible(directory, candidate, abstract_state)
         try:
-          restored = self.manager.restore(candidate, args=ocp.args.Composite(
-              state=ocp.args.StandardRestore(abstract_state), progress=ocp.args.JsonRestore()))
-          return restored.state, dict(restored.progress)
+          return _read(directory, abstract_state)
         except Exception as error:  # noqa: BLE001 - any read failure means a damaged checkpoint
-          problem = f'{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ""}'
+          problem = _read_failure(error)
       if step is not None:
         raise DamagedCheckpointError(f'the checkpoint at step {step} in {self.directory} is '
                                      f'damaged: {problem}.')
@@ -193,11 +354,8 @@ class Checkpoints:
 
   def _problem(self, step: int) -> str | None:
     """Why the checkpoint at ``step`` cannot be trusted, or None; decided by process 0."""
-    problem = verify(self.directory / str(step)) if jax.process_index() == 0 else ''
-    if problem is None:
-      logging.warning('The checkpoint at step %d has no checksums (an earlier version wrote '
-                      'it): it is restored unverified.', step)
-      problem = ''
+    problem = (_warn_if_unverified(step, verify(self.directory / str(step)))
+               if jax.process_index() == 0 else '')
     if parallel.from_process_0(not problem):
       return None
     return problem or 'its files differ from their checksums (checked by process 0)'
@@ -221,28 +379,17 @@ class Checkpoints:
     if errors.disk_full_in(error):
       raise errors.DiskFullError(self.directory, what) from error
 
-  def _check_compatible(self, step: int, abstract_state: Any) -> None:
-    """Refuses, with the differing shapes, a checkpoint of another network."""
-    try:
-      stored = self.manager.item_metadata(step)['state']
-    except Exception:  # noqa: BLE001 - unreadable metadata: restore() reports the damage
-      return
-    if stored is None:
-      return
-    expected, found = (
-        {jax.tree_util.keystr(path, simple=True, separator='/'): tuple(leaf.shape)
-         for path, leaf in jax.tree_util.tree_leaves_with_path(tree) if hasattr(leaf, 'shape')}
-        for tree in (abstract_state, stored))
-    differences = sorted((name for name in expected.keys() | found.keys()
-                          if expected.get(name) != found.get(name)),
-                         key=lambda name: (not name.startswith('params'), name))
-    if differences:
-      shown = '; '.join(f'{name}: checkpoint {found.get(name)}, config {expected.get(name)}'
-                        for name in differences[:5])
-      raise IncompatibleCheckpointError(
-          f'The checkpoint at step {step} in {self.directory} was written by a different '
-          f'network or optimizer ({len(differences)} arrays differ: {shown}). Use a new '
-          f'--workdir, or the config the run was started with.')
+  def _set_aside_if_unranked(self, step: int) -> None:
+    """Sets aside the checkpoint at ``step`` if its metrics (read by orbax on opening) are
+    damaged; decided by process 0."""
+    problem = ''
+    if jax.process_index() == 0:
+      try:
+        ranking_error(self.directory / str(step))
+      except (OSError, ValueError) as error:
+        problem = str(error)
+    if not parallel.from_process_0(not problem):
+      self._set_aside(step, problem or 'its metrics are damaged (checked by process 0)')
 
   def _set_aside(self, step: int, problem: str) -> None:
     destination = self.damaged_directory / str(step)
@@ -257,4 +404,5 @@ class Checkpoints:
       multihost_utils.sync_global_devices(f'alexnet: checkpoint {step} set aside')
     logging.warning('The checkpoint at step %d cannot be used (%s); moved it to %s and '
                     'trying the one before.', step, problem, destination)
-    self.manager.reload()
+    if self.manager is not None:
+      self.manager.reload()

@@ -21,12 +21,14 @@ import numpy as np
 from absl import flags
 
 from alexnet import data, errors, lowering, optim, parallel, train, views
-from alexnet.checkpoint import Checkpoints
+from alexnet.checkpoint import CheckpointDeletedError, CheckpointReader
 from alexnet.config import ModelConfig, RunConfig
 from alexnet.towers import DATA_AXIS
 from alexnet.workdir import RunNotFoundError, Workdir
 
 CHECKPOINT_CHOICES = "'latest', 'best' or a step number"
+# A live trainer may delete the chosen checkpoint (its retention) while it is read: choose again.
+_CHOICES_BEFORE_GIVING_UP = 5
 
 
 class CheckpointChoiceError(errors.UsageError, ValueError):
@@ -114,7 +116,7 @@ def mesh_for_tools(config: RunConfig) -> jax.sharding.Mesh:
   return parallel.mesh_for(config.model.towers, -1, config.mesh.model, adapt=True)
 
 
-def choose_step(checkpoints: Checkpoints, which: str) -> int:
+def choose_step(checkpoints: CheckpointReader, which: str) -> int:
   """The step of ``which`` ('latest', 'best' or a step number) among the saved checkpoints."""
   steps = checkpoints.steps()
   if not steps:
@@ -140,18 +142,22 @@ def load_run(workdir: str | Path, checkpoint: str = 'latest',
 
   ``checkpoint`` is 'latest', 'best' (lowest top-1 error on the run's evaluation split,
   ``data.eval_split``, centre crop, as evaluated during training) or a step number.
-  Only arrays and JSON are read (orbax, no pickle).
+  Only arrays and JSON are read (orbax, no pickle), and nothing in the workdir is written,
+  so a trainer may be running there.
   """
   run_dir = Workdir(workdir)
   config = load_config(run_dir.path)
   net = parallel.ShardedAlexNet(config.model, mesh or mesh_for_tools(config))
-  tx = optim.make_optimizer(config.optim)
-  checkpoints = Checkpoints(run_dir, keep=config.train.keep_checkpoints)
-  try:
+  abstract_state = train.abstract_train_state(net, optim.make_optimizer(config.optim))
+  checkpoints = CheckpointReader(run_dir)
+  for attempt in range(_CHOICES_BEFORE_GIVING_UP):
     step = choose_step(checkpoints, checkpoint)
-    state, _ = checkpoints.restore(train.abstract_train_state(net, tx), step=step)
-  finally:
-    checkpoints.close()
+    try:
+      state, _ = checkpoints.restore(abstract_state, step)
+      break
+    except CheckpointDeletedError:  # by a trainer saving faster than this reads
+      if attempt == _CHOICES_BEFORE_GIVING_UP - 1:
+        raise
   return Run(workdir=run_dir.path, config=config, net=net, params=state.params, step=step)
 
 
