@@ -396,6 +396,47 @@ def test_a_full_disk_stops_the_run_with_one_line_naming_the_directory_and_keeps_
   assert re.search(r'resumed at step (8|12|16)', second), second
 
 
+FILL_THE_DISK_WHILE_PREPARING = r'''
+set -u
+mount -t tmpfs -o size=300k tmpfs "$MOUNT"
+"$@" > "$OUT/first.txt" 2>&1
+echo $? > "$OUT/first.status"
+mount -o remount,size=64m "$MOUNT"
+"$@" > "$OUT/second.txt" 2>&1
+echo $? > "$OUT/second.status"
+'''
+
+
+def test_a_full_disk_while_preparing_the_data_is_one_line_and_the_next_run_clears_what_it_left(
+    tmp_path):
+  if subprocess.run(['unshare', '--user', '--map-root-user', '--mount', 'true']).returncode:
+    pytest.skip('needs unshare (user and mount namespaces) to give the run a small disk')
+  mount, out = tmp_path / 'mount', tmp_path / 'out'
+  mount.mkdir()
+  out.mkdir()
+  fake_data.write_fashion_mnist_idx(str(tmp_path / 'manual'), train=512, test=128)
+  script = tmp_path / 'fill_the_disk.sh'
+  script.write_text(FILL_THE_DISK_WHILE_PREPARING)
+  command = [sys.executable, '-m', 'alexnet.main', *SMOKE, f'--workdir={tmp_path / "run"}',
+             f'--config.data.data_dir={mount / "tfds"}',
+             f'--config.data.manual_dir={tmp_path / "manual"}', '--config.train.num_steps=1']
+  env = {**os.environ, 'MOUNT': str(mount), 'OUT': str(out),
+         'XLA_FLAGS': '--xla_force_host_platform_device_count=1'}
+  subprocess.run(['unshare', '--user', '--map-root-user', '--mount', 'bash', str(script),
+                  *command], cwd=ROOT, env=env, check=True, timeout=900)
+  first = (out / 'first.txt').read_text()
+  assert (out / 'first.status').read_text().strip() == '1', first
+  assert first.strip().splitlines()[-1] == (
+      f'error: no space left on the device of {mount / "tfds"} while writing the prepared '
+      'fashion_mnist; free space there (or point --workdir / data.data_dir elsewhere) and rerun '
+      'the same command: the checkpoints saved before are intact.'), first
+  assert 'Traceback' not in first
+  second = (out / 'second.txt').read_text()
+  assert (out / 'second.status').read_text().strip() == '0', second
+  assert re.search(rf'removing {re.escape(str(mount))}\S*/incomplete\.\S+, left by a '
+                   'preparation that was cut short', second), second
+
+
 def test_a_metrics_line_cut_short_by_a_kill_or_a_full_disk_is_left_out_and_others_kept(tmp_path):
   run = Workdir(tmp_path)
   whole = [json.dumps({'step': step, 'loss': 1.0 / step}) for step in (1, 2)]

@@ -27,15 +27,17 @@ import contextlib
 import dataclasses
 import fcntl
 import os
+import shutil
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
 
 import jax
 import numpy as np
 
-from alexnet import augment, console, stopping, views
+from alexnet import augment, console, errors, stopping, views
 from alexnet.config import DATASETS, ConfigError, DataConfig, ModelConfig, validate_data
 from alexnet.datasets import fashion_mnist, image_folder, imagenet, skipped, stored_format
 from alexnet.tf_process import tf, tfds
@@ -174,10 +176,12 @@ def prepare(data_config: Mapping, model: ModelConfig) -> Dataset:
   config, spec = _checked(data_config, model)
   statistics_file = _statistics_file(spec, config)
   if not (spec.builder.is_prepared() and os.path.exists(statistics_file)):
-    with _exclusive(os.fspath(spec.builder.data_dir_root)):
+    root = os.fspath(spec.builder.data_dir_root)
+    with _exclusive(root), _disk_full_named(root, f'the prepared {config.dataset}'):
       if not spec.builder.is_prepared():
-        _announce(f'preparing {spec.builder.name} in {os.fspath(spec.builder.data_dir_root)}, '
-                  'once: later runs read what this writes')
+        _remove_preparations_cut_short(root, spec.builder.name)
+        _announce(f'preparing {spec.builder.name} in {root}, once: later runs read what this '
+                  'writes')
         if config.dataset == 'imagenet2012':
           imagenet.check_tars(_manual_dir(config, spec.builder))
         spec.builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
@@ -188,6 +192,31 @@ def prepare(data_config: Mapping, model: ModelConfig) -> Dataset:
         split_size(spec.builder.info, config.train_split, 'data.train_split')
         _save_statistics(_compute_statistics(spec, config), statistics_file)
   return Dataset(config, model, spec, statistics_file)
+
+
+@contextlib.contextmanager
+def _disk_full_named(directory: str, what: str) -> Iterator[None]:
+  """A full disk met while writing ``what`` (TFDS wraps the OS's error in its own) as
+  DiskFullError naming ``directory``."""
+  try:
+    yield
+  except Exception as error:
+    if errors.disk_full_in(error):
+      raise errors.DiskFullError(directory, what) from error
+    raise
+
+
+def _remove_preparations_cut_short(root: str, name: str) -> None:
+  """Removes the ``incomplete.*`` directories TFDS left when a preparation was killed or
+  ran out of space (for ImageNet, tens of GB). The caller holds the preparation lock, so
+  none of them is being written."""
+  for pattern in (f'{name}/incomplete.*', 'downloads/extracted/incomplete.*'):
+    for path in sorted(Path(root).glob(pattern)):
+      _announce(f'removing {path}, left by a preparation that was cut short')
+      if path.is_dir():
+        shutil.rmtree(path)
+      else:
+        path.unlink()
 
 
 def _announce(message: str) -> None:
