@@ -337,8 +337,8 @@ def test_corrupt_and_truncated_images_in_a_folder_are_skipped_and_counted(folder
   assert data.prepare(config, _net(CROP)).info.skipped_images == 2  # reported on later starts
 
 
-@pytest.mark.parametrize('case', ['missing', 'no_classes', 'stray_files', 'empty_class',
-                                  'unknown_val_class'])
+@pytest.mark.parametrize('case', ['missing', 'no_classes', 'one_class', 'stray_files',
+                                  'empty_class', 'unknown_val_class'])
 def test_folder_that_cannot_be_classes_of_images_is_an_error_saying_why(tmp_path, case):
   root = tmp_path / 'root'
   if case != 'missing':
@@ -349,9 +349,13 @@ def test_folder_that_cannot_be_classes_of_images_is_an_error_saying_why(tmp_path
   elif case == 'empty_class':
     fake_data.write_image_folder(str(root), {'': {'a': 1}})
     (root / 'b').mkdir()
+  elif case == 'one_class':
+    fake_data.write_image_folder(str(root), {'': {'a': 2}})
   elif case == 'unknown_val_class':
-    fake_data.write_image_folder(str(root), {'train': {'a': 1}, 'val': {'a': 1, 'zebra': 1}})
+    fake_data.write_image_folder(str(root), {'train': {'a': 1, 'b': 1},
+                                             'val': {'a': 1, 'zebra': 1}})
   expected = {'missing': 'does not exist', 'no_classes': 'no class folders',
+              'one_class': r'1 class folder \(a\): a classifier needs at least two',
               'stray_files': 'loose.jpg', 'empty_class': 'without images in .*: b',
               'unknown_val_class': 'that train lacks: zebra'}[case]
   config = _paper_data_config(dataset='image_folder', folder=str(root),
@@ -467,17 +471,17 @@ def test_a_class_none_of_whose_images_can_be_read_stops_the_preparation_naming_i
 
 def test_file_and_class_names_that_are_not_utf8_are_stored_with_their_bytes_escaped(tmp_path):
   root = tmp_path / 'pets'
-  fake_data.write_image_folder(str(root), {'': {'cat': 2}})
+  fake_data.write_image_folder(str(root), {'': {'cat': 2, 'dog': 1}})
   latin1 = os.fsdecode(b'caf\xe9')  # 'café' in Latin-1: not UTF-8
   os.rename(root / 'cat', root / latin1)
   os.rename(root / latin1 / '0.jpg', root / latin1 / f'{latin1}.jpg')
   config = _paper_data_config(dataset='image_folder', folder=str(root), eval_split='train',
                               data_dir=str(tmp_path / 'tfds'), resize_size=RESIZE)
   info = data.prepare(config, _net(CROP)).info
-  assert info.class_names == ('caf\\xe9',) and info.num_examples == {'train': 2}
+  assert info.class_names == ('caf\\xe9', 'dog') and info.num_examples == {'train': 3}
   builder = data._spec(config).builder
   names = {example['file_name'].decode() for example in builder.as_data_source('train')}
-  assert names == {'caf\\xe9/caf\\xe9.jpg', 'caf\\xe9/1.jpg'}
+  assert names == {'caf\\xe9/caf\\xe9.jpg', 'caf\\xe9/1.jpg', 'dog/0.jpg'}
 
 
 def test_a_sixteen_bit_png_in_a_folder_trains_as_its_picture(tmp_path):

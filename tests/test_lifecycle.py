@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -317,6 +318,15 @@ def test_rerunning_a_finished_run_says_so_and_writes_nothing(finished_run, data)
   assert snapshot(finished_run) == before
 
 
+def test_a_shorter_run_than_the_steps_already_trained_is_refused_and_writes_nothing(
+    finished_run, data):
+  before = snapshot(finished_run)
+  output = run(finished_run, *data, '--config.train.num_steps=12', status=2)
+  assert output.strip().splitlines()[-1].startswith(
+      'error: train.num_steps=12 is below the 24 steps this run has already trained'), output
+  assert snapshot(finished_run) == before
+
+
 def test_a_run_whose_checkpoints_are_all_damaged_is_refused_saying_what_was_moved_where(
     finished_run):
   for path in Workdir(finished_run).checkpoints_dir.rglob('*'):
@@ -335,6 +345,33 @@ def test_a_run_whose_checkpoints_are_all_damaged_is_refused_saying_what_was_move
   assert Workdir(finished_run).damaged_steps() == steps
   assert Workdir(finished_run).checkpoint_steps() == []
   assert Workdir(finished_run).final_record()['step'] == 24  # nothing else touched
+
+
+def test_a_lock_held_by_a_process_that_is_not_a_trainer_is_not_blamed_on_the_last_trainer(
+    tmp_path):
+  workdir = Workdir(tmp_path)
+  ended_pid = subprocess.Popen(['true'])
+  ended_pid.wait()
+  last_trainer = dict(pid=ended_pid.pid, host=socket.gethostname(), started='yesterday',
+                      command='python -m alexnet.main')
+  workdir.lock_file.write_text(json.dumps(last_trainer) + '\n')
+  holder = subprocess.Popen(['flock', str(workdir.lock_file), 'sleep', '600'])
+  try:
+    deadline = time.monotonic() + 30
+    while subprocess.run(['flock', '-n', str(workdir.lock_file), 'true']).returncode == 0:
+      assert time.monotonic() < deadline, 'flock never took the lock'
+      time.sleep(0.05)
+    with pytest.raises(WorkdirInUseError, match=rf'locked by a process other than a trainer '
+                       rf'.*names process {ended_pid.pid}, .* which has ended\): find the '
+                       r'holder with `fuser -v'):
+      workdir.lock().acquire()
+    workdir.lock_file.write_text(json.dumps({**last_trainer, 'host': 'elsewhere'}) + '\n')
+    with pytest.raises(WorkdirInUseError, match=rf'process {ended_pid.pid} on host elsewhere, '
+                       r'.*this host cannot check it'):
+      workdir.lock().acquire()
+  finally:
+    holder.kill()
+    holder.wait()
 
 
 def test_a_lock_taken_by_a_refused_run_is_put_back_as_it_was(tmp_path):

@@ -162,6 +162,8 @@ def test_between_logged_steps_the_loop_refuses_what_would_make_it_wait_for_the_d
     ('--config.optim.schedule=linear', r"optim.schedule='linear' .* plateau or step"),
     ('--config.data.eval_crops=5', r'data.eval_crops=5 .* 1 or 10'),
     ('--config.train.batch_size=12', r'batch of 12 images .* multiple of 8'),
+    ('--config.train.num_steps=0', r'train.num_steps=0 .* positive number of steps, or -1 to '
+                                   'train train.num_epochs'),
 ])
 def test_config_errors_stop_before_any_work_with_one_line_naming_the_field(
     tmp_path, override, message):

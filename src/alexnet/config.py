@@ -255,6 +255,9 @@ class OptimConfig(_Section):
             'zero or positive')
 
 
+USE_NUM_EPOCHS = -1  # train.num_steps' value for "train num_epochs instead"
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainConfig(_Section):
   """How long a run trains, and how often it logs, evaluates and saves."""
@@ -267,7 +270,7 @@ class TrainConfig(_Section):
 
   batch_size: int = 128  # §5: "batch size of 128 examples" (global, over all devices)
   num_epochs: float = 90.0  # §5: "roughly 90 cycles through the training set"
-  num_steps: int = -1  # not in the paper: when positive, overrides num_epochs (smoke runs)
+  num_steps: int = USE_NUM_EPOCHS  # not in the paper: when positive, overrides num_epochs (smoke runs)
   eval_every_epochs: float = 1.0  # not in the paper: how often the plateau rule sees the error
   eval_batch_size: int = 128  # not in the paper: global batch of evaluation
   log_every_steps: int = 100  # not in the paper: metrics.jsonl, TensorBoard and console
@@ -284,6 +287,9 @@ class TrainConfig(_Section):
     require(self.batch_size >= 1, 'train.batch_size', self.batch_size, 'a positive integer')
     require(self.eval_batch_size >= 1, 'train.eval_batch_size', self.eval_batch_size,
             'a positive integer')
+    require(self.num_steps == USE_NUM_EPOCHS or self.num_steps > 0, 'train.num_steps',
+            self.num_steps, f'a positive number of steps, or {USE_NUM_EPOCHS} to train '
+            'train.num_epochs')
     require(self.num_epochs > 0 or self.num_steps > 0, 'train.num_epochs', self.num_epochs,
             'positive (or train.num_steps positive)')
     for field in ('log_every_steps', 'checkpoint_every_steps', 'keep_checkpoints'):

@@ -152,6 +152,7 @@ class Trainer:
       self.dataset = self._prepare_data()
       self.info = self.dataset.info
       self.length = RunLength.of(self.config, self.info.train_examples)
+      self._refuse_a_length_below_the_trained_steps()
     except (errors.UsageError, errors.Stopped) as error:
       refusal = error
     if not parallel.all_processes_agree(refusal is None):
@@ -225,6 +226,19 @@ class Trainer:
       logging.warning('%d unreadable images were skipped when %s was prepared.',
                       info.skipped_images, info.tfds_name)
     return dataset
+
+  def _refuse_a_length_below_the_trained_steps(self) -> None:
+    """A run cannot be shortened below what it has trained: its checkpoint would be past
+    the end, and its final test would be labelled with a step it is not at."""
+    steps = self.workdir.checkpoint_steps()
+    if steps and steps[-1] > self.length.total_steps:
+      train_config = self.config.train
+      asked = (f'train.num_steps={train_config.num_steps}' if train_config.num_steps > 0 else
+               f'train.num_epochs={train_config.num_epochs} ({self.length.total_steps} steps)')
+      raise config_lib.ConfigError(
+          f'{asked} is below the {steps[-1]} steps this run has already trained (its latest '
+          f'checkpoint, in {self.workdir.checkpoints_dir}): ask for at least {steps[-1]} '
+          'steps, or give the shorter run another --workdir.')
 
   def _final_record_of_a_finished_run(self) -> dict | None:
     steps = self.workdir.checkpoint_steps()

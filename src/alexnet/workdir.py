@@ -209,15 +209,25 @@ class WorkdirLock:
     os.pwrite(fd, (json.dumps(_holder()) + '\n').encode(), 0)
 
   def _in_use_message(self, holder: bytes) -> str:
+    """Who holds the lock, as far as can be known: the lock file names the last trainer that
+    took it, which is the holder only if it is still alive (checkable on this host alone)."""
+    path, lock_file = self.workdir.path, self.workdir.lock_file
     try:
       who = json.loads(holder)
-      named = (f'process {who["pid"]} on host {who["host"]}, started {who["started"]} '
-               f'({who["command"]})')
-      stop = f'stop it (kill -TERM {who["pid"]} on {who["host"]})'
-    except (ValueError, KeyError):
-      named, stop = 'a process that is still starting', 'stop it'
-    return (f'{self.workdir.path} is in use by another training run: {named}. Wait for it to '
-            f'finish, {stop}, or give this run another --workdir.')
+      pid, host, started, command = who['pid'], who['host'], who['started'], who['command']
+    except (ValueError, KeyError, TypeError):
+      return (f'{path} is in use by another training run, still starting. Wait for it, stop '
+              f'it, or give this run another --workdir.')
+    here = host == socket.gethostname()
+    if here and not _alive(pid):
+      return (f'{path} is locked by a process other than a trainer ({lock_file} names process '
+              f'{pid}, a trainer started {started}, which has ended): find the holder with '
+              f'`fuser -v {lock_file}` and stop it, or give this run another --workdir.')
+    named = f'process {pid} on host {host}, started {started} ({command})'
+    if not here:
+      named += f', as {lock_file} says (this host cannot check it)'
+    return (f'{path} is in use by another training run: {named}. Wait for it to finish, stop '
+            f'it (kill -TERM {pid} on {host}), or give this run another --workdir.')
 
   def release(self, *, undo: bool = False) -> None:
     """Releases the lock; ``undo`` first puts the workdir back as it was before ``acquire``."""
@@ -236,6 +246,17 @@ class WorkdirLock:
     fcntl.flock(self._fd, fcntl.LOCK_UN)
     os.close(self._fd)
     self._fd = None
+
+
+def _alive(pid: int) -> bool:
+  """Whether process ``pid`` exists on this host."""
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:  # exists, owned by another user
+    return True
+  return True
 
 
 def _read_all(fd: int) -> bytes:

@@ -81,6 +81,10 @@ def scan(root: str) -> tuple[tuple[str, ...], dict[str, list[tuple[str, int]]]]:
   folders = ({_SPLIT_DIRS[name]: _class_folders(os.path.join(root, name)) for name in subdirs}
              if split_layout else {'train': _class_folders(root)})
   class_names = tuple(sorted(folders['train']))
+  if len(class_names) < 2:
+    raise FolderLayoutError(
+        f'{root!r} has {len(class_names)} class folder ({", ".join(class_names)}): a classifier '
+        'needs at least two classes, each a folder of its images (root/<class>/<image>).')
   label_of = {name: i for i, name in enumerate(class_names)}
   splits = {}
   for split, classes in folders.items():
