@@ -143,3 +143,15 @@ def test_command_line_writes_the_npz_of_the_chosen_checkpoint(tiny_run, tmp_path
   expected = jax.device_get(runs.load_run(tiny_run, '4').params)
   np.testing.assert_array_equal(export.load_export(output).params['conv2']['kernel'],
                                 expected['conv2']['kernel'])
+
+
+def test_an_output_path_through_a_file_is_one_line_and_writes_nothing(tiny_run, tmp_path):
+  env = {**os.environ, 'XLA_FLAGS': '--xla_force_host_platform_device_count=1'}
+  (tmp_path / 'afile').write_text('')
+  result = subprocess.run([sys.executable, '-m', 'alexnet.export', f'--workdir={tiny_run}',
+                           f'--output={tmp_path / "afile" / "params.npz"}'], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+  assert result.returncode == 2, result.stderr[-2000:]
+  assert result.stderr.splitlines()[-1] == (f'error: {tmp_path / "afile"}: a file is in the way '
+                                            'of a directory needed here.'), result.stderr
+  assert sorted(p.name for p in tmp_path.iterdir()) == ['afile']

@@ -24,6 +24,7 @@ import pytest
 
 import fake_data
 from alexnet import checkpoint, runs, trainer
+from alexnet import workdir as workdir_lib
 from alexnet.workdir import Workdir, WorkdirInUseError
 from processes import (ROOT, SMOKE, assert_same_parameters, final_parameters, finish,
                        logged_step, run, signal_when, snapshot, start, training_records)
@@ -374,6 +375,45 @@ def test_a_lock_held_by_a_process_that_is_not_a_trainer_is_not_blamed_on_the_las
     holder.wait()
 
 
+READ_ONLY = 'mount --bind -o ro "$DIRECTORY" "$DIRECTORY" && exec "$@"'
+
+
+@pytest.mark.parametrize('case, status, message', [
+    ('a-file', 2, '{workdir} is a file, not a directory: give --workdir a new directory, or '
+                  'one of a run.'),
+    ('under-a-file', 2, '{workdir}: a part of this path is a file, not a directory.'),
+    ('name-too-long', 2, '{workdir}: a name in this path is longer than its file system allows '
+                         '(often 255 bytes).'),
+    ('read-only', 1, '{workdir}/lock: the file system is read-only: use a writable place.'),
+])
+def test_a_workdir_that_cannot_be_one_is_one_line_naming_it(tmp_path, case, status, message):
+  workdir = {'a-file': tmp_path / 'afile', 'under-a-file': tmp_path / 'afile' / 'run',
+             'name-too-long': tmp_path / ('x' * 256) / 'run', 'read-only': tmp_path / 'ro'}[case]
+  (tmp_path / 'afile').write_text('')
+  (tmp_path / 'ro').mkdir()
+  command = [sys.executable, '-m', 'alexnet.main', *SMOKE, f'--workdir={workdir}']
+  if case == 'read-only':
+    if subprocess.run(['unshare', '--user', '--map-root-user', '--mount', 'true']).returncode:
+      pytest.skip('needs unshare (user and mount namespaces) to mount a read-only directory')
+    command = ['unshare', '--user', '--map-root-user', '--mount', 'sh', '-c', READ_ONLY,
+               'read-only', *command]
+  env = {**os.environ, 'DIRECTORY': str(tmp_path / 'ro'),
+         'XLA_FLAGS': '--xla_force_host_platform_device_count=1'}
+  result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=300)
+  assert result.returncode == status, result.stderr[-2000:]
+  assert result.stderr.splitlines() == ['error: ' + message.format(workdir=workdir)], result.stderr
+  assert sorted(p.name for p in tmp_path.iterdir()) == ['afile', 'ro']  # nothing created
+
+
+def test_a_config_json_edited_into_invalid_json_is_named(finished_run):
+  config_file = Workdir(finished_run).config_file
+  config_file.write_text(config_file.read_text()[:-20])
+  with pytest.raises(workdir_lib.DamagedConfigError,
+                     match=rf'{re.escape(str(config_file))} is not valid JSON \(.*line'):
+    runs.load_run(finished_run)
+
+
 def test_a_lock_taken_by_a_refused_run_is_put_back_as_it_was(tmp_path):
   workdir = Workdir(tmp_path / 'new' / 'run')
   lock = workdir.lock()
@@ -472,6 +512,19 @@ def test_a_full_disk_while_preparing_the_data_is_one_line_and_the_next_run_clear
   assert (out / 'second.status').read_text().strip() == '0', second
   assert re.search(rf'removing {re.escape(str(mount))}\S*/incomplete\.\S+, left by a '
                    'preparation that was cut short', second), second
+
+
+def test_a_damaged_metrics_line_before_the_last_is_left_out_on_resume_and_the_file_kept(
+    finished_run, data):
+  lines = Workdir(finished_run).metrics_file.read_text().splitlines(keepends=True)
+  lines[1] = lines[1][:len(lines[1]) // 2] + '\n'  # cut in the middle, the records after it whole
+  Workdir(finished_run).metrics_file.write_text(''.join(lines))
+  output = run(finished_run, *data, '--config.train.num_steps=32')
+  assert re.search(r'warning: \S*metrics.jsonl:2 is not a JSON record .*: left out; the file as '
+                   r'it was is kept as \S*metrics.jsonl.damaged\.', output), output
+  assert (finished_run / 'metrics.jsonl.damaged').read_text() == ''.join(lines)
+  steps = [record['step'] for record in Workdir(finished_run).read_metrics()]
+  assert steps[-1] == 32 and 2 not in steps and {1, 3, 24} <= set(steps)
 
 
 def test_a_metrics_line_cut_short_by_a_kill_or_a_full_disk_is_left_out_and_others_kept(tmp_path):

@@ -7,9 +7,10 @@ says what it is about (``config.ConfigError``, ``workdir.WorkdirInUseError``, â€
 Setting ``ALEXNET_TRACEBACK=1`` shows the traceback as well, for debugging.
 
 Exit statuses, which a batch script acts on (``slurm/train.sbatch`` requeues only the
-last): 2 for a usage error (the command cannot run as given), 1 for a run that failed for a
-reason a rerun alone does not fix (non-finite loss, every checkpoint damaged, disk
-full; Python's own status for a bug's traceback too), 128 + the signal's number for a run
+last): 2 for a usage error (the command cannot run as given, a path in it too long or not
+a directory), 1 for a run that failed for a reason a rerun alone does not fix (non-finite
+loss, every checkpoint damaged, disk full, a path it may not write; Python's own status for
+a bug's traceback too), 128 + the signal's number for a run
 stopped by a signal after saving (``alexnet.stopping``), as shells report a process
 killed by it.
 """
@@ -78,6 +79,26 @@ def disk_full_in(error: BaseException) -> bool:
   return False
 
 
+# An OS error about a path, what it means, and its status: one the command can fix (a name
+# too long, a file where a directory must be) is a usage error; one of the environment
+# (permissions, a read-only file system) a failure.
+_PATH_ERRORS = {
+    errno.ENOTDIR: ('a part of this path is a file, not a directory', USAGE_STATUS),
+    errno.EISDIR: ('this is a directory, where a file is meant', USAGE_STATUS),
+    errno.EEXIST: ('a file is in the way of a directory needed here', USAGE_STATUS),
+    errno.ENAMETOOLONG: ('a name in this path is longer than its file system allows (often '
+                         '255 bytes)', USAGE_STATUS),
+    errno.EACCES: ('permission denied: this user may not write (or read) there', FAILURE_STATUS),
+    errno.EPERM: ('operation not permitted there', FAILURE_STATUS),
+    errno.EROFS: ('the file system is read-only: use a writable place', FAILURE_STATUS),
+}
+
+
+def _path_error(error: BaseException) -> bool:
+  return (isinstance(error, OSError) and error.errno in _PATH_ERRORS
+          and error.filename is not None)
+
+
 def show_tracebacks() -> bool:
   return os.environ.get(TRACEBACK_VARIABLE, '') not in ('', '0')
 
@@ -90,6 +111,8 @@ def exit_status(error: BaseException) -> int | None:
     return USAGE_STATUS
   if isinstance(error, RunFailure) or (isinstance(error, OSError) and disk_full_in(error)):
     return FAILURE_STATUS
+  if _path_error(error):
+    return _PATH_ERRORS[error.errno][1]
   return None
 
 
@@ -100,6 +123,8 @@ def one_line(error: BaseException) -> str:
   if isinstance(error, OSError) and not isinstance(error, UsageError) and disk_full_in(error):
     where = Path(error.filename).parent if error.filename else Path.cwd()
     return 'error: ' + str(DiskFullError(where, error.filename or 'a file'))
+  if _path_error(error) and not isinstance(error, (UsageError, RunFailure)):
+    return f'error: {error.filename}: {_PATH_ERRORS[error.errno][0]}.'
   return 'error: ' + ' '.join(str(error).split())
 
 
@@ -159,12 +184,15 @@ def _report_failures_once() -> None:
 def _hide_library_info_logs() -> None:
   """Log records below WARNING hidden, unless ``--verbosity`` is given: JAX, orbax and TFDS
   log at INFO (JAX's "Unable to initialize backend 'tpu'" on every CPU machine, orbax every
-  file it writes), and a command prints its own results."""
+  file it writes), and a command prints its own results; PIL's warning for large photos."""
   from absl import flags
   from absl import logging as absl_logging
 
   if not flags.FLAGS['verbosity'].present:
     absl_logging.set_verbosity(absl_logging.WARNING)
+  # PIL warns of a "decompression bomb" from 89 megapixels, an ordinary camera's photo; its
+  # error at twice that still stops a real one (an unreadable image, said in one line).
+  warnings.filterwarnings('ignore', message=r'Image size \(\d+ pixels\) exceeds limit')
 
 
 def reported(main: Callable[[Sequence[str]], None]) -> Callable[[Sequence[str]], None]:

@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -90,9 +91,12 @@ def export_run(run: runs.Run, path: str | Path) -> Path:
   if path.suffix != '.npz':
     path = path.with_name(path.name + '.npz')
   path.parent.mkdir(parents=True, exist_ok=True)
-  np.savez(path, **flat_parameters(run.params), model_config=np.array(json.dumps(model_fields)),
-           class_names=np.array(dataset.info.class_names),
-           **{'input/mean_image': dataset.mean_image, 'input/scale': dataset.scale})
+  partial = path.with_name(f'.{path.name}.{os.getpid()}.partial')  # a kill leaves no half file
+  with partial.open('wb') as f:
+    np.savez(f, **flat_parameters(run.params), model_config=np.array(json.dumps(model_fields)),
+             class_names=np.array(dataset.info.class_names),
+             **{'input/mean_image': dataset.mean_image, 'input/scale': dataset.scale})
+  os.replace(partial, path)
   return path
 
 

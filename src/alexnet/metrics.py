@@ -22,7 +22,7 @@ from collections.abc import Mapping
 import tensorboardX
 
 from alexnet import console, errors
-from alexnet.workdir import Workdir
+from alexnet.workdir import DamagedMetricsError, Workdir
 
 
 _NOT_SCALARS = frozenset({'epoch', 'eval_examples', 'final_examples', 'final_crops',
@@ -50,11 +50,23 @@ class MetricsWriter:
     if not enabled:
       return
     if self.path.exists():  # left by a run that stopped after its last checkpoint
-      kept = [line for line, record in workdir.metrics_lines() if record['step'] <= start_step]
+      kept = [line for line, record in self._readable_lines(workdir)
+              if record['step'] <= start_step]
       self.path.write_text(''.join(line + '\n' for line in kept))
     self.tensorboard = tensorboardX.SummaryWriter(str(workdir.tensorboard_dir),
                                                   purge_step=start_step)
     self.progress = console.Progress('step', total_steps, unit='step', done=start_step)
+
+  @staticmethod
+  def _readable_lines(workdir: Workdir) -> list[tuple[str, dict]]:
+    """The records a resumed run keeps; a damaged line is left out, the file copied first."""
+    try:
+      return workdir.metrics_lines()
+    except DamagedMetricsError as error:
+      copy = workdir.keep_damaged_metrics()
+      print(f'warning: {str(error).split(";")[0]}: left out; the file as it was is kept as '
+            f'{copy}.', flush=True)
+      return workdir.metrics_lines(leave_out_damaged=True)
 
   def write(self, step: int, record: dict[str, float | int]) -> None:
     """Appends one record (plain numbers) for ``step`` to every sink."""

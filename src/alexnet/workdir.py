@@ -35,6 +35,7 @@ import fcntl
 import json
 import os
 import shlex
+import shutil
 import socket
 import sys
 import tempfile
@@ -53,8 +54,20 @@ class RunNotFoundError(errors.UsageError, FileNotFoundError):
   """The directory is not the workdir of a run, or holds no usable checkpoint."""
 
 
+class NotAWorkdirError(errors.UsageError):
+  """--workdir names something that is not a directory."""
+
+
 class WorkdirInUseError(errors.UsageError):
   """Another trainer holds the workdir's lock."""
+
+
+class DamagedConfigError(errors.RunFailure, ValueError):
+  """config.json cannot be read as the config the trainer wrote."""
+
+
+class DamagedMetricsError(errors.RunFailure, ValueError):
+  """A line of metrics.jsonl before the last is not a record."""
 
 
 class Workdir:
@@ -80,7 +93,15 @@ class Workdir:
       raise RunNotFoundError(f'{self.path} holds no {self.config_file.name}, so it is not the '
                              'workdir of a training run (python -m alexnet.main --workdir DIR '
                              'writes it).')
-    return json.loads(self.config_file.read_text())
+    try:
+      content = json.loads(self.config_file.read_text())
+    except ValueError as error:
+      raise DamagedConfigError(f'{self.config_file} is not valid JSON ({error}): put back the '
+                               'file the trainer wrote (it writes plain JSON, and records '
+                               'changes itself under changes_on_resume).') from None
+    if not isinstance(content, dict):
+      raise DamagedConfigError(f'{self.config_file} holds no config (a JSON object).')
+    return content
 
   def read_config(self) -> ml_collections.ConfigDict:
     """The config of the run's latest start (without the record of changes)."""
@@ -106,28 +127,45 @@ class Workdir:
     """All records of metrics.jsonl, in order ([] before the first)."""
     return [record for _, record in self.metrics_lines()]
 
-  def metrics_lines(self) -> list[tuple[str, dict]]:
+  def metrics_lines(self, *, leave_out_damaged: bool = False) -> list[tuple[str, dict]]:
     """(line, record) of every record of metrics.jsonl, in order.
 
     A last line cut short — the disk filled up, or the run was killed, while it was being
     written — is left out: the step it recorded is computed again on resume. A damaged
-    line before the last is a ValueError naming it.
+    line before the last is a DamagedMetricsError naming it, unless ``leave_out_damaged``.
     """
     if not self.metrics_file.exists():
       return []
-    lines = [line for line in self.metrics_file.read_text().splitlines() if line.strip()]
+    lines = [line for line in self.metrics_file.read_text(errors='replace').splitlines()
+             if line.strip()]
     records = []
     for number, line in enumerate(lines, 1):
       try:
-        records.append((line, json.loads(line)))
-      except json.JSONDecodeError as error:
-        if number < len(lines):
-          raise ValueError(f'{self.metrics_file}:{number} is not a JSON record ({error}).') from None
+        record = json.loads(line)
+        if not isinstance(record, dict) or not isinstance(record.get('step'), int):
+          raise ValueError('not a record with a step')
+        records.append((line, record))
+      except ValueError as error:
+        if number < len(lines) and not leave_out_damaged:
+          raise DamagedMetricsError(f'{self.metrics_file}:{number} is not a JSON record '
+                                    f'({error}); the trainer keeps a copy of the file and '
+                                    'leaves that line out when the run is resumed.') from None
     return records
+
+  def keep_damaged_metrics(self) -> Path:
+    """Copies metrics.jsonl, as it is, beside it (``metrics.jsonl.damaged``, numbered if
+    taken), before the trainer rewrites it without its damaged lines."""
+    copy = self.metrics_file.with_name(f'{self.metrics_file.name}.damaged')
+    number = 2
+    while copy.exists():
+      copy = self.metrics_file.with_name(f'{self.metrics_file.name}.damaged-{number}')
+      number += 1
+    shutil.copy2(self.metrics_file, copy)
+    return copy
 
   def final_record(self, step: int | None = None) -> dict | None:
     """The record of the final test (at ``step``, if given), or None if there is none."""
-    for record in reversed(self.read_metrics()):
+    for _, record in reversed(self.metrics_lines(leave_out_damaged=True)):
       if FINAL_KEY in record and (step is None or record['step'] == step):
         return record
     return None
@@ -179,6 +217,9 @@ class WorkdirLock:
   def acquire(self) -> None:
     """Takes the lock or raises WorkdirInUseError naming its holder."""
     missing = [p for p in (self.workdir.path, *self.workdir.path.parents) if not p.exists()]
+    if self.workdir.path.exists() and not self.workdir.path.is_dir():
+      raise NotAWorkdirError(f'{self.workdir.path} is a file, not a directory: give --workdir '
+                             'a new directory, or one of a run.')
     self.workdir.path.mkdir(parents=True, exist_ok=True)
     self._created = missing[::-1]
     path = self.workdir.lock_file
