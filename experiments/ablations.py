@@ -130,7 +130,10 @@ def resolve_config(command: Sequence[str]) -> dict:
   values = flags.FlagValues()
   config_flags.DEFINE_config_file('config', None, 'Config file.', flag_values=values,
                                   lock_config=True, sys_argv=argv)
-  values(argv)
+  try:
+    config_lib.parse_flags(values, argv)
+  except flags.Error as error:  # a value of the wrong type, or a get_config that raised
+    raise config_lib.ConfigError(' '.join(str(error).split())) from error
   return config_lib.validate(values.config).to_dict()
 
 
@@ -246,8 +249,7 @@ def check_configs(specs: Sequence[RunSpec]) -> None:
     try:
       configs.append(resolve_config(spec.command))
     except (flags.Error, AttributeError, ValueError) as error:  # ConfigError is a ValueError
-      raise SystemExit(f'error: the config of {spec.label} cannot be built: '
-                       f'{type(error).__name__}: {error}') from error
+      raise errors.UsageError(f'the config of {spec.label} cannot be built: {error}') from error
   stale = stale_runs(specs, configs)
   if stale:
     raise SystemExit('error: these runs were made with another config than this command gives '

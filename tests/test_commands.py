@@ -79,14 +79,18 @@ def test_tensorboard_finds_the_runs_numbers_grouped_and_no_constants(tiny_run):
      r'the config file \S*mine.py is not valid Python: line 1: invalid syntax'),
     ('-m alexnet.summary', 'def get_config():\n  return {}["model"]\n',
      r"cannot be loaded: KeyError at \S*mine.py:2: 'model'"),
-], ids=['missing', 'syntax-error', 'get-config-raises'])
+    ('experiments/ablations.py', 'def get_config():\n  raise ValueError("no such variant")\n',
+     r'of base seed 0 cannot be built: the config file cannot be loaded: ValueError at '
+     r'\S*mine.py:2: no such variant\.$'),
+], ids=['missing', 'syntax-error', 'get-config-raises', 'get-config-raises-in-a-study'])
 def test_a_config_file_that_cannot_be_loaded_is_one_line_naming_it(
     tmp_path, program, file_text, message):
   config_file = tmp_path / 'mine.py'
   if file_text is not None:
     config_file.write_text(file_text)
-  result = command(program, f'--config={config_file}', f'--workdir={tmp_path / "run"}'
-                   if program.endswith('main') else '--config.seed=1')
+  where = {'-m alexnet.main': f'--workdir={tmp_path / "run"}', '-m alexnet.summary':
+           '--config.seed=1', 'experiments/ablations.py': f'--out={tmp_path / "run"}'}[program]
+  result = command(program, f'--config={config_file}', where)
   assert result.returncode == 2, result.stderr[-2000:]
   said = [line for line in result.stderr.splitlines() if line.startswith('error: ')]
   assert len(said) == 1 and re.search(message, said[0]), result.stderr[-2000:]

@@ -27,7 +27,7 @@ import difflib
 import traceback
 import typing
 from pathlib import Path
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, ClassVar
 
 import ml_collections
@@ -384,40 +384,73 @@ def check_override_names(args: Iterable[str]) -> None:
                             f'{_did_you_mean(name, names)}.')
 
 
-class ConfigFileError(errors.UsageError):
+class ConfigFileError(errors.UsageError, ValueError):
   """A ``--config`` file that cannot be loaded: missing, not Python, or its ``get_config`` raised."""
 
   @classmethod
-  def from_loading(cls, error: BaseException) -> ConfigFileError:
-    """The file and line where loading ``error`` arose, and what it was, as one line."""
+  def from_loading(cls, error: BaseException, files: Iterable[Path]) -> ConfigFileError:
+    """What went wrong in one of ``files`` while it was loaded, and on which line, as one line.
+
+    ``error`` may wrap the file's own exception (absl and ml_collections re-raise it with
+    the traceback as text): the outermost one raised through the file is the one said.
+    """
     if isinstance(error, SyntaxError) and error.filename:
       return cls(f'the config file {error.filename} is not valid Python: line {error.lineno}: '
                  f'{error.msg}.')
-    frames = traceback.extract_tb(error.__traceback__)
-    where = next((f'{frame.filename}:{frame.lineno}' for frame in reversed(frames)
-                  if 'site-packages' not in frame.filename and not frame.filename.startswith('<')),
-                 'a config file')
-    message = str(error).splitlines()[-1].strip() if str(error).strip() else ''
-    return cls(f'the config file cannot be loaded: {type(error).__name__} at {where}'
-               f'{": " + message if message else ""}.')
+    paths = {str(path.resolve()) for path in files}
+    for raised in _chain(error):
+      lines = [frame for frame in traceback.extract_tb(raised.__traceback__)
+               if str(Path(frame.filename).resolve()) in paths]
+      if lines:
+        message = ' '.join(str(raised).split())
+        return cls(f'the config file cannot be loaded: {type(raised).__name__} at '
+                   f'{lines[-1].filename}:{lines[-1].lineno}{": " + message if message else ""}.')
+    return cls(f'the config file cannot be loaded: {type(error).__name__}: '
+               f'{" ".join(str(error).split())}.')
 
 
-def check_config_files(flag_values) -> None:
-  """Refuses, naming the file, a ``--config`` file that could not be read.
+def _chain(error: BaseException | None) -> Iterator[BaseException]:
+  """``error`` and the exceptions it was raised from, outermost first."""
+  while error is not None:
+    yield error
+    error = error.__cause__ or error.__context__
 
-  ml_collections keeps a file it cannot open as a stand-in that raises only when the
-  config is first used (deep inside the run); this reads every config flag at once.
-  """
-  for name in flag_values:
-    flag = flag_values[name]
-    if not hasattr(flag, 'config_filename') or not flag.present:
-      continue
-    try:
-      flag.value.keys()
-    except OSError:
-      path = Path(flag.config_filename.split(':', 1)[0])
-      problem = 'does not exist' if not path.exists() else 'cannot be read'
-      raise ConfigFileError(f'the config file {path} (--{name}) {problem}.') from None
+
+def parse_flags(flag_values, argv: list[str]) -> list[str]:
+  """``flag_values(argv)``, with the config's mistakes said in one line, where ml_collections
+  gives a traceback: a misspelt override (ConfigError naming the nearest field), a
+  ``--config`` file that is missing (for ml_collections, only once the config is first used),
+  not Python, or whose ``get_config`` raises (ConfigFileError naming it)."""
+  from absl import flags
+
+  check_override_names(argv[1:])
+  files = _config_files(flag_values, argv)
+  for name, path in files:
+    if not path.is_file():
+      raise ConfigFileError(f'the config file {path} (--{name}) '
+                            f'{"is not a file" if path.exists() else "does not exist"}.')
+  paths = [path for _, path in files]
+  try:
+    return flag_values(argv)
+  except flags.Error as error:  # absl keeps a ValueError or TypeError of get_config as text
+    if 'Error whilst parsing config file' not in str(error):
+      raise
+    raise ConfigFileError.from_loading(error, paths) from error
+  except Exception as error:  # noqa: BLE001 - only a config file runs user code while parsing
+    raise ConfigFileError.from_loading(error, paths) from error
+
+
+def _config_files(flag_values, argv: list[str]) -> list[tuple[str, Path]]:
+  """(flag name, file) of each config-file flag given in ``argv`` (``path[:variant]``)."""
+  names = [name for name in flag_values if hasattr(type(flag_values[name]), 'config_filename')]
+  files = []
+  for i, arg in enumerate(argv):
+    for name in names:
+      if arg.startswith(f'--{name}='):
+        files.append((name, Path(arg.split('=', 1)[1].split(':', 1)[0])))
+      elif arg == f'--{name}' and i + 1 < len(argv):
+        files.append((name, Path(argv[i + 1].split(':', 1)[0])))
+  return files
 
 
 def validate_data(data: Mapping, image_size: int) -> DataConfig:

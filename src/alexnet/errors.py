@@ -230,29 +230,20 @@ def reported(main: Callable[[Sequence[str]], None]) -> Callable[[Sequence[str]],
 def parse_flags(argv: Sequence[str]) -> list[str]:
   """absl's flag parsing, with a wrong flag or value as one line and exit status 2.
 
-  Config overrides are checked against the config's fields first, so a misspelt
-  ``--config.<section>.<field>`` is named with the nearest existing field instead of
-  ml_collections' ``AttributeError`` traceback.
+  The config's own mistakes (a misspelt ``--config.<section>.<field>``, a config file that
+  cannot be loaded) are found by :func:`alexnet.config.parse_flags`.
   """
   from absl import flags
 
   from alexnet import config
 
   try:
-    config.check_override_names(argv[1:])
-    try:
-      remaining = flags.FLAGS(argv)
-    except flags.Error:
-      raise
-    except Exception as error:  # noqa: BLE001 - only a config file runs user code while parsing
-      raise config.ConfigFileError.from_loading(error) from error
-    config.check_config_files(flags.FLAGS)
-    return remaining
+    return config.parse_flags(flags.FLAGS, argv)
   except (UsageError, flags.Error) as error:
     if show_tracebacks():
       traceback.print_exc()
-    # A config file that raises is reported by ml_collections with its whole traceback in
-    # the message: its first line says which flag, its last what went wrong.
+    # absl may put a whole traceback in the message: its first line says which flag, its
+    # last what went wrong.
     lines = [line for line in str(error).splitlines() if line.strip()]
     said = lines[0] if len(lines) < 2 else f'{lines[0]} {lines[-1].strip()}'
     print(f'error: {said}', file=sys.stderr)
