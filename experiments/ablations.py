@@ -132,7 +132,7 @@ def resolve_config(command: Sequence[str]) -> dict:
                                   lock_config=True, sys_argv=argv)
   try:
     config_lib.parse_flags(values, argv)
-  except flags.Error as error:  # a value of the wrong type, or a get_config that raised
+  except flags.Error as error:  # an override of the wrong type
     raise config_lib.ConfigError(' '.join(str(error).split())) from error
   return config_lib.validate(values.config).to_dict()
 

@@ -41,8 +41,8 @@ def main(argv) -> None:
   run = runs.load_run_from_flags()
   split = FLAGS.split or run.config.data.eval_split
   crops = int(FLAGS.crops or run.config.data.eval_crops)
-  progress = console.Progress(f'evaluating {split}:', run.dataset.split_examples(split, '--split'),
-                              unit='image')
+  examples = run.dataset.split_examples(split, '--split')
+  progress = console.Progress(f'evaluating {split}:', examples, unit='image')
   result = evaluate_run(run, split=split, crops=crops, progress=progress)
   progress.clear()
   print(f'{run.workdir} step {run.step}, {split} ({result["examples"]} images, {crops} '
