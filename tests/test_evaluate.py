@@ -86,11 +86,15 @@ def test_best_checkpoint_is_the_evaluated_one_and_unknown_steps_are_named(tiny_r
     runs.load_run(tiny_run.parent)
 
 
-def test_command_line_prints_the_errors_of_the_latest_checkpoint(tiny_run):
+def evaluate_command(workdir, *args: str) -> subprocess.CompletedProcess:
+  """``python -m alexnet.evaluate --workdir=workdir *args`` on one CPU device."""
   env = {**os.environ, 'XLA_FLAGS': '--xla_force_host_platform_device_count=1'}
-  result = subprocess.run([sys.executable, '-m', 'alexnet.evaluate', f'--workdir={tiny_run}',
-                           '--crops=10'], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=300)
+  return subprocess.run([sys.executable, '-m', 'alexnet.evaluate', f'--workdir={workdir}', *args],
+                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_command_line_prints_the_errors_of_the_latest_checkpoint(tiny_run):
+  result = evaluate_command(tiny_run, '--crops=10')
   assert result.returncode == 0, result.stderr[-2000:]
   expected = evaluate.evaluate_run(runs.load_run(tiny_run), split='test', crops=10)
   assert (f'step 8, test ({NUM_TEST} images, 10 crops): top-1 error '
@@ -108,10 +112,7 @@ def test_a_split_slice_out_of_range_or_empty_is_refused_naming_the_flag(tiny_run
 
 
 def test_an_unknown_split_is_one_line_naming_the_splits_there_are(tiny_run):
-  env = {**os.environ, 'XLA_FLAGS': '--xla_force_host_platform_device_count=1'}
-  result = subprocess.run([sys.executable, '-m', 'alexnet.evaluate', f'--workdir={tiny_run}',
-                           '--split=bogus'], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=300)
+  result = evaluate_command(tiny_run, '--split=bogus')
   assert result.returncode == 2, result.stderr[-2000:]
   assert result.stderr.splitlines() == [
       "error: --split='bogus' is not allowed: it must be a split of alexnet_fashion_mnist "
