@@ -179,7 +179,8 @@ class DataConfig(_Section):
 
   # Where the data lives and what is evaluated; the training data itself must not change.
   CHANGEABLE_ON_RESUME: ClassVar[frozenset[str]] = frozenset(
-      {'data_dir', 'manual_dir', 'eval_split', 'eval_crops', 'threads'})
+      {'data_dir', 'manual_dir', 'eval_split', 'test_split', 'train_eval_split', 'eval_crops',
+       'threads'})
 
   dataset: str = 'imagenet2012'  # §2: ILSVRC-2012; or 'fashion_mnist', 'image_folder'
   data_dir: str = ''  # not in the paper: TFDS data_dir; '' = $TFDS_DATA_DIR or ~/tensorflow_datasets
@@ -187,6 +188,13 @@ class DataConfig(_Section):
   folder: str = ''  # not in the paper: root of <class>/<image> folders for dataset='image_folder'
   train_split: str = 'train'  # §2: the 1.2 million training images
   eval_split: str = 'validation'  # §6: ILSVRC-2012 results are on the 50,000 validation images
+  # Not in the paper: the split of the final test, read once, at the end; '' = eval_split (§6
+  # reports ILSVRC-2012's validation images). A study that chooses anything on eval_split
+  # tests on another split.
+  test_split: str = ''
+  # Not in the paper: training images the final evaluation also measures as it does the test
+  # (centre crop, no dropout), so that the test − train gap compares like with like; '' = none.
+  train_eval_split: str = ''
   resize_size: int = 256  # §2: shorter side to 256, central 256×256 crop (done once, at preparation)
   mean: str = 'pixel'  # §2: per-pixel mean image of the training set; 'channel' = per-channel mean
   divide_by_std: bool = False  # §2 feeds raw values minus the mean; True also divides by the RGB std
@@ -197,6 +205,11 @@ class DataConfig(_Section):
   pca_convention: str = 'lambda'  # §4.1's text: α·λ; 'sqrt_lambda' = α·√λ as in cuda-convnet2
   eval_crops: int = 10  # §4.1: average of the 10 patches' softmax; 1 = centre crop only
   threads: int = 0  # not in the paper: tf.data's threads and parallel calls; 0 = one per usable core
+
+  @property
+  def final_split(self) -> str:
+    """The split the finished run is tested on."""
+    return self.test_split or self.eval_split
 
   def __post_init__(self):
     require(self.dataset in DATASETS, 'data.dataset', self.dataset, ' or '.join(DATASETS))

@@ -424,7 +424,9 @@ def _info(spec: _Spec, config: DataConfig, statistics_file: str) -> DatasetInfo:
   info = spec.builder.info
   label = info.features['label']
   train_examples = split_size(info, config.train_split, 'data.train_split')
-  split_size(info, config.eval_split, 'data.eval_split')  # refused now, not at evaluation
+  for field in ('eval_split', 'test_split', 'train_eval_split'):  # refused now, not at the end
+    if getattr(config, field):
+      split_size(info, getattr(config, field), f'data.{field}')
   return DatasetInfo(
       num_classes=label.num_classes,
       class_names=(imagenet.CLASS_NAMES if config.dataset == 'imagenet2012'

@@ -8,7 +8,8 @@ TensorBoard is told to purge the events after it, so every step appears once.
 change, grouped by what they measure (:func:`tensorboard_tag`): ``train/…`` (the logged
 training steps: loss, top-1 error of the augmented batch, gradient norm, learning rate,
 img/s, memory), ``eval/…`` (the centre-crop evaluations during training) and ``final/…``
-(the final test); the run's config is its text. Counts that do not change (images
+(the final test: ``final/centre_…`` its centre crop alone, ``final/train_…`` the training
+images measured the same way); the run's config is its text. Counts that do not change (images
 evaluated, crops) and the epoch (the step axis says it) are not scalars.
 """
 
@@ -25,8 +26,8 @@ from alexnet import console, errors
 from alexnet.workdir import DamagedMetricsError, Workdir
 
 
-_NOT_SCALARS = frozenset({'epoch', 'eval_examples', 'final_examples', 'final_crops',
-                          'train_seconds'})
+_NOT_SCALARS = frozenset({'epoch', 'eval_examples', 'final_examples', 'final_centre_examples',
+                          'final_train_examples', 'final_crops', 'train_seconds'})
 _GROUPS = ('eval', 'final')
 
 

@@ -114,6 +114,17 @@ def local_response_norm(x: jax.Array, *, groups: int, k: float, size: int, alpha
   one tower into the next, exactly as when each GPU normalised its own maps.
   Computed in float32 whatever the compute dtype.
   """
+  term = lrn_term(x, groups=groups, size=size, alpha=alpha, alpha_over_size=alpha_over_size)
+  return (x.astype(jnp.float32) * (k + term) ** -beta).astype(x.dtype)
+
+
+def lrn_term(x: jax.Array, *, groups: int, size: int, alpha: float,
+             alpha_over_size: bool) -> jax.Array:
+  """α Σ_j a_j², the term §3.3 adds to k, float32, shaped as ``x``.
+
+  Where it is small beside k, LRN is the constant scaling k^-β, not a normalisation
+  (experiments/lrn_diagnostic.py measures which).
+  """
   *lead, channels = x.shape
   by_tower = x.reshape(*lead, groups, channels // groups).astype(jnp.float32)
   half = size // 2
@@ -123,8 +134,7 @@ def local_response_norm(x: jax.Array, *, groups: int, k: float, size: int, alpha
       window_dimensions=ones[:-1] + (size,), window_strides=ones,
       padding=((0, 0),) * (by_tower.ndim - 1) + ((half, half),))
   scale = alpha / size if alpha_over_size else alpha
-  normalised = by_tower * (k + scale * window_sums) ** -beta
-  return normalised.reshape(x.shape).astype(x.dtype)
+  return (scale * window_sums).reshape(x.shape)
 
 
 def _initial_values(config: ModelConfig, layer: str, rngs: nnx.Rngs, kernel_shape, bias_shape):

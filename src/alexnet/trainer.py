@@ -325,12 +325,12 @@ class Trainer:
     record = self.finished
     crops = record.get('final_crops', self.config.data.eval_crops)
     print(f'{self.workdir.path}: this run finished at step {record["step"]}; its final '
-          f'{self.config.data.eval_split} error ({_crops(crops)}) was top-1 '
+          f'{self.config.data.final_split} error ({_crops(crops)}) was top-1 '
           f'{100 * record["final_top1_error"]:.2f} %, top-5 {100 * record["final_top5_error"]:.2f}'
           ' %. Nothing to do (train.num_steps or train.num_epochs would extend it; '
           'python -m alexnet.evaluate evaluates it again).', flush=True)
-    return {key[len('final_'):]: value for key, value in record.items()
-            if key.startswith('final_') and key != 'final_crops'}
+    return {name: record[f'final_{name}'] for name in ('top1_error', 'top5_error', 'loss',
+                                                          'examples')}
 
   def train(self) -> None:
     """The training steps, with their logs, evaluations and checkpoints."""
@@ -399,9 +399,8 @@ class Trainer:
                                'img/s': f'{record["images_per_second"]:,.0f}',
                                'lr': f'{learning_rate:.3g}'})
 
-  def errors_on_eval_split(self, crops: int) -> dict[str, float] | None:
-    """Errors of the current parameters on the evaluation split; None if stopped midway."""
-    split = self.config.data.eval_split
+  def errors_on(self, split: str, crops: int) -> dict[str, float] | None:
+    """Errors of the current parameters on ``split``, without dropout; None if stopped midway."""
     batches = self.dataset.eval_batches(split, crops=crops,
                                         global_batch_size=self.config.train.eval_batch_size)
     eval_step = self.eval_steps[crops]
@@ -417,11 +416,11 @@ class Trainer:
   def evaluate_during_training(self, done: int) -> bool:
     """Centre-crop errors, which also drive the plateau rule (§5); False if stopped midway."""
     self.check_finite()
-    evaluation = self.errors_on_eval_split(crops=1)
+    split = self.config.data.eval_split
+    evaluation = self.errors_on(split, crops=1)
     if evaluation is None:
       return False
     self.latest_evaluation = evaluation
-    split = self.config.data.eval_split
     self.writer.print(f'step {done} (epoch {done / self.length.steps_per_epoch:.3g}): {split} '
                       f'error ({_crops(1)}) top-1 {100 * evaluation["top1_error"]:.2f} %, '
                       f'top-5 {100 * evaluation["top5_error"]:.2f} %, '
@@ -441,23 +440,39 @@ class Trainer:
       raise self._stop_request(step, during_evaluation=True)
     self.save(step, with_evaluation=True, replace=True)
 
+  def final_passes(self) -> dict[str, tuple[str, int]]:
+    """The final evaluation's passes, {record prefix: (split, crops)}: the test with the
+    config's crops (§4.1: 10); the centre crop alone beside it, the view training saw; and
+    ``data.train_eval_split`` measured as the test is, for the generalisation gap."""
+    data_config = self.config.data
+    passes = {'final': (data_config.final_split, data_config.eval_crops)}
+    if data_config.eval_crops > 1:
+      passes['final_centre'] = (data_config.final_split, 1)
+    if data_config.train_eval_split:
+      passes['final_train'] = (data_config.train_eval_split, 1)
+    return passes
+
   def final_evaluation(self, train_seconds: float) -> dict:
-    """The test of the finished run with the config's crops (§4.1: 10), recorded once."""
-    crops, total = self.config.data.eval_crops, self.length.total_steps
-    final = self.errors_on_eval_split(crops)
-    if final is None:
-      raise stopping.StopRequested(f'during the final evaluation (step {total} is saved)',
-                                   stopping.stop_signal())
-    self.writer.write(total, {f'final_{k}': v for k, v in final.items()}
-                      | {'final_crops': crops, 'train_seconds': train_seconds})
+    """The test of the finished run (:meth:`final_passes`), recorded once."""
+    total = self.length.total_steps
+    record, final = {}, None
+    for prefix, (split, crops) in self.final_passes().items():
+      result = self.errors_on(split, crops)
+      if result is None:
+        raise stopping.StopRequested(f'during the final evaluation (step {total} is saved)',
+                                     stopping.stop_signal())
+      final = final or result
+      record |= {f'{prefix}_{k}': v for k, v in result.items()}
+    self.writer.write(total, record | {'final_crops': self.config.data.eval_crops,
+                                       'train_seconds': train_seconds})
     if self.start_step < total:
       minutes, seconds = divmod(round(train_seconds), 60)
       self.writer.print(f'training (steps {self.start_step + 1}–{total}) took {minutes} min '
                         f'{seconds} s, compilation, evaluations and checkpoints included')
-    self.writer.print(
-        f'final {self.config.data.eval_split} error ({_crops(crops)}): top-1 '
-        f'{100 * final["top1_error"]:.2f} %, top-5 {100 * final["top5_error"]:.2f} % '
-        f'on {final["examples"]} images')
+    for prefix, (split, crops) in self.final_passes().items():
+      top1, top5 = (100 * record[f'{prefix}_top{k}_error'] for k in (1, 5))
+      self.writer.print(f'final {split} error ({_crops(crops)}): top-1 {top1:.2f} %, top-5 '
+                        f'{top5:.2f} % on {record[f"{prefix}_examples"]} images')
     return final
 
   def save(self, done: int, *, with_evaluation: bool, replace: bool = False) -> None:
