@@ -17,7 +17,7 @@ command chooses the rates and compares, in two stages:
 
 Training error is that of the logged training batches, the mean of consecutive logs
 (``figures.steps_to_error``). The runs are ordinary training runs, started, recorded and
-resumed by experiments/ablations.py's machinery (its docstring says how), except that a
+resumed by experiments/runner.py (its docstring says how), except that a
 run that fails (a rate too high diverges) is recorded as failed instead of stopping the
 command. ``--out`` receives:
 
@@ -43,8 +43,9 @@ from pathlib import Path
 
 from absl import app, flags
 
-import ablations
 import figures
+import runner
+import stats
 from alexnet import errors
 from alexnet.workdir import Workdir
 
@@ -55,9 +56,9 @@ PAPER_RATIO = 6.0  # Figure 1: ReLU reaches 25 % training error six times faster
 FLAGS = flags.FLAGS
 
 
-def arm(activation: str, rate: float) -> ablations.Variant:
+def arm(activation: str, rate: float) -> runner.Variant:
   """One activation at one learning rate, as a variant of the base config."""
-  return ablations.Variant(f'{activation}_lr{rate:g}', f'{LABELS[activation]} at rate {rate:g}',
+  return runner.Variant(f'{activation}_lr{rate:g}', f'{LABELS[activation]} at rate {rate:g}',
                            (f'model.activation={activation}', f'optim.learning_rate={rate!r}'),
                            paper=f'Figure 1: ReLU {PAPER_RATIO:g}× faster than tanh')
 
@@ -84,14 +85,14 @@ class Outcome:
     return ended if self.steps is None else f'{self.steps}, then {ended}'
 
 
-def outcome(spec: ablations.RunSpec, records: Sequence[Mapping], target: float) -> Outcome:
+def outcome(spec: runner.RunSpec, records: Sequence[Mapping], target: float) -> Outcome:
   """``spec``'s run, from its records (its metrics) and its failure, if it failed."""
   logged = [r['step'] for r in records if 'train_top1_error' in r]
   return Outcome(figures.steps_to_error(records, target), logged[-1] if logged else 0,
-                 ablations.failure_reason(spec.record))
+                 runner.failure_reason(spec.record))
 
 
-def outcomes(specs: Sequence[ablations.RunSpec], target: float) -> list[Outcome]:
+def outcomes(specs: Sequence[runner.RunSpec], target: float) -> list[Outcome]:
   return [outcome(s, Workdir(s.record).read_metrics(), target) for s in specs]
 
 
@@ -151,23 +152,19 @@ def seeds_lines(chosen: Mapping[str, float], runs: Mapping[str, Sequence[Outcome
   ratios = [t / r for t, r in zip(tanh, relu)]
   lines.append(f'| tanh / ReLU | | {statistics.fmean(ratios):.2f}× | '
                f'{", ".join(f"{x:.2f}×" for x in ratios)} |')
-  ratio = ablations.paired_difference(ratios, [1.0] * len(ratios), scale=1.0)
-  line = (f'tanh / ReLU − 1 = {ratio} (mean over seeds, 95 % CI; the paper: '
-          f'{PAPER_RATIO - 1:+g}, {PAPER_RATIO:g}× as many steps): '
-          f'{ablations.verdict(ratio, "> 0")}')
-  if not math.isnan(ratio.low):
-    inside = ratio.low <= PAPER_RATIO - 1 <= ratio.high
-    line += f'; the paper\'s {PAPER_RATIO:g}× is {"inside" if inside else "outside"} the interval'
-  return lines + ['', line + '.']
+  ratio = stats.log_ratio(tanh, relu)
+  judged = stats.verdict(ratio, ratio.p, +1, math.log(PAPER_RATIO))
+  return lines + ['', f'tanh / ReLU = {ratio.shown()} (geometric mean over seeds, 95 % CI; '
+                  f'p = {ratio.p:.2g}; the paper: {PAPER_RATIO:g}×): **{judged}**.']
 
 
 def report(config_arg: str, runner_command: str, rates: Sequence[float],
            tried: Mapping[str, Sequence[Outcome]], chosen: Mapping[str, float],
-           runs: Mapping[str, Sequence[ablations.RunSpec]], out: Path, target: float) -> str:
+           runs: Mapping[str, Sequence[runner.RunSpec]], out: Path, target: float) -> str:
   """results.md from the sweep's outcomes (``tried``: seed 0 at each rate, per activation),
   the rate chosen for each and the records in ``out`` of its seeds (``runs``), and
   figure1.png beside it."""
-  config = ablations.recorded_config(runs[ACTIVATIONS[0]][0].record)
+  config = runner.recorded_config(runs[ACTIVATIONS[0]][0].record)
   train = config['train']
   left_on = regularisers(config)
   records = {a: [Workdir(s.record).read_metrics() for s in runs[a]] for a in ACTIVATIONS}
@@ -230,14 +227,14 @@ def main(argv: Sequence[str], overrides: Sequence[str], runner_command: str) -> 
   target = FLAGS.target_train_error
   out = Path(FLAGS.out)
   workdirs = Path(FLAGS.workdirs or Path('workdirs', 'figure1', out.name))
-  specs = functools.partial(ablations.run_specs, FLAGS.config, overrides, workdirs=workdirs,
+  specs = functools.partial(runner.run_specs, FLAGS.config, overrides, workdirs=workdirs,
                             out=out)  # (variants, seeds) → the runs
   sweep = {a: specs([arm(a, r) for r in rates], 1) for a in ACTIVATIONS}
   sweep_runs = [s for a in ACTIVATIONS for s in sweep[a]]
-  ablations.check_configs(sweep_runs)
+  runner.check_configs(sweep_runs)
   out.mkdir(parents=True, exist_ok=True)
-  ablations.write_commands(out / 'commands.sh', runner_command, sweep_runs, keep_failures=True)
-  ablations.run_all(sweep_runs, keep_failures=True)
+  runner.write_commands(out / 'commands.sh', runner_command, sweep_runs, keep_failures=True)
+  runner.run_all(sweep_runs, keep_failures=True)
 
   tried = {a: outcomes(sweep[a], target) for a in ACTIVATIONS}
   chosen = {a: fastest(rates, tried[a]) for a in ACTIVATIONS}
@@ -247,10 +244,10 @@ def main(argv: Sequence[str], overrides: Sequence[str], runner_command: str) -> 
                        f'{100 * target:g} % training error; lengthen the runs '
                        '(--config.train.num_epochs) or widen the sweep.')
   seed_runs = specs([arm(a, chosen[a]) for a in ACTIVATIONS], FLAGS.seeds)
-  ablations.check_configs(seed_runs)
-  ablations.write_commands(out / 'commands.sh', runner_command,
+  runner.check_configs(seed_runs)
+  runner.write_commands(out / 'commands.sh', runner_command,
                            [*sweep_runs, *(s for s in seed_runs if s.seed > 0)], keep_failures=True)
-  ablations.run_all(seed_runs, keep_failures=True)
+  runner.run_all(seed_runs, keep_failures=True)
 
   runs = {a: [s for s in seed_runs if s.variant.name == arm(a, chosen[a]).name]
           for a in ACTIVATIONS}
@@ -260,7 +257,7 @@ def main(argv: Sequence[str], overrides: Sequence[str], runner_command: str) -> 
 
 
 if __name__ == '__main__':
-  _overrides, _argv = ablations.split_overrides(sys.argv)
+  _overrides, _argv = runner.split_overrides(sys.argv)
   _runner_command = shlex.join(['python', *sys.argv])
   define_flags()
   app.run(errors.reported(lambda argv: main(argv, _overrides, _runner_command)), argv=_argv)

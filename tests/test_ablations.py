@@ -1,4 +1,4 @@
-"""experiments/ablations.py: variants × seeds, the table, the plots, resuming a sweep."""
+"""experiments/ablations.py and runner.py: variants × seeds, the table, the plots, resuming."""
 
 import json
 import os
@@ -15,6 +15,7 @@ from tiny_run import ROOT
 sys.path.insert(0, str(ROOT / 'experiments'))
 import ablations  # noqa: E402
 import figures  # noqa: E402
+import runner  # noqa: E402
 
 STEPS = 8
 SEEDS = 2
@@ -30,7 +31,8 @@ def sweep(tmp_path_factory) -> dict:
              f'--workdirs={root / "workdirs"}',
              f'--config.data.data_dir={root / "tfds"}',
              f'--config.data.manual_dir={root / "manual"}',
-             '--config.data.eval_split=test', f'--config.train.num_steps={STEPS}']
+             '--config.data.eval_split=test[:20]', '--config.data.test_split=test[20:]',
+             '--config.data.train_eval_split=train[:64]', f'--config.train.num_steps={STEPS}']
   first = run(command)
   return dict(root=root, out=root / 'out', workdirs=root / 'workdirs', command=command,
               first=first)
@@ -52,14 +54,20 @@ def test_the_sweep_writes_the_table_the_plots_and_every_run_command_and_config(s
                    (out / 'runs' / variant / f'seed{s}' / 'metrics.jsonl').read_text().splitlines()
                    if 'final_top1_error' in line) for s in range(SEEDS)]
     assert all(f['step'] == STEPS and f['final_crops'] == 10 for f in finals)
-    mean = 100 * sum(f['final_top1_error'] for f in finals) / SEEDS
+    assert all(f['final_examples'] == f['final_centre_examples'] == 20 for f in finals)
+    assert all(f['final_train_examples'] == 64 for f in finals)
     row = next(line for line in table.splitlines() if line.startswith(f'| {variant} |'))
-    assert f'| {mean:.2f} ± ' in row, row
+    cells = [cell.strip() for cell in row.split('|')[3:8]]  # centre, ten, loss, train, gap
+    for cell, key in zip(cells, ('final_centre_top1_error', 'final_top1_error', 'final_loss',
+                                 'final_train_top1_error')):
+      scale = 1 if key == 'final_loss' else 100
+      assert cell.startswith(f'{scale * sum(f[key] for f in finals) / SEEDS:.2f} ± '), (key, row)
   no_lrn_row = next(line for line in table.splitlines() if line.startswith('| no_lrn |'))
-  # Δ from the base with its 95 % interval, and the verdict that interval gives
-  assert re.search(r'\| [+-]\d+\.\d\d \[[+-]\d+\.\d\d, [+-]\d+\.\d\d\] \|', no_lrn_row)
-  assert re.search(r'\*\*(reproduced|not reproduced|contradicted)\*\*', no_lrn_row)
-  assert 'Ten patches against the centre patch** (§4.1, base runs)' in table
+  # Δ from the base, centre crop, ten patches and gap, each with its 95 % interval and p
+  deltas = re.findall(r'\| [+-]\d+\.\d\d \[[+-]\d+\.\d\d, [+-]\d+\.\d\d\], p = [\d.e-]+ ',
+                      no_lrn_row)
+  assert len(deltas) == 3, no_lrn_row
+  assert 'top-5' not in table
 
   for name in ('training_loss.png', 'eval_error.png', 'train_and_eval_error.png'):
     with Image.open(out / name) as image:
@@ -91,7 +99,7 @@ def test_a_rerun_skips_finished_runs_and_recovers_records_from_finished_workdirs
   result = run(sweep['command'])
 
   assert result.stdout.count('done before, skipped') == 2 * SEEDS - 1
-  assert 'no_lrn seed 1: top-1' in result.stdout and 'training in' not in result.stdout
+  assert 'no_lrn seed 1: test top-1' in result.stdout and 'training in' not in result.stdout
   assert {log: log.stat().st_mtime_ns for log in logs} == before
   assert (sweep['out'] / 'results.md').read_text() == table
 
@@ -113,16 +121,16 @@ def test_a_misspelt_override_stops_the_sweep_before_any_run(tmp_path):
 
 @pytest.mark.filterwarnings('ignore:the load_module:DeprecationWarning')  # ml_collections
 def test_variants_change_only_their_own_fields_after_the_users_overrides():
-  specs = ablations.run_specs('configs/fashion_mnist_study.py', ['--config.model.lrn=True'],
-                              ablations.VARIANTS, seeds=1, workdirs=ROOT / 'w', out=ROOT / 'o')
-  base = ablations.resolve_config(specs[0].command)
+  specs = runner.run_specs('configs/study/base.py', ['--config.model.lrn=True'],
+                           ablations.VARIANTS, seeds=1, workdirs=ROOT / 'w', out=ROOT / 'o')
+  base = runner.resolve_config(specs[0].command)
   for spec in specs[1:]:
-    config = ablations.resolve_config(spec.command)
-    changed = ablations.differing_fields(base, config)
+    config = runner.resolve_config(spec.command)
+    changed = runner.differing_fields(base, config)
     expected = {f'{o.split("=")[0]}' for o in spec.variant.overrides} - {'mesh.model'}
     assert set(changed) == expected, spec.variant.name
   no_lrn = next(s for s in specs if s.variant.name == 'no_lrn')
-  assert ablations.resolve_config(no_lrn.command)['model']['lrn'] is False
+  assert runner.resolve_config(no_lrn.command)['model']['lrn'] is False
 
 
 def test_steps_to_error_takes_the_first_step_where_the_smoothed_error_reaches_the_target():
@@ -132,16 +140,3 @@ def test_steps_to_error_takes_the_first_step_where_the_smoothed_error_reaches_th
   # Trailing means of 5: 0.62, 0.5, 0.4, 0.29, …: ≤ 0.3 first at the 8th value (step 80).
   assert figures.steps_to_error(records, 0.3) == 80
   assert figures.steps_to_error(records, 0.05) is None
-
-
-def test_differences_are_paired_by_seed_with_a_t_interval_and_a_verdict():
-  assert ablations.mean_std([0.10, 0.12, 0.14]) == '12.00 ± 2.00'
-  # per-seed differences +1, +3, +5 points: mean +3, standard error 2 / √3, t(0.975, 2) 4.303
-  difference = ablations.paired_difference([0.11, 0.15, 0.19], [0.10, 0.12, 0.14])
-  assert str(difference) == '+3.00 [-1.97, +7.97]'
-  assert 'not reproduced' in ablations.verdict(difference, '> 0')
-  clear = ablations.paired_difference([0.12, 0.13, 0.14], [0.10, 0.10, 0.10])  # +2, +3, +4
-  assert str(clear) == '+3.00 [+0.52, +5.48]'
-  assert 'reproduced' in ablations.verdict(clear, '> 0')
-  assert 'not' not in ablations.verdict(clear, '> 0')
-  assert 'contradicted' in ablations.verdict(clear, '< 0')

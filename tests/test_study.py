@@ -1,0 +1,79 @@
+"""experiments/study.py: the plan's regimes and claims, steps to converge, the verdict table."""
+
+import json
+import math
+import sys
+
+import pytest
+
+from tiny_run import ROOT
+
+sys.path.insert(0, str(ROOT / 'experiments'))
+import ablations  # noqa: E402
+import runner  # noqa: E402
+import stats  # noqa: E402
+import study  # noqa: E402
+
+
+def test_every_claim_names_a_regime_and_arms_the_regime_runs():
+  for claim in study.CLAIMS:
+    regime = study.regime_named(claim.regime)
+    arms = {ablations.BASE, *regime.variants}
+    assert {claim.variant, claim.against} <= arms, claim.name
+    assert claim.statistic in study.ESTIMATES
+    assert claim.outcome in (*ablations.OUTCOMES, 'steps')
+
+
+@pytest.mark.filterwarnings('ignore:the load_module:DeprecationWarning')  # ml_collections
+def test_every_regimes_config_builds_and_keeps_the_test_apart_from_validation():
+  for regime in study.REGIMES:
+    config = runner.resolve_config(['--config=' + regime.config])
+    data = config['data']
+    assert data['test_split'] == 'test' and data['eval_split'] == 'train[50000:55000]'
+    assert int(data['train_split'].split(':')[1].rstrip(']')) <= 50000, regime.name
+
+
+def test_steps_to_converge_is_the_first_evaluation_within_half_a_point_of_the_minimum():
+  errors = [0.30, 0.20, 0.124, 0.13, 0.12, 0.126]
+  records = [{'step': 78 * (i + 1), 'eval_top1_error': e} for i, e in enumerate(errors)]
+  records.insert(2, {'step': 100, 'train_top1_error': 0.0})  # training records are ignored
+  assert study.steps_to_converge(records) == 3 * 78  # 0.124 ≤ 0.12 + 0.005
+  assert study.steps_to_converge([{'step': 1, 'loss': 1.0}]) is None
+
+
+def write_run(record_dir, final_error: float | None) -> None:
+  """A run's record as runner.keep_record leaves it: metrics, or the failure's message."""
+  record_dir.mkdir(parents=True)
+  metrics = [{'step': 10, 'eval_top1_error': 0.5}]
+  if final_error is None:
+    (record_dir / runner.FAILURE_FILE).write_text('The loss became NaN at step 3\n')
+  else:
+    metrics.append({'step': 20, 'final_top1_error': final_error, 'final_loss': 0.3,
+                    'final_centre_top1_error': final_error + 0.01,
+                    'final_train_top1_error': 0.05, 'final_crops': 10})
+  (record_dir / 'metrics.jsonl').write_text(''.join(json.dumps(m) + '\n' for m in metrics))
+
+
+def test_a_diverged_run_counts_as_chance_and_turns_the_claim_to_the_median(tmp_path):
+  claim = study.Claim('LRN', 'lrn', 'no_lrn', 'base', 'centre', 'mean', 1.4, 'quote')
+  for seed, (base, ablated) in enumerate([(0.10, 0.12), (0.11, 0.13), (0.10, None)]):
+    write_run(tmp_path / 'lrn' / 'runs' / 'base' / f'seed{seed}', base)
+    write_run(tmp_path / 'lrn' / 'runs' / 'no_lrn' / f'seed{seed}', ablated)
+  judged = study.estimate(claim, tmp_path, seeds=3, chance=0.9)
+  assert judged.diverged == 1
+  # centre-crop differences +2, +2 and 90 − 11 = +79 points: the median, not the mean
+  assert judged.estimate.value == pytest.approx(2.0)
+  assert judged.estimate.p == stats.median_difference([0.13, 0.14, 0.9],
+                                                      [0.11, 0.12, 0.11]).p
+
+
+def test_holm_runs_over_the_primary_claims_only_and_secondary_ones_get_no_verdict():
+  def judged(p: float, primary: bool = True) -> study.Judged:
+    claim = study.Claim('c', 'lrn', 'no_lrn', 'base', 'centre', 'mean', None, 'q',
+                        primary=primary)
+    return study.Judged(claim, stats.Estimate(3.0, 1.0, 5.0, p), diverged=0)
+
+  result = study.judge([judged(0.01), judged(0.02), judged(0.001, primary=False)])
+  assert [j.adjusted_p for j in result[:2]] == pytest.approx([0.02, 0.02])
+  assert [j.verdict for j in result[:2]] == [stats.REPRODUCED] * 2
+  assert math.isnan(result[2].adjusted_p) and result[2].verdict == ''
