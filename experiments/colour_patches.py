@@ -13,7 +13,9 @@ real photographs. Each class is one image, and each example a random 64×64 patc
   every class and luminance patterns must be learnt too.
 
 Training patches come from the top three quarters of each image and validation patches
-from the bottom quarter, so no pixel is in both. Written as
+from the bottom quarter, so no pixel is in both; with ``--test_per_class`` (the ablation
+study's PCA regime) validation patches come from the bottom quarter's left half and test
+patches from its right half. Written as
 ``<out>/{train,val}/<class>/<i>.png``, the layout ``data.dataset='image_folder'`` reads.
 It is a small, easy task: what a net learns from eleven pictures is not what it learns
 from ImageNet's 1.2 million, and the report says so.
@@ -57,18 +59,25 @@ def scaled_rgb(pixels: np.ndarray) -> Image.Image:
                       Image.Resampling.BICUBIC)
 
 
-def write_patches(out: Path, train_per_class: int, val_per_class: int, seed: int = 0) -> None:
-  """Writes the folder; the same seed gives the same patches."""
+def write_patches(out: Path, train_per_class: int, val_per_class: int, test_per_class: int = 0,
+                  seed: int = 0) -> None:
+  """Writes the folder; the same seed gives the same patches. With test patches, the bottom
+  quarter is halved: validation patches from its left half, test patches from its right."""
   rng = np.random.default_rng(seed)
   for name, load in SOURCES.items():
     image = scaled_rgb(load())
     boundary = round(image.height * TRAIN_FRACTION)
-    for split, count, rows in (('train', train_per_class, (0, boundary - PATCH)),
-                               ('val', val_per_class, (boundary, image.height - PATCH))):
+    bottom = (boundary, image.height - PATCH)
+    middle = image.width // 2 if test_per_class else image.width
+    regions = [('train', train_per_class, (0, boundary - PATCH), (0, image.width - PATCH)),
+               ('val', val_per_class, bottom, (0, middle - PATCH))]
+    if test_per_class:
+      regions.append(('test', test_per_class, bottom, (middle, image.width - PATCH)))
+    for split, count, rows, columns in regions:
       directory = out / split / name
       directory.mkdir(parents=True, exist_ok=True)
       tops = rng.integers(rows[0], rows[1] + 1, count)
-      lefts = rng.integers(0, image.width - PATCH + 1, count)
+      lefts = rng.integers(columns[0], columns[1] + 1, count)
       for i, (top, left) in enumerate(zip(tops, lefts)):
         image.crop((left, top, left + PATCH, top + PATCH)).save(directory / f'{i:04d}.png')
 
@@ -77,13 +86,14 @@ def main(argv) -> None:
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   out = Path(FLAGS.out)
-  write_patches(out, FLAGS.train_per_class, FLAGS.val_per_class)
-  print(f'{out}: {len(SOURCES)} classes, {FLAGS.train_per_class} training and '
-        f'{FLAGS.val_per_class} validation patches each')
+  write_patches(out, FLAGS.train_per_class, FLAGS.val_per_class, FLAGS.test_per_class)
+  print(f'{out}: {len(SOURCES)} classes, {FLAGS.train_per_class} training, '
+        f'{FLAGS.val_per_class} validation and {FLAGS.test_per_class} test patches each')
 
 
 if __name__ == '__main__':
   flags.DEFINE_string('out', None, 'Root of the image folder to write.', required=True)
   flags.DEFINE_integer('train_per_class', 600, 'Training patches per class.')
   flags.DEFINE_integer('val_per_class', 150, 'Validation patches per class.')
+  flags.DEFINE_integer('test_per_class', 0, 'Test patches per class (0: no test split).')
   app.run(main)

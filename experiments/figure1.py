@@ -229,7 +229,7 @@ def main(argv: Sequence[str], overrides: Sequence[str], runner_command: str) -> 
   workdirs = Path(FLAGS.workdirs or Path('workdirs', 'figure1', out.name))
   specs = functools.partial(runner.run_specs, FLAGS.config, overrides, workdirs=workdirs,
                             out=out)  # (variants, seeds) → the runs
-  sweep = {a: specs([arm(a, r) for r in rates], 1) for a in ACTIVATIONS}
+  sweep = {a: specs([arm(a, r) for r in rates], range(1)) for a in ACTIVATIONS}
   sweep_runs = [s for a in ACTIVATIONS for s in sweep[a]]
   runner.check_configs(sweep_runs)
   out.mkdir(parents=True, exist_ok=True)
@@ -243,7 +243,7 @@ def main(argv: Sequence[str], overrides: Sequence[str], runner_command: str) -> 
       raise SystemExit(f'error: at no rate of --learning_rates did {LABELS[a]} reach '
                        f'{100 * target:g} % training error; lengthen the runs '
                        '(--config.train.num_epochs) or widen the sweep.')
-  seed_runs = specs([arm(a, chosen[a]) for a in ACTIVATIONS], FLAGS.seeds)
+  seed_runs = specs([arm(a, chosen[a]) for a in ACTIVATIONS], range(FLAGS.seeds))
   runner.check_configs(seed_runs)
   runner.write_commands(out / 'commands.sh', runner_command,
                            [*sweep_runs, *(s for s in seed_runs if s.seed > 0)], keep_failures=True)

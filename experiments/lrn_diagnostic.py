@@ -30,6 +30,7 @@ from alexnet import errors, model, runs, train
 from alexnet.optim import make_optimizer
 
 LRN_INPUTS = {'norm1': 'conv1', 'norm2': 'conv2'}  # each LRN layer and the output it normalises
+IMAGES = 512  # of the evaluation split, measured on
 
 FLAGS = flags.FLAGS
 
@@ -88,6 +89,7 @@ def main(argv: Sequence[str]) -> None:
 
 if __name__ == '__main__':
   flags.DEFINE_list('workdirs', None, 'Workdirs of finished runs.', required=True)
-  flags.DEFINE_integer('images', 512, 'Images of data.eval_split to measure on.', lower_bound=1)
+  flags.DEFINE_integer('images', IMAGES, 'Images of data.eval_split to measure on.',
+                       lower_bound=1)
   flags.DEFINE_string('out', None, 'JSON file of the statistics; default: printed only.')
   app.run(errors.reported(main), argv=sys.argv)

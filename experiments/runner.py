@@ -56,10 +56,10 @@ class RunSpec:
 
 
 def run_specs(config_arg: str, overrides: Sequence[str], variants: Sequence[Variant],
-              seeds: int, workdirs: Path, out: Path) -> list[RunSpec]:
+              seeds: Sequence[int], workdirs: Path, out: Path) -> list[RunSpec]:
   """Every run, seed-major: after each seed the table has a complete set of variants."""
   specs = []
-  for seed in range(seeds):
+  for seed in seeds:
     for variant in variants:
       workdir = workdirs / variant.name / f'seed{seed}'
       command = ('python', '-m', 'alexnet.main', f'--config={config_arg}', f'--workdir={workdir}',

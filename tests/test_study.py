@@ -10,27 +10,30 @@ from tiny_run import ROOT
 
 sys.path.insert(0, str(ROOT / 'experiments'))
 import ablations  # noqa: E402
+import plan  # noqa: E402
 import runner  # noqa: E402
 import stats  # noqa: E402
 import study  # noqa: E402
 
 
-def test_every_claim_names_a_regime_and_arms_the_regime_runs():
-  for claim in study.CLAIMS:
+def test_every_claim_names_a_regime_arms_it_runs_and_an_outcome_there_is():
+  for claim in plan.CLAIMS:
     regime = study.regime_named(claim.regime)
     arms = {ablations.BASE, *regime.variants}
     assert {claim.variant, claim.against} <= arms, claim.name
     assert claim.statistic in study.ESTIMATES
-    assert claim.outcome in (*ablations.OUTCOMES, 'steps')
+    for outcome in (claim.outcome, claim.against_outcome or claim.outcome):
+      assert outcome.partition('@')[0] in study.OUTCOME_KINDS, claim.name
 
 
 @pytest.mark.filterwarnings('ignore:the load_module:DeprecationWarning')  # ml_collections
-def test_every_regimes_config_builds_and_keeps_the_test_apart_from_validation():
-  for regime in study.REGIMES:
-    config = runner.resolve_config(['--config=' + regime.config])
-    data = config['data']
-    assert data['test_split'] == 'test' and data['eval_split'] == 'train[50000:55000]'
-    assert int(data['train_split'].split(':')[1].rstrip(']')) <= 50000, regime.name
+def test_every_regimes_config_builds_and_keeps_the_test_apart_from_what_is_chosen():
+  for regime in plan.REGIMES:
+    data = runner.resolve_config(['--config=' + regime.config])['data']
+    assert data['test_split'] == 'test' and data['eval_split'] not in ('test', ''), regime.name
+    if data['dataset'] == 'fashion_mnist':
+      assert data['eval_split'] == 'train[50000:55000]'
+      assert int(data['train_split'].split(':')[1].rstrip(']')) <= 50000, regime.name
 
 
 def test_steps_to_converge_is_the_first_evaluation_within_half_a_point_of_the_minimum():
@@ -44,6 +47,7 @@ def test_steps_to_converge_is_the_first_evaluation_within_half_a_point_of_the_mi
 def write_run(record_dir, final_error: float | None) -> None:
   """A run's record as runner.keep_record leaves it: metrics, or the failure's message."""
   record_dir.mkdir(parents=True)
+  (record_dir / 'config.json').write_text(json.dumps({'train': {'num_steps': 20}}))
   metrics = [{'step': 10, 'eval_top1_error': 0.5}]
   if final_error is None:
     (record_dir / runner.FAILURE_FILE).write_text('The loss became NaN at step 3\n')
@@ -55,12 +59,12 @@ def write_run(record_dir, final_error: float | None) -> None:
 
 
 def test_a_diverged_run_counts_as_chance_and_turns_the_claim_to_the_median(tmp_path):
-  claim = study.Claim('LRN', 'lrn', 'no_lrn', 'base', 'centre', 'mean', 1.4, 'quote')
+  claim = plan.Claim('LRN', 'lrn', 'no_lrn', 'base', 'centre', 'mean', 1.4, 'quote')
   for seed, (base, ablated) in enumerate([(0.10, 0.12), (0.11, 0.13), (0.10, None)]):
     write_run(tmp_path / 'lrn' / 'runs' / 'base' / f'seed{seed}', base)
     write_run(tmp_path / 'lrn' / 'runs' / 'no_lrn' / f'seed{seed}', ablated)
-  judged = study.estimate(claim, tmp_path, seeds=3, chance=0.9)
-  assert judged.diverged == 1
+  judged = study.estimate(claim, tmp_path, seeds=range(3))
+  assert judged.diverged == 1 and judged.pairs == 3
   # centre-crop differences +2, +2 and 90 − 11 = +79 points: the median, not the mean
   assert judged.estimate.value == pytest.approx(2.0)
   assert judged.estimate.p == stats.median_difference([0.13, 0.14, 0.9],
@@ -69,11 +73,43 @@ def test_a_diverged_run_counts_as_chance_and_turns_the_claim_to_the_median(tmp_p
 
 def test_holm_runs_over_the_primary_claims_only_and_secondary_ones_get_no_verdict():
   def judged(p: float, primary: bool = True) -> study.Judged:
-    claim = study.Claim('c', 'lrn', 'no_lrn', 'base', 'centre', 'mean', None, 'q',
-                        primary=primary)
-    return study.Judged(claim, stats.Estimate(3.0, 1.0, 5.0, p), diverged=0)
+    claim = plan.Claim('c', 'lrn', 'no_lrn', 'base', 'centre', 'mean', None, 'q',
+                       primary=primary)
+    return study.Judged(claim, stats.Estimate(3.0, 1.0, 5.0, p), diverged=0, pairs=3)
 
   result = study.judge([judged(0.01), judged(0.02), judged(0.001, primary=False)])
   assert [j.adjusted_p for j in result[:2]] == pytest.approx([0.02, 0.02])
   assert [j.verdict for j in result[:2]] == [stats.REPRODUCED] * 2
   assert math.isnan(result[2].adjusted_p) and result[2].verdict == ''
+
+
+def write_logs(record_dir, train_errors, eval_errors=(), failed=False) -> None:
+  """A Figure 1-style record: training errors every 5 steps, validation errors every 10."""
+  record_dir.mkdir(parents=True)
+  (record_dir / 'config.json').write_text(json.dumps({'train': {'num_steps': 100}}))
+  metrics = [{'step': 5 * (i + 1), 'loss': 1.0, 'train_top1_error': e}
+             for i, e in enumerate(train_errors)]
+  metrics += [{'step': 10 * (i + 1), 'eval_top1_error': e} for i, e in enumerate(eval_errors)]
+  (record_dir / 'metrics.jsonl').write_text(''.join(json.dumps(m) + '\n' for m in metrics))
+  if failed:
+    (record_dir / runner.FAILURE_FILE).write_text('The loss became NaN at step 40\n')
+
+
+def test_a_target_not_reached_or_a_diverged_run_counts_as_twice_the_runs_length(tmp_path):
+  write_logs(tmp_path / 'fast', [0.5] * 4 + [0.1] * 6)  # means of 5: 0.42, 0.34, 0.26, 0.18
+  write_logs(tmp_path / 'never', [0.5] * 10)
+  write_logs(tmp_path / 'diverged', [0.1] * 10, failed=True)
+  assert study.outcome_of(tmp_path / 'fast', 'train_steps@0.2') == 40.0
+  assert study.outcome_of(tmp_path / 'never', 'train_steps@0.2') == 200.0
+  assert study.outcome_of(tmp_path / 'diverged', 'train_steps@0.2') == 200.0
+  assert study.outcome_of(tmp_path / 'fast', 'loss@25') == 1.0
+  assert math.isnan(study.outcome_of(tmp_path / 'fast', 'loss@1000'))
+
+
+def test_a_collapse_is_a_rise_above_half_after_the_run_had_learnt(tmp_path):
+  write_logs(tmp_path / 'not_learnt', [0.5], eval_errors=[0.6, 0.34, 0.9, 0.5])
+  write_logs(tmp_path / 'slow_start', [0.5], eval_errors=[0.9, 0.6, 0.25, 0.2])
+  assert study.outcome_of(tmp_path / 'not_learnt', 'collapsed') == 0.0  # never below 30 %
+  write_logs(tmp_path / 'learnt', [0.5], eval_errors=[0.6, 0.25, 0.9, 0.5])
+  assert study.outcome_of(tmp_path / 'learnt', 'collapsed') == 1.0
+  assert study.outcome_of(tmp_path / 'slow_start', 'collapsed') == 0.0
