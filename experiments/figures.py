@@ -175,15 +175,17 @@ def _training_error_panel(ax, relu: Sequence[Sequence[Mapping]],
   ax.legend(fontsize=8)
 
 
-def _sweep_panel(ax, rates: Sequence[float], steps: Mapping[str, Sequence[int | None]],
-                 target: float) -> None:
+Sweep = Mapping[str, tuple[Sequence[float], Sequence[float | None]]]  # label: (rates, steps)
+
+
+def _sweep_panel(ax, sweep: Sweep, target: float) -> None:
   """Steps to the target against the learning rate, one line per activation; a rate whose
-  run never reached the target (or diverged first) is a cross above the rest, a row per
+  runs did not reach the target (or diverged first) is a cross above the rest, a row per
   activation."""
-  reached_any = [s for row in steps.values() for s in row if s is not None]
+  reached_any = [s for _, row in sweep.values() for s in row if s is not None]
   top = max(reached_any, default=1)
-  for row_number, ((name, row), colour, marker) in enumerate(
-      zip(steps.items(), ('tab:blue', 'tab:orange'), 'os')):
+  for row_number, ((name, (rates, row)), colour, marker) in enumerate(
+      zip(sweep.items(), ('tab:blue', 'tab:orange'), 'os')):
     ax.plot([r for r, s in zip(rates, row) if s is not None], [s for s in row if s is not None],
             marker=marker, color=colour, label=name)
     missed = [r for r, s in zip(rates, row) if s is None]
@@ -193,26 +195,22 @@ def _sweep_panel(ax, rates: Sequence[float], steps: Mapping[str, Sequence[int | 
   ax.set_ylim(0, 1.4 * top)
   ax.set_xlabel('learning rate')
   ax.set_ylabel(f'steps to {100 * target:g} % training error')
-  ax.set_title('The learning-rate sweep (seed 0)', fontsize=10)
+  ax.set_title('The learning-rate sweep (mean over the selection seeds)', fontsize=10)
   ax.grid(True, which='both', alpha=0.3)
   ax.legend(fontsize=8)
 
 
-def plot_figure1(rates: Sequence[float], sweep_steps: Mapping[str, Sequence[int | None]],
-                 relu: Sequence[Sequence[Mapping]], tanh: Sequence[Sequence[Mapping]],
-                 target: float, regularisers: Sequence[str], path: Path) -> None:
+def plot_figure1(sweep: Sweep, relu: Sequence[Sequence[Mapping]],
+                 tanh: Sequence[Sequence[Mapping]], target: float, setup: str,
+                 path: Path) -> None:
   """Figure 1 with the sweep that chose its learning rates: steps to ``target`` per rate and
-  activation (``sweep_steps``: label → steps per rate), and the training error of every
-  seed at the chosen rates; the title names the ``regularisers`` the runs had (Figure 1:
-  none)."""
+  activation, and the training error of every seed at the chosen rates."""
   fig, (sweep_ax, curve_ax) = plt.subplots(1, 2, figsize=(12, 4.5),
                                            gridspec_kw={'width_ratios': [2, 3]})
-  _sweep_panel(sweep_ax, rates, sweep_steps, target)
+  _sweep_panel(sweep_ax, sweep, target)
   _training_error_panel(curve_ax, relu, tanh, target)
-  fig.suptitle(f'Figure 1: steps to {100 * target:g} % training error, ReLU against tanh, '
-               'each at its fastest rate, '
-               + (f'with {", ".join(regularisers)}' if regularisers else 'no regularisation'),
-               fontsize=11)
+  fig.suptitle(f'Figure 1, {setup}: ReLU against tanh, each at its fastest rate, no '
+               'regularisation', fontsize=11)
   fig.tight_layout()
   fig.savefig(path, dpi=DPI)
   plt.close(fig)

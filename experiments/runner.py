@@ -7,7 +7,7 @@ failure's message) is copied to its record, ``<out>/runs/<variant>/seed<S>/``, w
 what gets committed. A run whose record holds its final evaluation, made with the config
 asked for now, is not run again; an interrupted run resumes from its checkpoint; records
 made with another config stop the study before anything runs. experiments/ablations.py,
-experiments/figure1.py and experiments/study.py run their studies with this.
+experiments/ablations.py and experiments/study.py run their studies with this.
 """
 
 from __future__ import annotations

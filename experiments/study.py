@@ -224,6 +224,28 @@ def diagnose_lrn(regime: Regime, places: Places, specs: Sequence[runner.RunSpec]
   path.write_text(json.dumps(results, indent=1) + '\n')
 
 
+def plot_figure1(regime: Regime, places: Places) -> str:
+  """figure1.png for a regime of ReLU against tanh at their own rates: the sweep (mean steps
+  to the hardest target over the selection seeds, per rate) and the compared seeds'
+  training error; returns its line for results.md."""
+  target = float(regime.choose_by.partition('@')[2])
+  specs = sweep_specs(regime, places)
+  sweep = {}
+  for arm in swept_arms(regime):
+    steps = []
+    for rate in regime.rates_for(arm.name):
+      runs = [s.record for s in specs if s.variant.name == at_rate(arm, rate, regime).name]
+      values = [outcome_of(r, regime.choose_by) for r in runs]
+      reached = all(v < 2 * run_length(r) for v, r in zip(values, runs))
+      steps.append(statistics.fmean(values) if reached else None)
+    sweep['ReLU' if arm.name == ablations.BASE else arm.name] = (regime.rates_for(arm.name), steps)
+  out = places.out / regime.name
+  records = ablations.read_records(out, ablations.chosen_variants(regime.variants), regime.seeds)
+  figures.plot_figure1(sweep, records[ablations.BASE], records['tanh'], target, regime.name,
+                       out / 'figure1.png')
+  return '\n![Figure 1: the sweep and the training error at the chosen rates](figure1.png)\n'
+
+
 def run_regime(regime: Regime, places: Places, runner_command: str) -> None:
   """The regime's sweep (if it has one), its runs, and its ablation table."""
   sweep = sweep_specs(regime, places) if regime.sweeps else []
@@ -241,6 +263,8 @@ def run_regime(regime: Regime, places: Places, runner_command: str) -> None:
     diagnose_lrn(regime, places, specs)
   table = ablations.report(regime.config, runner_command,
                            ablations.chosen_variants(regime.variants), regime.seeds, out)
+  if regime.rate_per_arm:
+    table += plot_figure1(regime, places)
   (out / 'results.md').write_text(table)
 
 

@@ -122,7 +122,7 @@ def test_a_misspelt_override_stops_the_sweep_before_any_run(tmp_path):
 @pytest.mark.filterwarnings('ignore:the load_module:DeprecationWarning')  # ml_collections
 def test_variants_change_only_their_own_fields_after_the_users_overrides():
   specs = runner.run_specs('configs/study/base.py', ['--config.model.lrn=True'],
-                           ablations.VARIANTS, seeds=1, workdirs=ROOT / 'w', out=ROOT / 'o')
+                           ablations.VARIANTS, seeds=[0], workdirs=ROOT / 'w', out=ROOT / 'o')
   base = runner.resolve_config(specs[0].command)
   for spec in specs[1:]:
     config = runner.resolve_config(spec.command)

@@ -20,8 +20,8 @@ COMMANDS = {
     '-m alexnet.summary': ('--config',),
     'experiments/figures.py': (*_RUN_FLAGS, '--figure', '--out'),
     'experiments/ablations.py': ('--config', '--seeds', '--variants', '--out', '--workdirs'),
-    'experiments/figure1.py': ('--config', '--seeds', '--learning_rates', '--target_train_error',
-                               '--out', '--workdirs'),
+    'experiments/study.py': ('--regimes', '--out', '--workdirs'),
+    'experiments/lrn_diagnostic.py': ('--workdirs', '--images', '--out'),
 }
 
 

@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+import fake_data
 from tiny_run import ROOT
 
 sys.path.insert(0, str(ROOT / 'experiments'))
@@ -113,3 +114,39 @@ def test_a_collapse_is_a_rise_above_half_after_the_run_had_learnt(tmp_path):
   write_logs(tmp_path / 'learnt', [0.5], eval_errors=[0.6, 0.25, 0.9, 0.5])
   assert study.outcome_of(tmp_path / 'learnt', 'collapsed') == 1.0
   assert study.outcome_of(tmp_path / 'slow_start', 'collapsed') == 0.0
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings('ignore:the load_module:DeprecationWarning')  # ml_collections
+def test_a_regime_chooses_each_arms_rate_reuses_the_selection_runs_and_draws_figure_1(
+    tmp_path, monkeypatch):
+  """ReLU and tanh of the smoke config, each at its own rate of two; seeds 0 and 1, seed 0
+  also the selection seed: 4 selection runs, then only seed 1 of each arm trains."""
+  fake_data.write_fashion_mnist_idx(str(tmp_path / 'manual'), train=512, test=40)
+  monkeypatch.chdir(ROOT)
+  monkeypatch.setenv('XLA_FLAGS', '--xla_force_host_platform_device_count=1')
+  regime = plan.Regime('figure1_smoke', 'configs/fashion_mnist.py:smoke', ('tanh',),
+                       seeds=(0, 1), rates=(0.01, 1.0), rate_per_arm=True,
+                       choose_by='train_steps@0.85')
+  places = study.Places(tmp_path / 'out', tmp_path / 'workdirs', (
+      f'--config.data.data_dir={tmp_path / "tfds"}',
+      f'--config.data.manual_dir={tmp_path / "manual"}', '--config.train.num_steps=8',
+      '--config.data.eval_split=test[:20]', '--config.data.test_split=test[20:]',
+      '--config.data.train_eval_split=train[:64]'))
+  monkeypatch.setattr(study, 'REGIMES', (regime,))
+
+  study.run_regime(regime, places, 'the test')
+
+  rates = study.chosen_rates(regime, places)
+  assert set(rates) == {'base', 'tanh'} and set(rates.values()) <= {0.01, 1.0}
+  trained = sorted(p.parent.name + '/' + p.name
+                   for p in (tmp_path / 'workdirs' / regime.name).glob('*/seed*'))
+  assert trained == ['base/seed1', 'tanh/seed1']  # seed 0 of each arm is its selection run
+  out = places.out / regime.name
+  for arm in ('base', 'tanh'):
+    config = json.loads((out / 'runs' / arm / 'seed0' / 'config.json').read_text())
+    assert config['optim']['learning_rate'] == rates[arm]
+  assert (out / 'figure1.png').stat().st_size > 10_000
+  assert '![Figure 1' in (out / 'results.md').read_text()
+  commands = (out / 'commands.sh').read_text()
+  assert commands.count('python -m alexnet.main') == 4 + 4  # the selection runs, then the seeds
