@@ -10,12 +10,11 @@ import dataclasses
 
 # The learning-rate grids. today: both activations, steps of ×2 to ×2.5. hypothesis: raw
 # inputs make ReLU diverge down to 0.001 while tanh trains at 0.01 (300-step trials), so each
-# activation gets its own six rates in steps of ×√10 around where it trains.
+# activation gets its own four rates in steps of ×√10 around where it trains.
 FIGURE1_RATES = (0.01, 0.02, 0.05, 0.1)
-HYPOTHESIS_RATES = (('base', (1e-6, 3e-6, 1e-5, 3e-5, 1e-4, 3e-4)),
-                    ('tanh', (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2)))
+HYPOTHESIS_RATES = (('base', (3e-6, 1e-5, 3e-5, 1e-4)), ('tanh', (1e-3, 3e-3, 1e-2, 3e-2)))
 FIGURE1_TARGETS = (0.25, 0.15, 0.08)  # training error: the paper's 25 %, then harder ones
-FIGURE1_LOSS_STEPS = (100, 300, 1000)  # the fixed-budget measure: training loss at these steps
+FIGURE1_LOSS_STEPS = (100, 300, 600)  # the fixed-budget measure: training loss at these steps
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,10 +58,10 @@ REGIMES = (
            ('no_dropout', 'no_augmentation', 'no_dropout_no_augmentation', 'no_translate',
             'no_flip'), seeds=tuple(range(3)), rates=(0.01, 0.03)),
     Regime('overfitting_1000', 'configs/study/overfitting.py:1000',
-           ('no_dropout', 'no_augmentation', 'no_dropout_no_augmentation'), seeds=tuple(range(3)),
+           ('no_dropout', 'no_augmentation', 'no_dropout_no_augmentation'), seeds=(0, 1),
            rates_from='overfitting_5000'),
     Regime('overfitting_20000', 'configs/study/overfitting.py:20000',
-           ('no_dropout', 'no_augmentation', 'no_dropout_no_augmentation'), seeds=tuple(range(3)),
+           ('no_dropout', 'no_augmentation', 'no_dropout_no_augmentation'), seeds=(0, 1),
            rates_from='overfitting_5000'),
     *(Regime(f'figure1_{setup}', f'configs/study/figure1.py:{setup}', ('tanh',),
              seeds=(2, 3, 4, 5), selection_seeds=(0, 1), rate_per_arm=True,

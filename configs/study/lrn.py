@@ -10,7 +10,8 @@ not learn in this narrow net (90 % error after 300 steps at rates 0.01 and 0.03)
 does, but only after a warm-up (0.03 diverged at step 5; with 2 epochs of linear warm-up
 0.003 and 0.01 train): so 2 epochs of warm-up for every arm, and the learning rate chosen
 on validation by experiments/study.py from 0.003, 0.01, 0.03 with LRN on. Every other field
-is the base's. The arms: LRN on; ``model.lrn_alpha=0``, the scaling k^-β alone; no LRN.
+is the base's, but for the length: 40 epochs (1,560 steps), the base's length when this
+regime ran. The arms: LRN on; ``model.lrn_alpha=0``, the scaling k^-β alone; no LRN.
 """
 
 import pathlib
@@ -27,4 +28,6 @@ def get_config(variant: str = '') -> ml_collections.ConfigDict:
   config = _BASE['get_config']()
   config.data.divide_by_std = False  # §2: raw pixel values minus the mean image
   config.optim.warmup_epochs = 2.0  # not in the paper: raw inputs diverge without it
+  config.train.num_epochs = 40.0  # 1,560 steps, as the regime was run (plan.md: changes)
+  config.train.eval_every_epochs = 10.0
   return config

@@ -8,9 +8,9 @@ TensorBoard is told to purge the events after it, so every step appears once.
 change, grouped by what they measure (:func:`tensorboard_tag`): ``train/…`` (the logged
 training steps: loss, top-1 error of the augmented batch, gradient norm, learning rate,
 img/s, memory), ``eval/…`` (the centre-crop evaluations during training) and ``final/…``
-(the final test: ``final/centre_…`` its centre crop alone, ``final/train_…`` the training
-images measured the same way); the run's config is its text. Counts that do not change (images
-evaluated, crops) and the epoch (the step axis says it) are not scalars.
+(the final test; ``final/centre_…`` its centre crop alone, ``final/train_…`` the training
+images measured as the test is); the run's config is its text. Counts that do not change
+(images evaluated, crops) and the epoch (the step axis says it) are not scalars.
 """
 
 from __future__ import annotations
