@@ -175,39 +175,39 @@ def _training_error_panel(ax, relu: Sequence[Sequence[Mapping]],
   ax.legend(fontsize=8)
 
 
-Sweep = Mapping[str, tuple[Sequence[float], Sequence[float | None]]]  # label: (rates, steps)
+Sweep = Mapping[str, tuple[Sequence[float], Sequence[float | None]]]  # label: (rates, values)
 
 
-def _sweep_panel(ax, sweep: Sweep, target: float) -> None:
-  """Steps to the target against the learning rate, one line per activation; a rate whose
-  runs did not reach the target (or diverged first) is a cross above the rest, a row per
-  activation."""
-  reached_any = [s for _, row in sweep.values() for s in row if s is not None]
-  top = max(reached_any, default=1)
+def _sweep_panel(ax, sweep: Sweep, outcome: str) -> None:
+  """The selection outcome against the learning rate, one line per activation; a rate
+  whose runs diverged (value None) is a cross above the rest, a row per activation."""
+  measured = [v for _, row in sweep.values() for v in row if v is not None]
+  top = max(measured, default=1)
   for row_number, ((name, (rates, row)), colour, marker) in enumerate(
       zip(sweep.items(), ('tab:blue', 'tab:orange'), 'os')):
-    ax.plot([r for r, s in zip(rates, row) if s is not None], [s for s in row if s is not None],
+    ax.plot([r for r, v in zip(rates, row) if v is not None], [v for v in row if v is not None],
             marker=marker, color=colour, label=name)
-    missed = [r for r, s in zip(rates, row) if s is None]
-    ax.plot(missed, [top * (1.3 - 0.1 * row_number)] * len(missed), 'x', color=colour,
-            markersize=8, linestyle='none', label=f'{name}: not reached, or diverged')
+    diverged = [r for r, v in zip(rates, row) if v is None]
+    ax.plot(diverged, [top * (1.3 - 0.1 * row_number)] * len(diverged), 'x', color=colour,
+            markersize=8, linestyle='none', label=f'{name}: diverged')
   ax.set_xscale('log')
   ax.set_ylim(0, 1.4 * top)
   ax.set_xlabel('learning rate')
-  ax.set_ylabel(f'steps to {100 * target:g} % training error')
+  ax.set_ylabel(outcome)
   ax.set_title('The learning-rate sweep (mean over the selection seeds)', fontsize=10)
   ax.grid(True, which='both', alpha=0.3)
   ax.legend(fontsize=8)
 
 
-def plot_figure1(sweep: Sweep, relu: Sequence[Sequence[Mapping]],
+def plot_figure1(sweep: Sweep, outcome: str, relu: Sequence[Sequence[Mapping]],
                  tanh: Sequence[Sequence[Mapping]], target: float, setup: str,
                  path: Path) -> None:
-  """Figure 1 with the sweep that chose its learning rates: steps to ``target`` per rate and
-  activation, and the training error of every seed at the chosen rates."""
+  """Figure 1 with the sweep that chose its learning rates: the selection ``outcome`` per
+  rate and activation, and the training error of every seed at the chosen rates, with
+  where each reaches ``target``."""
   fig, (sweep_ax, curve_ax) = plt.subplots(1, 2, figsize=(12, 4.5),
                                            gridspec_kw={'width_ratios': [2, 3]})
-  _sweep_panel(sweep_ax, sweep, target)
+  _sweep_panel(sweep_ax, sweep, outcome)
   _training_error_panel(curve_ax, relu, tanh, target)
   fig.suptitle(f'Figure 1, {setup}: ReLU against tanh, each at its fastest rate, no '
                'regularisation', fontsize=11)

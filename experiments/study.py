@@ -39,7 +39,7 @@ import runner
 import stats
 from alexnet import errors
 from alexnet.workdir import Workdir
-from plan import CLAIMS, REGIMES, Claim, Regime
+from plan import CLAIMS, FIGURE1_TARGETS, REGIMES, Claim, Regime
 
 CONVERGED_WITHIN = 0.005  # steps to converge: first evaluation within 0.5 point of the minimum
 CHANCE = 0.9  # the error counted for a run that diverged: chance on 10 classes
@@ -114,6 +114,16 @@ def outcome_of(run: Path, name: str) -> float:
   return ablations.outcomes(metrics)[name]
 
 
+def outcome_label(name: str) -> str:
+  """How a plot's axis names the outcome ``name`` of :func:`outcome_of`."""
+  kind, _, argument = name.partition('@')
+  if kind == 'train_steps':
+    return f'steps to {100 * float(argument):g} % training error'
+  if kind == 'loss':
+    return f'training loss at step {argument} (mean of {figures.SMOOTHING_WINDOW} logs)'
+  return name
+
+
 def run_length(run: Path) -> int:
   """The steps a recorded run was asked for (its config's train.num_steps)."""
   config = json.loads(Workdir(run).config_file.read_text())
@@ -159,18 +169,33 @@ def chosen_rates(regime: Regime, places: Places) -> dict[str, float]:
     return chosen_rates(regime_named(regime.rates_from), places)
   if not regime.sweeps:
     return {}
-  specs = sweep_specs(regime, places)
-  chosen = {}
-  for arm in swept_arms(regime):
-    scores = []
-    for rate in regime.rates_for(arm.name):
-      name = at_rate(arm, rate, regime).name
-      runs = [s.record for s in specs if s.variant.name == name]
-      scores.append((statistics.fmean(outcome_of(r, regime.choose_by) for r in runs), rate))
-    chosen[arm.name] = min(scores)[1]
+  scores = sweep_scores(regime, places)
+  chosen = {arm: min((score, rate) for rate, score in row.items())[1]
+            for arm, row in scores.items()}
   if not regime.rate_per_arm:
     return {arm.name: chosen[ablations.BASE] for arm in ablations.chosen_variants(regime.variants)}
   return chosen
+
+
+def sweep_scores(regime: Regime, places: Places) -> dict[str, dict[float, float]]:
+  """{arm: {rate: mean ``choose_by`` outcome of its selection runs}}, inf where a run
+  diverged or has no such outcome: such a rate is never chosen over one that trained."""
+  specs = sweep_specs(regime, places)
+  scores = {}
+  for arm in swept_arms(regime):
+    row = {}
+    for rate in regime.rates_for(arm.name):
+      name = at_rate(arm, rate, regime).name
+      values = [outcome_of(s.record, regime.choose_by) for s in specs if s.variant.name == name]
+      mean = statistics.fmean(values)
+      row[rate] = mean if math.isfinite(mean) and not failed_any(specs, name) else math.inf
+    scores[arm.name] = row
+  return scores
+
+
+def failed_any(specs: Sequence[runner.RunSpec], variant: str) -> bool:
+  return any(runner.failure_reason(s.record) is not None
+             for s in specs if s.variant.name == variant)
 
 
 def regime_named(name: str) -> Regime:
@@ -225,24 +250,16 @@ def diagnose_lrn(regime: Regime, places: Places, specs: Sequence[runner.RunSpec]
 
 
 def plot_figure1(regime: Regime, places: Places) -> str:
-  """figure1.png for a regime of ReLU against tanh at their own rates: the sweep (mean steps
-  to the hardest target over the selection seeds, per rate) and the compared seeds'
-  training error; returns its line for results.md."""
-  target = float(regime.choose_by.partition('@')[2])
-  specs = sweep_specs(regime, places)
-  sweep = {}
-  for arm in swept_arms(regime):
-    steps = []
-    for rate in regime.rates_for(arm.name):
-      runs = [s.record for s in specs if s.variant.name == at_rate(arm, rate, regime).name]
-      values = [outcome_of(r, regime.choose_by) for r in runs]
-      reached = all(v < 2 * run_length(r) for v, r in zip(values, runs))
-      steps.append(statistics.fmean(values) if reached else None)
-    sweep['ReLU' if arm.name == ablations.BASE else arm.name] = (regime.rates_for(arm.name), steps)
+  """figure1.png for a regime of ReLU against tanh at their own rates: the sweep (the mean
+  selection outcome per rate over the selection seeds) and the compared seeds' training
+  error, marked where each reaches the hardest target; returns its line for results.md."""
+  sweep = {'ReLU' if arm == ablations.BASE else arm:
+           (tuple(row), [score if math.isfinite(score) else None for score in row.values()])
+           for arm, row in sweep_scores(regime, places).items()}
   out = places.out / regime.name
   records = ablations.read_records(out, ablations.chosen_variants(regime.variants), regime.seeds)
-  figures.plot_figure1(sweep, records[ablations.BASE], records['tanh'], target, regime.name,
-                       out / 'figure1.png')
+  figures.plot_figure1(sweep, outcome_label(regime.choose_by), records[ablations.BASE],
+                       records['tanh'], FIGURE1_TARGETS[-1], regime.name, out / 'figure1.png')
   return '\n![Figure 1: the sweep and the training error at the chosen rates](figure1.png)\n'
 
 
