@@ -77,6 +77,8 @@ def smoothed_loss_at(records: Sequence[Mapping], step: int) -> float:
   """The training loss at ``step``, the mean of the SMOOTHING_WINDOW logs that end there;
   nan for a run that did not log that far."""
   steps, losses = figures.series(records, 'loss')
+  if len(losses) < figures.SMOOTHING_WINDOW:
+    return math.nan
   steps, losses = figures.smooth(steps, losses)
   at = [loss for s, loss in zip(steps, losses) if s == step]
   return float(at[0]) if at else math.nan

@@ -84,11 +84,11 @@ def test_holm_runs_over_the_primary_claims_only_and_secondary_ones_get_no_verdic
   assert math.isnan(result[2].adjusted_p) and result[2].verdict == ''
 
 
-def write_logs(record_dir, train_errors, eval_errors=(), failed=False) -> None:
+def write_logs(record_dir, train_errors, eval_errors=(), failed=False, loss=1.0) -> None:
   """A Figure 1-style record: training errors every 5 steps, validation errors every 10."""
   record_dir.mkdir(parents=True)
   (record_dir / 'config.json').write_text(json.dumps({'train': {'num_steps': 100}}))
-  metrics = [{'step': 5 * (i + 1), 'loss': 1.0, 'train_top1_error': e}
+  metrics = [{'step': 5 * (i + 1), 'loss': loss, 'train_top1_error': e}
              for i, e in enumerate(train_errors)]
   metrics += [{'step': 10 * (i + 1), 'eval_top1_error': e} for i, e in enumerate(eval_errors)]
   (record_dir / 'metrics.jsonl').write_text(''.join(json.dumps(m) + '\n' for m in metrics))
@@ -105,6 +105,26 @@ def test_a_target_not_reached_or_a_diverged_run_counts_as_twice_the_runs_length(
   assert study.outcome_of(tmp_path / 'diverged', 'train_steps@0.2') == 200.0
   assert study.outcome_of(tmp_path / 'fast', 'loss@25') == 1.0
   assert math.isnan(study.outcome_of(tmp_path / 'fast', 'loss@1000'))
+  write_logs(tmp_path / 'short', [0.5] * 4)  # fewer logs than the smoothing window
+  assert math.isnan(study.outcome_of(tmp_path / 'short', 'loss@20'))
+
+
+def test_each_arm_gets_its_lowest_scoring_rate_and_a_rate_that_diverged_is_never_chosen(
+    tmp_path):
+  regime = plan.Regime('r', 'configs/fashion_mnist.py:smoke', ('tanh',), seeds=(2,),
+                       selection_seeds=(0, 1), rates=(0.01, 0.1, 1.0), rate_per_arm=True,
+                       choose_by='loss@25')
+  places = study.Places(tmp_path, tmp_path / 'workdirs')
+  losses = {('base', 0.01): 1.0, ('base', 0.1): 0.5, ('base', 1.0): 2.0,
+            ('tanh', 0.01): 0.9, ('tanh', 0.1): 0.3, ('tanh', 1.0): 0.6}
+  for (arm, rate), loss in losses.items():
+    for seed in (0, 1):
+      diverged = arm == 'base' and rate == 0.1 and seed == 1
+      write_logs(tmp_path / 'r' / 'sweep' / 'runs' / f'{arm}_lr{rate:g}' / f'seed{seed}',
+                 [0.5] * 5, failed=diverged, loss=loss)
+  scores = study.sweep_scores(regime, places)
+  assert scores['base'] == {0.01: 1.0, 0.1: math.inf, 1.0: 2.0}
+  assert study.chosen_rates(regime, places) == {'base': 0.01, 'tanh': 0.1}
 
 
 def test_a_collapse_is_a_rise_above_half_after_the_run_had_learnt(tmp_path):
