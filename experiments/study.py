@@ -215,29 +215,33 @@ def regime_specs(regime: Regime, places: Places) -> list[runner.RunSpec]:
   return sorted(specs, key=lambda s: s.seed)
 
 
+def selection_run(spec: runner.RunSpec, regime: Regime,
+                  places: Places) -> runner.RunSpec | None:
+  """The selection run that is ``spec``'s run — a swept arm at its chosen rate with the same
+  seed, the same config — or None (an arm not swept is never its base's selection run)."""
+  if not regime.sweeps or spec.variant.name not in {a.name for a in swept_arms(regime)}:
+    return None
+  name = at_rate(spec.variant, chosen_rates(regime, places)[spec.variant.name], regime).name
+  return next((s for s in sweep_specs(regime, places)
+               if s.variant.name == name and s.seed == spec.seed), None)
+
+
 def reuse_the_sweeps_runs(regime: Regime, places: Places,
                           specs: Sequence[runner.RunSpec]) -> None:
-  """A selection run at the chosen rate whose seed the regime runs is that seed's run (the
-  same config): its record is copied there instead of training it again."""
-  if not regime.sweeps:
-    return
-  rates = chosen_rates(regime, places)
-  sweep = {(s.variant.name, s.seed): s for s in sweep_specs(regime, places)}
+  """A selection run that is one of ``specs`` (:func:`selection_run`) is copied there
+  instead of training it again."""
   for spec in specs:
-    chosen = sweep.get((at_rate(spec.variant, rates[spec.variant.name], regime).name,
-                        spec.seed))
+    chosen = selection_run(spec, regime, places)
     if chosen and runner.finished(chosen.record) and not runner.finished(spec.record):
       runner.keep_record(dataclasses.replace(spec, workdir=chosen.workdir))
 
 
 def trained_workdir(spec: runner.RunSpec, regime: Regime, places: Places) -> Path:
   """Where ``spec``'s run trained: its workdir, or the selection run's it reused."""
-  if runner.finished(spec.workdir) or not regime.sweeps:
+  chosen = selection_run(spec, regime, places)
+  if runner.finished(spec.workdir) or chosen is None:
     return spec.workdir
-  rate = chosen_rates(regime, places)[spec.variant.name]
-  sweep_name = at_rate(spec.variant, rate, regime).name
-  return next(s.workdir for s in sweep_specs(regime, places)
-              if s.variant.name == sweep_name and s.seed == spec.seed)
+  return chosen.workdir
 
 
 def diagnose_lrn(regime: Regime, places: Places, specs: Sequence[runner.RunSpec]) -> None:

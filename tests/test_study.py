@@ -127,6 +127,20 @@ def test_each_arm_gets_its_lowest_scoring_rate_and_a_rate_that_diverged_is_never
   assert study.chosen_rates(regime, places) == {'base': 0.01, 'tanh': 0.1}
 
 
+def test_only_the_swept_arm_at_its_chosen_rate_and_seed_is_a_selection_runs_reuse(tmp_path):
+  """The base arm alone is swept: the other arm's seed 0 has another config and trains."""
+  regime = plan.Regime('r', 'configs/fashion_mnist.py:smoke', ('no_dropout',), seeds=(0, 1),
+                       rates=(0.01, 0.1))
+  places = study.Places(tmp_path, tmp_path / 'workdirs')
+  for rate, validation_error in ((0.01, 0.3), (0.1, 0.2)):
+    write_logs(tmp_path / 'r' / 'sweep' / 'runs' / f'lr{rate:g}' / 'seed0', [0.5] * 5,
+               eval_errors=[validation_error])
+  reused = {(s.variant.name, s.seed): study.selection_run(s, regime, places)
+            for s in study.regime_specs(regime, places)}
+  assert reused[('base', 0)].record == tmp_path / 'r' / 'sweep' / 'runs' / 'lr0.1' / 'seed0'
+  assert reused[('base', 1)] is None and reused[('no_dropout', 0)] is None
+
+
 def test_a_collapse_is_a_rise_above_half_after_the_run_had_learnt(tmp_path):
   write_logs(tmp_path / 'not_learnt', [0.5], eval_errors=[0.6, 0.34, 0.9, 0.5])
   write_logs(tmp_path / 'slow_start', [0.5], eval_errors=[0.9, 0.6, 0.25, 0.2])
