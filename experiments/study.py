@@ -116,6 +116,19 @@ def outcome_of(run: Path, name: str) -> float:
   return ablations.outcomes(metrics)[name]
 
 
+def censored(run: Path, name: str) -> bool:
+  """Whether a step count ``name`` of the run is its budget, not the net's: steps to converge
+  at the run's last evaluation (still improving, or level only there), or a training-error
+  target not reached (or a diverged run). Reported beside the claims that count steps."""
+  kind = name.partition('@')[0]
+  if kind == 'train_steps':
+    return outcome_of(run, name) >= 2 * run_length(run)
+  if kind == 'steps':
+    evaluations = [r['step'] for r in Workdir(run).read_metrics() if 'eval_top1_error' in r]
+    return not evaluations or outcome_of(run, name) == evaluations[-1]
+  return False
+
+
 def outcome_label(name: str) -> str:
   """How a plot's axis names the outcome ``name`` of :func:`outcome_of`."""
   kind, _, argument = name.partition('@')
@@ -300,6 +313,7 @@ class Judged:
   estimate: stats.Estimate
   diverged: int  # runs of the two arms that diverged
   pairs: int  # seeds with both outcomes (a loss is missing where a run diverged before it)
+  censored: int = 0  # runs whose step count is their budget's (:func:`censored`)
   adjusted_p: float = math.nan
   verdict: str = ''
 
@@ -319,7 +333,10 @@ def estimate(claim: Claim, out: Path, seeds: Sequence[int]) -> Judged:
                  for arm in {claim.variant, claim.against} for r in runs(arm))
   statistic = 'median' if diverged and claim.statistic == 'mean' else claim.statistic
   ablated, reference = zip(*pairs) if pairs else ((), ())
-  return Judged(claim, ESTIMATES[statistic](ablated, reference), diverged, len(pairs))
+  cut_short = sum(censored(r, claim.outcome) for arm in {claim.variant, claim.against}
+                  for r in runs(arm) if r.exists())
+  return Judged(claim, ESTIMATES[statistic](ablated, reference), diverged, len(pairs),
+                cut_short)
 
 
 def judge(judged: Sequence[Judged]) -> list[Judged]:
@@ -348,6 +365,8 @@ def verdict_lines(judged: Sequence[Judged]) -> list[str]:
     paper = '–' if j.claim.paper is None else (
         f'{j.claim.paper:g}×' if j.claim.statistic == 'log_ratio' else f'+{j.claim.paper:g}')
     note = f' ({j.diverged} runs diverged: median, Wilcoxon)' if j.diverged else ''
+    if j.censored:
+      note += f' ({j.censored} of {2 * j.pairs} runs: the budget, not the net, set the steps)'
     adjusted = '–' if math.isnan(j.adjusted_p) else f'{j.adjusted_p:.2g}'
     lines.append(f'| {j.claim.name} | {j.claim.regime} | {j.estimate.shown(unit)}{note} | '
                  f'{j.pairs} | {j.estimate.p:.2g} | {adjusted} | {paper}: {j.claim.quote} | '
@@ -369,7 +388,10 @@ def report(out: Path, runner_command: str) -> str:
            f'{sum(j.claim.primary for j in judged)} primary claims here. Verdicts '
            '(experiments/stats.py): *reproduced* — the paper\'s sign, adjusted p < 0.05; '
            '*contradicted* — the other sign, adjusted p < 0.05; *smaller than the paper\'s* — '
-           'the interval lies below the paper\'s figure; *inconclusive* — otherwise.']
+           'the interval lies below the paper\'s figure; *inconclusive* — otherwise. '
+           '"The budget, not the net, set the steps": in that many runs a step count is the '
+           'run\'s budget (a target not reached, or the validation error lowest at the last '
+           'evaluation), so the ratio is not the nets\' own.']
   missing = [r.name for r in REGIMES if r.name not in done]
   if missing:
     lines += ['', f'Not run yet: {", ".join(missing)}.']

@@ -141,6 +141,17 @@ def test_only_the_swept_arm_at_its_chosen_rate_and_seed_is_a_selection_runs_reus
   assert reused[('base', 1)] is None and reused[('no_dropout', 0)] is None
 
 
+def test_a_step_count_set_by_the_budget_is_reported_as_censored(tmp_path):
+  write_logs(tmp_path / 'improving', [0.5] * 5, eval_errors=[0.6, 0.3, 0.2])
+  write_logs(tmp_path / 'levelled', [0.5] * 5, eval_errors=[0.6, 0.2, 0.201])
+  write_logs(tmp_path / 'never', [0.5] * 10)
+  assert study.censored(tmp_path / 'improving', 'steps')  # its minimum is its last evaluation
+  assert not study.censored(tmp_path / 'levelled', 'steps')
+  assert study.censored(tmp_path / 'never', 'train_steps@0.2')
+  assert not study.censored(tmp_path / 'never', 'train_steps@0.6')
+  assert not study.censored(tmp_path / 'improving', 'centre')
+
+
 def test_a_collapse_is_a_rise_above_half_after_the_run_had_learnt(tmp_path):
   write_logs(tmp_path / 'not_learnt', [0.5], eval_errors=[0.6, 0.34, 0.9, 0.5])
   write_logs(tmp_path / 'slow_start', [0.5], eval_errors=[0.9, 0.6, 0.25, 0.2])
