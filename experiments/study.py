@@ -374,9 +374,17 @@ def verdict_lines(judged: Sequence[Judged]) -> list[str]:
   return lines
 
 
+def regime_recorded(regime: Regime, out: Path) -> bool:
+  """Whether every run of the regime's arms has ended in ``out`` (finished, or failed)."""
+  arms = ablations.chosen_variants(regime.variants)
+  records = [out / regime.name / 'runs' / arm.name / f'seed{seed}'
+             for arm in arms for seed in regime.seeds]
+  return all(runner.finished(r) or runner.failure_reason(r) is not None for r in records)
+
+
 def report(out: Path, runner_command: str) -> str:
   """results.md: every claim whose regime has run, judged."""
-  done = {r.name for r in REGIMES if (out / r.name / 'results.md').exists()}
+  done = {r.name for r in REGIMES if regime_recorded(r, out)}
   claims = [c for c in CLAIMS if c.regime in done]
   judged = judge([estimate(c, out, regime_named(c.regime).seeds) for c in claims])
   lines = ['# The ablation study: verdicts', '', f'Made by `{runner_command}`; the plan, fixed '
@@ -394,7 +402,7 @@ def report(out: Path, runner_command: str) -> str:
            'evaluation), so the ratio is not the nets\' own.']
   missing = [r.name for r in REGIMES if r.name not in done]
   if missing:
-    lines += ['', f'Not run yet: {", ".join(missing)}.']
+    lines += ['', f'Not run yet, or not to their end: {", ".join(missing)}.']
   return '\n'.join(lines) + '\n'
 
 

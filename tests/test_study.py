@@ -72,6 +72,18 @@ def test_a_diverged_run_counts_as_chance_and_turns_the_claim_to_the_median(tmp_p
                                                       [0.11, 0.12, 0.11]).p
 
 
+def test_the_verdicts_leave_out_a_regime_until_every_one_of_its_runs_has_ended(tmp_path):
+  pooling = study.regime_named('pooling')
+  for arm in ('base', 'no_overlap'):
+    for seed in pooling.seeds:
+      write_run(tmp_path / 'pooling' / 'runs' / arm / f'seed{seed}', 0.2 if seed else None)
+  assert '| Overlapping pooling (§3.4), centre crop | pooling |' in study.report(tmp_path, 'x')
+  (tmp_path / 'pooling' / 'runs' / 'no_overlap' / 'seed1' / 'metrics.jsonl').unlink()
+  (tmp_path / 'pooling' / 'runs' / 'no_overlap' / 'seed1' / 'config.json').unlink()
+  shown = study.report(tmp_path, 'x')
+  assert '| pooling |' not in shown and 'not to their end: base, lrn, pooling' in shown
+
+
 def test_holm_runs_over_the_primary_claims_only_and_secondary_ones_get_no_verdict():
   def judged(p: float, primary: bool = True) -> study.Judged:
     claim = plan.Claim('c', 'lrn', 'no_lrn', 'base', 'centre', 'mean', None, 'q',
