@@ -182,16 +182,17 @@ def _sweep_panel(ax, sweep: Sweep, outcome: str) -> None:
   """The selection outcome against the learning rate, one line per activation; a rate
   whose runs diverged (value None) is a cross above the rest, a row per activation."""
   measured = [v for _, row in sweep.values() for v in row if v is not None]
-  top = max(measured, default=1)
+  top, bottom = max(measured, default=1), min(measured, default=1)
   for row_number, ((name, (rates, row)), colour, marker) in enumerate(
       zip(sweep.items(), ('tab:blue', 'tab:orange'), 'os')):
     ax.plot([r for r, v in zip(rates, row) if v is not None], [v for v in row if v is not None],
             marker=marker, color=colour, label=name)
     diverged = [r for r, v in zip(rates, row) if v is None]
-    ax.plot(diverged, [top * (1.3 - 0.1 * row_number)] * len(diverged), 'x', color=colour,
+    ax.plot(diverged, [top * (2.0 - 0.4 * row_number)] * len(diverged), 'x', color=colour,
             markersize=8, linestyle='none', label=f'{name}: diverged')
   ax.set_xscale('log')
-  ax.set_ylim(0, 1.4 * top)
+  ax.set_yscale('log')  # a rate that barely trains can be 100× worse than the best
+  ax.set_ylim(bottom / 1.5, 3 * top)
   ax.set_xlabel('learning rate')
   ax.set_ylabel(outcome)
   ax.set_title('The learning-rate sweep (mean over the selection seeds)', fontsize=10)
