@@ -41,6 +41,10 @@ from alexnet import errors
 from alexnet.workdir import Workdir
 from plan import CLAIMS, FIGURE1_TARGETS, REGIMES, Claim, Regime
 
+# The verdict of a claim whose every run's step count is its budget's (:func:`censored`):
+# its ratio compares two budgets, not two nets. It stays in Holm's family (which only
+# makes the others' adjusted p larger), since it was declared there.
+NOT_MEASURED = 'not measured: no run got there'
 CONVERGED_WITHIN = 0.005  # steps to converge: first evaluation within 0.5 point of the minimum
 CHANCE = 0.9  # the error counted for a run that diverged: chance on 10 classes
 # What outcome_of can measure: a test outcome, or a measure of the logs ('name@argument').
@@ -352,8 +356,10 @@ def judge(judged: Sequence[Judged]) -> list[Judged]:
     paper = j.claim.paper
     if paper is not None and j.claim.statistic == 'log_ratio':
       paper = math.log(paper)
-    result.append(dataclasses.replace(
-        j, adjusted_p=adjusted[i], verdict=stats.verdict(j.estimate, adjusted[i], +1, paper)))
+    verdict = stats.verdict(j.estimate, adjusted[i], +1, paper)
+    if j.censored and j.censored == 2 * j.pairs:
+      verdict = NOT_MEASURED
+    result.append(dataclasses.replace(j, adjusted_p=adjusted[i], verdict=verdict))
   return result
 
 
@@ -399,7 +405,8 @@ def report(out: Path, runner_command: str) -> str:
            'the interval lies below the paper\'s figure; *inconclusive* — otherwise. '
            '"The budget, not the net, set the steps": in that many runs a step count is the '
            'run\'s budget (a target not reached, or the validation error lowest at the last '
-           'evaluation), so the ratio is not the nets\' own.']
+           'evaluation), so the ratio is not the nets\' own; where that is every run, the '
+           f'verdict is *{NOT_MEASURED}*.']
   missing = [r.name for r in REGIMES if r.name not in done]
   if missing:
     lines += ['', f'Not run yet, or not to their end: {", ".join(missing)}.']

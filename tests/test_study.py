@@ -1,5 +1,6 @@
 """experiments/study.py: the plan's regimes and claims, steps to converge, the verdict table."""
 
+import dataclasses
 import json
 import math
 import sys
@@ -94,6 +95,17 @@ def test_holm_runs_over_the_primary_claims_only_and_secondary_ones_get_no_verdic
   assert [j.adjusted_p for j in result[:2]] == pytest.approx([0.02, 0.02])
   assert [j.verdict for j in result[:2]] == [stats.REPRODUCED] * 2
   assert math.isnan(result[2].adjusted_p) and result[2].verdict == ''
+
+
+def test_a_claim_whose_every_run_stopped_short_of_its_target_is_not_measured_but_counted():
+  claim = plan.Claim('c', 'figure1_today', 'tanh', 'base', 'train_steps@0.08', 'log_ratio', 6.0,
+                     'q')
+  cut_short = study.Judged(claim, stats.Estimate(-1.0, -1.5, -0.5, 0.01, log_scale=True),
+                           diverged=0, pairs=4, censored=8)
+  partly = dataclasses.replace(cut_short, censored=3)
+  result = study.judge([cut_short, partly])
+  assert [j.verdict for j in result] == [study.NOT_MEASURED, stats.CONTRADICTED]
+  assert [j.adjusted_p for j in result] == pytest.approx([0.02, 0.02])
 
 
 def write_logs(record_dir, train_errors, eval_errors=(), failed=False, loss=1.0) -> None:
