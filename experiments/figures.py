@@ -34,9 +34,9 @@ matplotlib.use('Agg')  # files only, no display
 import matplotlib.patches  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from absl import app, flags  # noqa: E402
+from absl import flags  # noqa: E402
 
-from alexnet import errors, runs  # noqa: E402
+from alexnet import cli, errors, runs  # noqa: E402
 
 SMOOTHING_WINDOW = 5  # logged steps averaged for training curves and Figure 1
 PERMUTATIONS = 10_000
@@ -465,7 +465,6 @@ def define_flags() -> None:
                       required=True)
 
 
-@errors.reported
 def main(argv: Sequence[str]) -> None:
   if len(argv) > 1:
     raise errors.UsageError(f'unexpected arguments: {argv[1:]}')
@@ -480,4 +479,4 @@ def main(argv: Sequence[str]) -> None:
 
 if __name__ == '__main__':
   define_flags()
-  app.run(main, flags_parser=errors.parse_flags)
+  cli.run(main)

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import jax
 import numpy as np
-from absl import app, flags
+from absl import flags
 
-from alexnet import errors, model, runs, train
+from alexnet import cli, errors, model, runs, train
 from alexnet.optim import make_optimizer
 
 LRN_INPUTS = {'norm1': 'conv1', 'norm2': 'conv2'}  # each LRN layer and the output it normalises
@@ -78,7 +78,7 @@ def diagnose(workdir: str, count: int) -> dict:
 
 def main(argv: Sequence[str]) -> None:
   if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+    raise errors.UsageError(f'Unexpected arguments: {argv[1:]}')
   results = [diagnose(w, FLAGS.images) for w in FLAGS.workdirs]
   text = json.dumps(results, indent=1)
   if FLAGS.out:
@@ -92,4 +92,4 @@ if __name__ == '__main__':
   flags.DEFINE_integer('images', IMAGES, 'Images of data.eval_split to measure on.',
                        lower_bound=1)
   flags.DEFINE_string('out', None, 'JSON file of the statistics; default: printed only.')
-  app.run(errors.reported(main), argv=sys.argv)
+  cli.run(main, argv=sys.argv)

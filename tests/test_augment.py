@@ -8,7 +8,7 @@ from PIL import Image
 
 from alexnet import augment, data, views
 from alexnet.tf_process import tf
-from alexnet.views import PCA_CONVENTIONS
+from alexnet.config import PCA_CONVENTIONS
 
 
 def _coordinate_image(size: int) -> np.ndarray:

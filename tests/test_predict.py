@@ -102,8 +102,8 @@ def test_load_image_refuses_an_empty_file_and_a_directory(tiny_run, tmp_path):
 def test_a_photo_of_ninety_megapixels_opens_in_a_command_without_pils_bomb_warning(tmp_path):
   photo = tmp_path / 'large.png'
   Image.new('L', (10_000, 9_000)).save(photo)  # above PIL's warning (89 MP), below its error
-  opens = ('from absl import app; from PIL import Image; from alexnet import errors; '
-           f'app.run(errors.reported(lambda argv: print(Image.open({str(photo)!r}).size)))')
+  opens = ('from PIL import Image; from alexnet import cli; '
+           f'cli.run(lambda argv: print(Image.open({str(photo)!r}).size))')
   result = subprocess.run([sys.executable, '-c', opens], cwd=ROOT, capture_output=True,
                           text=True, timeout=120)
   assert (result.returncode, result.stdout, result.stderr) == (0, '(10000, 9000)\n', '')

@@ -61,16 +61,6 @@ _CHECKSUMMED = (*_ITEMS, _METRICS_ITEM)
 _TMP_SUFFIX = '.orbax-checkpoint-tmp'
 
 
-class _QuietUnrankedSaves(logging.Filter):
-  """Drops orbax's warning for a save without metrics: most saves fall between evaluations."""
-
-  def filter(self, record: logging.LogRecord) -> bool:
-    return not record.getMessage().startswith('Requested `tracked_metric`')
-
-
-logging.getLogger('absl').addFilter(_QuietUnrankedSaves())
-
-
 class IncompatibleCheckpointError(errors.UsageError, RuntimeError):
   """The checkpoint was written by a different network or optimizer."""
 

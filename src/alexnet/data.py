@@ -38,7 +38,8 @@ import jax
 import numpy as np
 
 from alexnet import augment, console, errors, stopping, views
-from alexnet.config import DATASETS, ConfigError, DataConfig, ModelConfig, validate_data
+from alexnet.config import (DATASETS, EVAL_CROPS, ConfigError, DataConfig, ModelConfig,
+                            validate_data)
 from alexnet.datasets import fashion_mnist, image_folder, imagenet, skipped, stored_format
 from alexnet.tf_process import tf, tfds
 
@@ -375,7 +376,7 @@ class Dataset:
 
     The last global batch is padded to full size. Yields {'image': uint8 (local_batch, h,
     w, c), the stored images (or their centre windows, for crops=1 of JPEGs at the final
-    size), which ``device.eval_images(batch, crops)`` cuts into crops ∈ views.EVAL_CROPS
+    size), which ``device.eval_images(batch, crops)`` cuts into crops ∈ EVAL_CROPS
     views; 'label': int32; 'mask': bool, False on padding rows}.
     """
     _check_crops(crops)
@@ -443,8 +444,8 @@ def _info(spec: _Spec, config: DataConfig, statistics_file: str) -> DatasetInfo:
 
 
 def _check_crops(crops: int) -> None:
-  if crops not in views.EVAL_CROPS:
-    raise ValueError(f'crops must be one of {views.EVAL_CROPS}, got {crops}.')
+  if crops not in EVAL_CROPS:
+    raise ValueError(f'crops must be one of {EVAL_CROPS}, got {crops}.')
 
 
 def _input_normalisation(data_config: DataConfig,

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import functools
 
-from absl import app, flags
+from absl import flags
 
-from alexnet import console, errors, parallel, runs, stopping, train
+from alexnet import cli, console, errors, parallel, runs, stopping, train
 
 FLAGS = flags.FLAGS
 
@@ -34,7 +34,6 @@ def evaluate_run(run: runs.Run, *, split: str, crops: int,
   return result
 
 
-@errors.reported
 def main(argv) -> None:
   if len(argv) > 1:
     raise errors.UsageError(f'unexpected arguments: {argv[1:]}')
@@ -60,4 +59,4 @@ def define_flags() -> None:
 
 if __name__ == '__main__':
   define_flags()
-  app.run(main, flags_parser=errors.parse_flags)
+  cli.run(main)

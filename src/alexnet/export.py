@@ -56,9 +56,9 @@ from pathlib import Path
 
 import jax
 import numpy as np
-from absl import app, flags
+from absl import flags
 
-from alexnet import errors, runs
+from alexnet import cli, errors, runs
 from alexnet.config import ModelConfig
 
 FLAGS = flags.FLAGS
@@ -115,7 +115,6 @@ def load_export(path: str | Path) -> Export:
                   mean_image=archive['input/mean_image'], scale=archive['input/scale'])
 
 
-@errors.reported
 def main(argv) -> None:
   if len(argv) > 1:
     raise errors.UsageError(f'unexpected arguments: {argv[1:]}')
@@ -134,4 +133,4 @@ def define_flags() -> None:
 
 if __name__ == '__main__':
   define_flags()
-  app.run(main, flags_parser=errors.parse_flags)
+  cli.run(main)

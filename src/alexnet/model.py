@@ -16,18 +16,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
 from alexnet import lowering, towers
+from alexnet.config import ModelConfig
 
-if TYPE_CHECKING:  # alexnet.config checks model.activation and model.init against this module
-  from alexnet.config import ModelConfig
-
-ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
+# model.activation's values (config.ACTIVATIONS), as functions.
+ACTIVATION_FUNCTIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     'relu': jax.nn.relu,  # §3.1: "Rectified Linear Units"
     'tanh': jnp.tanh,  # §3.1, Figure 1: the saturating baseline
 }
@@ -59,9 +57,10 @@ _INIT_TABLES = {
                   conv5=(0.01, 0.1), fc6=(0.005, 0.1), fc7=(0.005, 0.1), fc8=(0.01, 0.0)),
 }
 
-# model.init's choices: (layer, fan_in) → (kernel std, bias). 'he' is He et al. (2015):
-# std √(2 / fan_in), zero bias (not in the paper; it trains deep ReLU nets from the start).
-INITS: dict[str, Callable[[str, int], tuple[float, float]]] = {
+# model.init's values (config.INITS) as (layer, fan_in) → (kernel std, bias). 'he' is He et
+# al. (2015): std √(2 / fan_in), zero bias (not in the paper; it trains deep ReLU nets from
+# the start).
+INIT_RULES: dict[str, Callable[[str, int], tuple[float, float]]] = {
     **{name: lambda layer, fan_in, table=table: table[layer]
        for name, table in _INIT_TABLES.items()},
     'he': lambda layer, fan_in: (math.sqrt(2.0 / fan_in), 0.0),
@@ -138,7 +137,7 @@ def lrn_term(x: jax.Array, *, groups: int, size: int, alpha: float,
 
 
 def _initial_values(config: ModelConfig, layer: str, rngs: nnx.Rngs, kernel_shape, bias_shape):
-  std, bias = INITS[config.init](layer, math.prod(kernel_shape[:-1]))
+  std, bias = INIT_RULES[config.init](layer, math.prod(kernel_shape[:-1]))
   kernel = std * jax.random.normal(rngs.params(), kernel_shape, jnp.float32)
   return kernel, jnp.full(bias_shape, bias, jnp.float32)
 
@@ -249,7 +248,7 @@ class AlexNet(nnx.Module):
         output (conv1, pool1, ..., fc8), e.g. to print the summary.
     """
     config = self.config
-    activation = ACTIVATIONS[config.activation]
+    activation = ACTIVATION_FUNCTIONS[config.activation]
     seen = observe or (lambda name, value: None)
 
     def layer(name: str, fn: Callable[[jax.Array], jax.Array], x: jax.Array) -> jax.Array:

@@ -27,9 +27,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from absl import app, flags
+from absl import flags
 
-from alexnet import errors, runs
+from alexnet import cli, errors, runs
 from alexnet.datasets import stored_format
 
 TOP_K = 5
@@ -97,7 +97,6 @@ def format_prediction(prediction: Prediction) -> str:
                     *(f'  {p:.4f}  {name}' for name, p in prediction.classes)])
 
 
-@errors.reported
 def main(argv) -> None:
   paths = argv[1:]
   if not paths:
@@ -130,4 +129,4 @@ def define_flags() -> None:
 
 if __name__ == '__main__':
   define_flags()
-  app.run(main, flags_parser=errors.parse_flags)
+  cli.run(main)

@@ -20,9 +20,9 @@ import jax
 import numpy as np
 from absl import flags
 
-from alexnet import data, errors, lowering, optim, parallel, train, views
+from alexnet import data, errors, lowering, optim, parallel, train
 from alexnet.checkpoint import CheckpointDeletedError, CheckpointReader
-from alexnet.config import ModelConfig, RunConfig
+from alexnet.config import EVAL_CROPS, ModelConfig, RunConfig
 from alexnet.towers import DATA_AXIS
 from alexnet.workdir import RunNotFoundError, Workdir
 
@@ -173,7 +173,7 @@ def define_run_flags() -> None:
 
 
 def define_crops_flag() -> None:
-  flags.DEFINE_enum('crops', None, [str(crops) for crops in views.EVAL_CROPS],
+  flags.DEFINE_enum('crops', None, [str(crops) for crops in EVAL_CROPS],
                     "1 = the centre patch, 10 = §4.1's ten patches (softmax outputs "
                     "averaged); default: the run's data.eval_crops.")
 

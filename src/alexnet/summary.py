@@ -13,11 +13,10 @@ from __future__ import annotations
 import math
 
 import jax
-from absl import app
 from ml_collections import config_flags
 
+from alexnet import cli, parallel
 from alexnet import config as config_lib
-from alexnet import errors, parallel
 from alexnet.config import ModelConfig
 from alexnet.model import LAYER_OUTPUTS
 
@@ -66,7 +65,6 @@ def summary_table(config: ModelConfig, model_axis: int) -> str:
   return '\n'.join(lines)
 
 
-@errors.reported
 def main(argv) -> None:
   del argv
   config = config_lib.validate(_CONFIG.value)
@@ -76,4 +74,4 @@ def main(argv) -> None:
 
 
 if __name__ == '__main__':
-  app.run(main, flags_parser=errors.parse_flags)
+  cli.run(main)

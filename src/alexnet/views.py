@@ -15,12 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-# §4.1's test: the centre patch alone (1), or the four corner patches, the centre patch
-# and their mirror images, whose softmax outputs are averaged (10).
-EVAL_CROPS = (1, 10)
-
-# §4.1: α·λ as the paper's text writes it, or α·√λ as the author's cuda-convnet2 did.
-PCA_CONVENTIONS = ('lambda', 'sqrt_lambda')
+from alexnet.config import PCA_CONVENTIONS
 
 # §4.1's eigen-decomposition of ImageNet's RGB covariance as published with
 # fb.resnet.torch (pixels in [0, 1]); eigenvectors are the columns.

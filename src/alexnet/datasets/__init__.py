@@ -1,11 +1,7 @@
 """TFDS builders of this project: each registers a dataset name that TFDS's own registry lacks.
 
-Importing this package registers them (``alexnet_imagenet2012``, ``alexnet_fashion_mnist``,
-``alexnet_image_folder``); :mod:`alexnet.data` is the only intended caller.
+Importing a builder's module registers it (``fashion_mnist``: ``alexnet_fashion_mnist``,
+``imagenet``: ``alexnet_imagenet2012``, ``image_folder``: ``alexnet_image_folder``);
+:mod:`alexnet.data` imports the three. The package itself imports nothing, so that
+``stored_format`` (how a prepared image is stored) can be read without TFDS.
 """
-
-from alexnet.datasets.fashion_mnist import AlexnetFashionMnist
-from alexnet.datasets.image_folder import AlexnetImageFolder
-from alexnet.datasets.imagenet import AlexnetImagenet2012
-
-__all__ = ['AlexnetFashionMnist', 'AlexnetImageFolder', 'AlexnetImagenet2012']
