@@ -36,7 +36,7 @@ import figures
 import runner
 import stats
 from alexnet import cli, errors
-from alexnet.workdir import Workdir
+from alexnet.run.workdir import Workdir
 
 BASE = 'base'
 Variant = runner.Variant

@@ -38,7 +38,7 @@ import lrn_diagnostic
 import runner
 import stats
 from alexnet import cli, errors
-from alexnet.workdir import Workdir
+from alexnet.run.workdir import Workdir
 from plan import CLAIMS, FIGURE1_TARGETS, REGIMES, Claim, Regime
 
 CONVERGED_WITHIN = 0.005  # steps to converge: first evaluation within 0.5 point of the minimum

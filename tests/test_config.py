@@ -3,12 +3,15 @@
 import numpy as np
 import pytest
 
-from alexnet import config, model, optim, views
+from alexnet import config
+from alexnet.data import views
+from alexnet.model import network
+from alexnet.training import optim
 
 
 def test_every_activation_and_initialisation_the_config_allows_is_one_the_network_has():
-  assert tuple(model.ACTIVATION_FUNCTIONS) == config.ACTIVATIONS
-  assert tuple(model.INIT_RULES) == config.INITS
+  assert tuple(network.ACTIVATION_FUNCTIONS) == config.ACTIVATIONS
+  assert tuple(network.INIT_RULES) == config.INITS
 
 
 @pytest.mark.parametrize('rule', config.UPDATE_RULES)

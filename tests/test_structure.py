@@ -29,26 +29,26 @@ def _python_files() -> list[Path]:
 
 @pytest.mark.parametrize('path', _python_files(), ids=lambda p: str(p.relative_to(ROOT)))
 def test_tensorflow_is_imported_only_after_the_settings_of_alexnet_tf_process(path):
-  if path == ROOT / 'src' / 'alexnet' / 'tf_process.py':
+  if path == ROOT / 'src' / 'alexnet' / 'data' / 'tf_process.py':
     return
   imports = _imported_modules(ast.parse(path.read_text()))
   first_tf = next((line for line, module in imports if module.split('.')[0] in _TENSORFLOW),
                   None)
   if first_tf is None:
     return
-  settings = [line for line, module in imports if module == 'alexnet.tf_process']
+  settings = [line for line, module in imports if module == 'alexnet.data.tf_process']
   assert settings and settings[0] < first_tf, (
-      f'{path.relative_to(ROOT)}:{first_tf} imports TensorFlow before alexnet.tf_process, whose '
+      f'{path.relative_to(ROOT)}:{first_tf} imports TensorFlow before alexnet.data.tf_process, whose '
       'settings (log level, no GPU for TensorFlow) must come first')
 
 
 def test_the_tools_do_not_import_the_training_loop():
   """Nor its logging (tensorboardX); tqdm is not asked about, as TFDS imports it too."""
-  modules = ['alexnet.evaluate', 'alexnet.predict', 'alexnet.export', 'alexnet.runs',
+  modules = ['alexnet.evaluate', 'alexnet.predict', 'alexnet.export', 'alexnet.trained_run',
              'alexnet.summary']
   loaded = subprocess.run(
       [sys.executable, '-c', f'import sys; import {", ".join(modules)}; '
-       "print(' '.join(m for m in ('alexnet.trainer', 'alexnet.metrics', 'tensorboardX') "
+       "print(' '.join(m for m in ('alexnet.training.trainer', 'alexnet.training.metrics', 'tensorboardX') "
        'if m in sys.modules))'],
       cwd=ROOT, capture_output=True, text=True, timeout=300, check=True).stdout.split()
   assert loaded == []
@@ -125,3 +125,31 @@ def test_only_the_command_line_module_changes_process_wide_settings():
     source = path.read_text()
     for setting in ('addFilter(', 'threading.excepthook', 'sys.unraisablehook'):
       assert setting not in source, f'{path.relative_to(ROOT)} sets {setting.rstrip("(")}'
+
+
+# The package's layers, lowest first: a module imports only from its own layer and those
+# below it. The commands and their shared glue sit on top.
+LAYERS = (
+    ('alexnet.errors', 'alexnet.config'),
+    ('alexnet.model',),  # the network, its towers, the mesh and sharding, lowering
+    ('alexnet.run',),  # a run's life: its workdir, checkpoints, stopping, the console
+    ('alexnet.data',),  # preparation, the TFDS builders, the views, the tf.data pipeline
+    ('alexnet.training',),  # the steps, the optimizer, the loop, its logs and profiles
+    ('alexnet.cli', 'alexnet.trained_run', 'alexnet.main', 'alexnet.evaluate', 'alexnet.predict',
+     'alexnet.export', 'alexnet.summary'),
+)
+
+
+def _layer(module: str) -> int:
+  return next(i for i, prefixes in enumerate(LAYERS)
+              if any(module == p or module.startswith(p + '.') for p in prefixes))
+
+
+def test_every_module_has_a_layer_and_imports_nothing_above_it():
+  for module, imported in _import_graph().items():
+    if module == 'alexnet':
+      continue
+    for other in imported:
+      assert _layer(other) <= _layer(module), (
+          f'{module} (layer {_layer(module)}) imports {other} (layer {_layer(other)}): lower '
+          'layers never import higher ones')

@@ -488,7 +488,7 @@ def validate(config: Mapping) -> RunConfig:
   """Raises ConfigError for the first unusable field; returns the checked config.
 
   Checks that need the devices (the mesh against the towers, the batch against the data
-  axis) are made where the mesh is built (:func:`alexnet.parallel.mesh_for`), still
+  axis) are made where the mesh is built (:func:`alexnet.model.parallel.mesh_for`), still
   before any data is read.
   """
   checked = RunConfig.from_mapping(config)

@@ -11,7 +11,7 @@ last): 2 for a usage error (the command cannot run as given, a path in it too lo
 a directory), 1 for a run that failed for a reason a rerun alone does not fix (non-finite
 loss, every checkpoint damaged, disk full, a path it may not write; Python's own status for
 a bug's traceback too), 128 + the signal's number for a run
-stopped by a signal after saving (``alexnet.stopping``), as shells report a process
+stopped by a signal after saving (``alexnet.run.stopping``), as shells report a process
 killed by it.
 """
 

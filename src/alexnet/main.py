@@ -53,7 +53,7 @@ def main(argv) -> None:
   if len(argv) > 1:
     raise errors.UsageError(f'unexpected arguments: {argv[1:]}')
   join_processes()
-  from alexnet import trainer
+  from alexnet.training import trainer
 
   trainer.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
 

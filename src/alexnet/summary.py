@@ -15,10 +15,11 @@ import math
 import jax
 from ml_collections import config_flags
 
-from alexnet import cli, parallel
+from alexnet import cli
+from alexnet.model import parallel
 from alexnet import config as config_lib
 from alexnet.config import ModelConfig
-from alexnet.model import LAYER_OUTPUTS
+from alexnet.model.network import LAYER_OUTPUTS
 
 _CONFIG = config_flags.DEFINE_config_file(
     'config', None, 'Config file, path[:variant], e.g. configs/imagenet_paper.py; set any field '

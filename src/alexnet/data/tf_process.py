@@ -2,7 +2,7 @@
 
 TensorFlow serves only the input pipeline (tf.data, TFDS); JAX owns the accelerators.
 Every module of the project that uses TensorFlow imports it from here
-(``from alexnet.tf_process import tf, tfds``) before any other TensorFlow import, so
+(``from alexnet.data.tf_process import tf, tfds``) before any other TensorFlow import, so
 these settings hold whatever the entry point (a tool, the trainer, a test, a benchmark);
 ``tests/test_structure.py`` checks the rule.
 

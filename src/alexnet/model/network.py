@@ -3,9 +3,9 @@
 The forward pass is the program that *one device* runs. A device holds the
 kernels of ``towers // model_axis_size`` of the paper's two towers (§3.2): all
 of them on a 1×1 mesh, one each when the ``model`` axis has size 2. It computes
-its towers' activations and calls :func:`alexnet.towers.exchange` at the four
+its towers' activations and calls :func:`alexnet.model.towers.exchange` at the four
 places where the paper's GPUs communicated: the inputs of conv3, fc6, fc7 and
-fc8. :class:`alexnet.parallel.ShardedAlexNet` runs this program under ``jax.shard_map`` on
+fc8. :class:`alexnet.model.parallel.ShardedAlexNet` runs this program under ``jax.shard_map`` on
 any ``('data', 'model')`` mesh; parameters always have their global shapes.
 
 Every choice the paper makes is a field of :class:`alexnet.config.ModelConfig` whose default
@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from alexnet import lowering, towers
+from alexnet.model import lowering, towers
 from alexnet.config import ModelConfig
 
 # model.activation's values (config.ACTIVATIONS), as functions.
@@ -95,7 +95,7 @@ def max_pool(x: jax.Array, window: int, stride: int) -> jax.Array:
   """Max-pooling over the spatial axes (§3.4), as in the paper (no padding).
 
   A map smaller than the window (tiny inputs only) is padded with -inf on the far
-  side so that it pools to 1×1 rather than vanishing. :mod:`alexnet.lowering` chooses
+  side so that it pools to 1×1 rather than vanishing. :mod:`alexnet.model.lowering` chooses
   the lowering for the backend.
   """
   height, width = x.shape[1:3]
@@ -242,7 +242,7 @@ class AlexNet(nnx.Module):
       images: (batch, height, width, channels), every tower sees the whole image.
       dropout_masks: for training, boolean "keep" masks for fc6 and fc7 covering
         this device's rows and neurons (see
-        :meth:`alexnet.parallel.ShardedAlexNet.dropout_masks`); None evaluates
+        :meth:`alexnet.model.parallel.ShardedAlexNet.dropout_masks`); None evaluates
         the network without dropout.
       observe: called with each layer's name and this device's part of its
         output (conv1, pool1, ..., fc8), e.g. to print the summary.

@@ -3,7 +3,7 @@
 Training sees a random patch of each image, perhaps mirrored, with a random colour shift;
 evaluation sees the centre patch or §4.1's ten patches. This module decides all of it —
 where a patch lies, whether it is mirrored, how its colours shift, which patches a test
-uses — and :mod:`alexnet.augment` cuts and recolours the pixels accordingly.
+uses — and :mod:`alexnet.data.augment` cuts and recolours the pixels accordingly.
 
 Every random choice is drawn by :func:`stateless_uniform`, a pure function of (run seed,
 position of the example in the global stream), so an example is cropped, flipped and

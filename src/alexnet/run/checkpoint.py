@@ -2,7 +2,7 @@
 
 A checkpoint holds two items:
 
-* ``state``: the :class:`alexnet.train.TrainState` — step (which is also the data
+* ``state``: the :class:`alexnet.training.steps.TrainState` — step (which is also the data
   position), parameters, optimizer state, dropout RNG, NaN guard — saved with
   ``StandardSave`` as plain arrays with their global shapes;
 * ``progress``: JSON for what lives on the host — the plateau rule's state, the
@@ -46,8 +46,9 @@ import jax
 import orbax.checkpoint as ocp
 from jax.experimental import multihost_utils
 
-from alexnet import errors, parallel
-from alexnet.workdir import Workdir
+from alexnet import errors
+from alexnet.model import parallel
+from alexnet.run.workdir import Workdir
 
 BEST_METRIC = 'top1_error'
 CHECKSUMS_FILE = 'checksums.json'  # in <checkpoints>/<step>/, beside the items
