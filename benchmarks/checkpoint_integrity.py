@@ -3,7 +3,7 @@
   python benchmarks/checkpoint_integrity.py [--saves 3] [--dir /fast/disk/tmp]
 
 Saves the paper net's train state (parameters and momentum, ≈ 0.49 GB) with
-``alexnet.checkpoint.Checkpoints`` a few times and reports, per save: how long the training
+``alexnet.run.checkpoint.Checkpoints`` a few times and reports, per save: how long the training
 thread is held by ``save()`` (the copy to host memory), how long until the save is on disk,
 how long the SHA-256 of its files takes (what orbax's background thread adds, after the
 arrays are written and before the checkpoint is renamed into place), and at restore how
@@ -23,9 +23,11 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from alexnet import checkpoint, optim, parallel, train
+from alexnet.model import parallel
+from alexnet.run import checkpoint
+from alexnet.training import optim, steps
 from alexnet.config import ModelConfig, OptimConfig
-from alexnet.workdir import Workdir
+from alexnet.run.workdir import Workdir
 
 
 def main() -> None:
@@ -36,7 +38,7 @@ def main() -> None:
 
   net = parallel.ShardedAlexNet(ModelConfig(), parallel.make_mesh(1, 1, jax.devices()[:1]))
   tx = optim.make_optimizer(dataclasses.asdict(OptimConfig()))
-  state = train.create_train_state(net, tx, seed=0)
+  state = steps.create_train_state(net, tx, seed=0)
   # A trained run's momentum is not zeros (which would compress to nothing on disk).
   velocity = jax.tree.map(lambda v: v + 1e-3 * jax.random.normal(jax.random.key(1), v.shape,
                                                                   v.dtype),
@@ -65,7 +67,7 @@ def main() -> None:
       assert checkpoint.verify(directory) == ''
       verifying.append(time.perf_counter() - started)
       started = time.perf_counter()
-      jax.block_until_ready(ckpt.restore(train.abstract_train_state(net, tx), step=step))
+      jax.block_until_ready(ckpt.restore(steps.abstract_train_state(net, tx), step=step))
       restoring.append(time.perf_counter() - started)
     ckpt.close()
   finally:

@@ -15,7 +15,7 @@ optimiser update and the NaN guard ("update").
 Prints a table per layer (forward ms, backward ms per step) and the slowest thunks with
 the operation they came from. The per-layer sum can exceed the step's wall time where XLA
 ran independent thunks at the same time, and falls short of it where work is not traced:
-XLA's own (Eigen) convolutions, which the CPU lowering uses (``alexnet.lowering``), run on
+XLA's own (Eigen) convolutions, which the CPU lowering uses (``alexnet.model.lowering``), run on
 Eigen's thread pool and leave no thunk event, so ``--lowering ynnpack_convolutions`` or
 ``xla_defaults`` shows the convolutions. Nothing here asserts a time.
 """
@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT / 'benchmarks'))
 
 import jax  # noqa: E402
 
-from alexnet import model  # noqa: E402
+from alexnet.model import network  # noqa: E402
 from alexnet.config import ModelConfig  # noqa: E402
 from step_throughput import CPU_LOWERINGS, PreparedStep, cpu_lowering  # noqa: E402
 
@@ -95,7 +95,7 @@ def _sources(hlo_text: str) -> dict[str, list[str]]:
 
 
 def _layer(op_name: str) -> str:
-  return next((p for p in op_name.split('/') if p in model.STAGES), 'update')
+  return next((p for p in op_name.split('/') if p in network.STAGES), 'update')
 
 
 def _where(op_names: list[str]) -> tuple[str, str]:
@@ -150,7 +150,7 @@ def profile(config_path: str, batch_size: int, steps: int, image_size: int | Non
   return dict(config=config_path, batch=batch_size, image_size=model_config.image_size,
               steps=steps, lowering=lowering_name, wall_ms_per_step=wall_ms,
               backend=jax.default_backend(),
-              layers={layer: layers[layer] for layer in (*model.STAGES, 'update')
+              layers={layer: layers[layer] for layer in (*network.STAGES, 'update')
                       if layer in layers},
               thunks=sorted(thunks, key=lambda t: -t['ms']))
 

@@ -12,7 +12,7 @@ In one invocation it measures:
    on-device batches, forward + softmax cross-entropy + backward + the paper's SGD update
    (``optim.make_optimizer`` with ``configs/imagenet_paper.py``'s optimiser). Every
    combination of the batch sizes, compute dtypes and LRN on/off, and (``--compare_pool``)
-   the paper net with the other max-pooling lowering of ``alexnet.lowering`` than the one
+   the paper net with the other max-pooling lowering of ``alexnet.model.lowering`` than the one
    it gives the backend (strided slices on a GPU, ``reduce_window`` on the CPU), an A/B
    (bf16 by default). Reported per variant:
    ms/step, img/s, compile time (lower + compile), the first call's run time, % of peak from
@@ -121,12 +121,13 @@ class PreparedStep:
     from jax.sharding import NamedSharding
     from jax.sharding import PartitionSpec as P
 
-    from alexnet import optim, parallel, train
+    from alexnet.model import parallel
+    from alexnet.training import optim, steps
 
     mesh = mesh or parallel.make_mesh(1, 1, jax.devices()[:1])
     net = parallel.ShardedAlexNet(model_config, mesh)
     tx = optim.make_optimizer(optim_config)
-    self.state = train.create_train_state(net, tx, seed=seed)
+    self.state = steps.create_train_state(net, tx, seed=seed)
     rows = NamedSharding(mesh, P('data'))
     size, channels = model_config.image_size, model_config.input_channels
     image_key, label_key = jax.random.split(jax.random.key(seed + 1))
@@ -139,7 +140,7 @@ class PreparedStep:
     }
     self.learning_rate = np.float32(0.01)
     start = time.perf_counter()
-    self.compiled = train.make_train_step(net, tx).lower(
+    self.compiled = steps.make_train_step(net, tx).lower(
         self.state, self.batch, self.learning_rate).compile()
     self.compile_s = time.perf_counter() - start
     self.metrics = None
@@ -186,7 +187,7 @@ def measure_step(model_config, optim_config, batch_size: int, *, warmup: int, mi
   return result
 
 
-# The CPU lowering choices of alexnet.lowering, each undone alone or both (the lowering
+# The CPU lowering choices of alexnet.model.lowering, each undone alone or both (the lowering
 # before BENCHMARKS.md's "The CPU step"), for before/after rounds in one run.
 CPU_LOWERINGS = {
     'project': dict(pooling=True, options=True),
@@ -198,9 +199,9 @@ CPU_LOWERINGS = {
 
 @contextlib.contextmanager
 def _lowering_tables_restored():
-  """``alexnet.lowering`` for the block to change its tables (POOLING, COMPILER_OPTIONS),
+  """``alexnet.model.lowering`` for the block to change its tables (POOLING, COMPILER_OPTIONS),
   which are as they were again once the block ends."""
-  from alexnet import lowering
+  from alexnet.model import lowering
   tables = (lowering.POOLING, lowering.COMPILER_OPTIONS)
   saved = [dict(table) for table in tables]
   try:
@@ -224,7 +225,7 @@ def cpu_lowering(name: str):
 
 
 def _lowering_platforms() -> tuple[str, ...]:
-  """This backend's names as ``jax.lax.platform_dependent`` (and so ``alexnet.lowering``'s
+  """This backend's names as ``jax.lax.platform_dependent`` (and so ``alexnet.model.lowering``'s
   tables) spell them: a GPU is 'cuda' or 'rocm' there, never 'gpu'."""
   import jax
   platform = jax.default_backend()
@@ -234,7 +235,7 @@ def _lowering_platforms() -> tuple[str, ...]:
 @contextlib.contextmanager
 def pooling(kind: str):
   """Builds the network with the max-pooling lowering ``kind`` ('slices' or 'reduce_window')
-  on this backend, whichever ``alexnet.lowering.POOLING`` gives it, for the A/B."""
+  on this backend, whichever ``alexnet.model.lowering.POOLING`` gives it, for the A/B."""
   with _lowering_tables_restored() as lowering:
     for platform in _lowering_platforms():
       lowering.POOLING.pop(platform, None)
@@ -244,8 +245,8 @@ def pooling(kind: str):
 
 
 def backend_pooling() -> str:
-  """The max-pooling lowering ``alexnet.lowering`` gives this backend."""
-  from alexnet import lowering
+  """The max-pooling lowering ``alexnet.model.lowering`` gives this backend."""
+  from alexnet.model import lowering
   return ('slices' if any(p in lowering.POOLING for p in _lowering_platforms())
           else 'reduce_window')
 
@@ -330,9 +331,10 @@ def trainer_config(args):
 
 def run_trainer(args) -> dict:
   """The full trainer for a fixed number of steps, against the bare step of the same config."""
-  from alexnet import parallel, trainer
+  from alexnet.model import parallel
+  from alexnet.training import trainer
   from alexnet.config import ModelConfig
-  from alexnet.workdir import Workdir
+  from alexnet.run.workdir import Workdir
 
   config = trainer_config(args)
   model_config = ModelConfig.from_mapping(config.model)
@@ -384,8 +386,8 @@ def run_trainer(args) -> dict:
 
 def _pipeline_alone(config, model_config, steps: int) -> float:
   """Training batches per second of the input pipeline alone, on the host (no step)."""
-  from alexnet import data
-  batches = data.Dataset.open(config.data, model_config).train_batches(
+  from alexnet.data import pipeline
+  batches = pipeline.Dataset.open(config.data, model_config).train_batches(
       global_batch_size=config.train.batch_size, seed=config.seed)
   with contextlib.closing(batches):
     for _ in range(5):
@@ -575,7 +577,7 @@ def main() -> None:
   parser.add_argument('--compare_pool', nargs='*', default=['bfloat16'],
                       choices=['bfloat16', 'float32'],
                       help='dtypes at which the paper net (LRN on) also runs with the max-pooling '
-                      'lowering that alexnet.lowering does not give this backend (A/B)')
+                      'lowering that alexnet.model.lowering does not give this backend (A/B)')
   parser.add_argument('--warmup', type=int, help='untimed steps after the first (3; 1 on CPU)')
   parser.add_argument('--min_steps', type=int, help='timed steps at least (10; 2 on CPU)')
   parser.add_argument('--max_steps', type=int, default=200)

@@ -30,13 +30,13 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from absl import app, flags
+from absl import flags
 
 import figures
 import runner
 import stats
-from alexnet import errors
-from alexnet.workdir import Workdir
+from alexnet import cli, errors
+from alexnet.run.workdir import Workdir
 
 BASE = 'base'
 Variant = runner.Variant
@@ -208,13 +208,13 @@ def chosen_variants(names: Sequence[str]) -> list[Variant]:
   """The base and the named variants, in VARIANTS' order; an unknown name is a UsageError."""
   unknown = sorted(set(names) - set(VARIANT_NAMES))
   if unknown:
-    raise app.UsageError(f'Unknown variants {unknown}; known: {", ".join(VARIANT_NAMES)}.')
+    raise errors.UsageError(f'Unknown variants {unknown}; known: {", ".join(VARIANT_NAMES)}.')
   return [v for v in VARIANTS if v.name == BASE or v.name in names]
 
 
 def main(argv: Sequence[str], overrides: Sequence[str], runner_command: str) -> None:
   if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+    raise errors.UsageError(f'Unexpected arguments: {argv[1:]}')
   variants = chosen_variants(FLAGS.variants)
   out = Path(FLAGS.out)
   workdirs = Path(FLAGS.workdirs or Path('workdirs', 'ablations', out.name))
@@ -233,4 +233,4 @@ if __name__ == '__main__':
   _overrides, _argv = runner.split_overrides(sys.argv)
   _runner_command = shlex.join(['python', *sys.argv])
   define_flags()
-  app.run(errors.reported(lambda argv: main(argv, _overrides, _runner_command)), argv=_argv)
+  cli.run(lambda argv: main(argv, _overrides, _runner_command), argv=_argv)

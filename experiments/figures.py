@@ -34,9 +34,9 @@ matplotlib.use('Agg')  # files only, no display
 import matplotlib.patches  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from absl import app, flags  # noqa: E402
+from absl import flags  # noqa: E402
 
-from alexnet import errors, runs  # noqa: E402
+from alexnet import cli, errors, trained_run  # noqa: E402
 
 SMOOTHING_WINDOW = 5  # logged steps averaged for training curves and Figure 1
 PERMUTATIONS = 10_000
@@ -269,7 +269,7 @@ def kernel_mosaic(kernel: np.ndarray, towers: int, columns: int) -> np.ndarray:
   return mosaic
 
 
-def figure3(run: runs.Run, path: Path) -> dict:
+def figure3(run: trained_run.Run, path: Path) -> dict:
   """Plots conv1's kernels by tower; returns each tower's mean chroma fraction and the p-value."""
   kernel = np.asarray(run.params['conv1']['kernel'], np.float64)
   if kernel.shape[2] != 3:
@@ -341,7 +341,7 @@ def _plot_chroma(ax, by_tower: np.ndarray, p_value: float | None) -> None:
 # --- Figure 4: nearest training images in fc7 space -------------------------------------------
 
 
-def eval_view(run: runs.Run, split: str) -> tuple[np.ndarray, np.ndarray]:
+def eval_view(run: trained_run.Run, split: str) -> tuple[np.ndarray, np.ndarray]:
   """(fc7 features, labels) of every image of ``split``, centre crop, in stored order."""
   features, labels = [], []
   for batch in run.eval_batches(split, crops=1):
@@ -377,7 +377,7 @@ def pixel_distance_percentiles(queries: np.ndarray, pool: np.ndarray,
   return np.array(percentiles)
 
 
-def figure4(run: runs.Run, path: Path, queries_shown: int = 8) -> dict:
+def figure4(run: trained_run.Run, path: Path, queries_shown: int = 8) -> dict:
   """Plots test images with their nearest training images in fc7 space; returns how often
   the neighbours share the query's class, in fc7 and in raw pixels, and how close in pixels
   the fc7 neighbours are."""
@@ -458,19 +458,18 @@ FIGURES = {'kernels': figure3, 'neighbours': figure4}
 
 
 def define_flags() -> None:
-  runs.define_run_flags()
-  flags.adopt_module_key_flags(runs)  # --help lists them with this command's own
+  trained_run.define_run_flags()
+  flags.adopt_module_key_flags(trained_run)  # --help lists them with this command's own
   flags.DEFINE_enum('figure', None, list(FIGURES), 'kernels: Figure 3; neighbours: Figure 4.',
                     required=True)
   flags.DEFINE_string('out', None, 'The PNG to write; the numbers go beside it as .json.',
                       required=True)
 
 
-@errors.reported
 def main(argv: Sequence[str]) -> None:
   if len(argv) > 1:
     raise errors.UsageError(f'unexpected arguments: {argv[1:]}')
-  run = runs.load_run_from_flags()
+  run = trained_run.load_run_from_flags()
   path = Path(FLAGS.out)
   path.parent.mkdir(parents=True, exist_ok=True)
   # The workdir as given: the resolved path would tie the committed numbers to one machine.
@@ -481,4 +480,4 @@ def main(argv: Sequence[str]) -> None:
 
 if __name__ == '__main__':
   define_flags()
-  app.run(main, flags_parser=errors.parse_flags)
+  cli.run(main)

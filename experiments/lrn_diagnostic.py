@@ -24,10 +24,12 @@ from pathlib import Path
 
 import jax
 import numpy as np
-from absl import app, flags
+from absl import flags
 
-from alexnet import errors, model, runs, train
-from alexnet.optim import make_optimizer
+from alexnet import cli, errors, trained_run
+from alexnet.model import network
+from alexnet.training import steps
+from alexnet.training.optim import make_optimizer
 
 LRN_INPUTS = {'norm1': 'conv1', 'norm2': 'conv2'}  # each LRN layer and the output it normalises
 IMAGES = 512  # of the evaluation split, measured on
@@ -35,13 +37,13 @@ IMAGES = 512  # of the evaluation split, measured on
 FLAGS = flags.FLAGS
 
 
-def term_over_k(run: runs.Run, images: np.ndarray) -> dict[str, dict[str, float]]:
+def term_over_k(run: trained_run.Run, images: np.ndarray) -> dict[str, dict[str, float]]:
   """{LRN layer: statistics of term / k over ``images``' positions and channels}."""
   config = run.model_config
   statistics = {}
   for norm, layer in LRN_INPUTS.items():
     outputs = run.features(images, layer)
-    term = np.asarray(model.lrn_term(
+    term = np.asarray(network.lrn_term(
         jax.numpy.asarray(outputs), groups=config.towers, size=config.lrn_size,
         alpha=config.lrn_alpha, alpha_over_size=config.lrn_alpha_over_size))
     ratio = term / config.lrn_k
@@ -51,13 +53,13 @@ def term_over_k(run: runs.Run, images: np.ndarray) -> dict[str, dict[str, float]
   return statistics
 
 
-def at_initialisation(run: runs.Run) -> runs.Run:
+def at_initialisation(run: trained_run.Run) -> trained_run.Run:
   """The run's network as its trainer created it, before the first step."""
-  state = train.create_train_state(run.net, make_optimizer(run.config.optim), seed=run.config.seed)
+  state = steps.create_train_state(run.net, make_optimizer(run.config.optim), seed=run.config.seed)
   return dataclasses.replace(run, params=state.params, step=0)
 
 
-def first_images(run: runs.Run, count: int) -> np.ndarray:
+def first_images(run: trained_run.Run, count: int) -> np.ndarray:
   """Centre crops of the first ``count`` images of the run's evaluation split."""
   chosen = []
   for batch in run.eval_batches(run.config.data.eval_split, crops=1):
@@ -68,7 +70,7 @@ def first_images(run: runs.Run, count: int) -> np.ndarray:
 
 
 def diagnose(workdir: str, count: int) -> dict:
-  trained = runs.load_run(workdir)
+  trained = trained_run.load_run(workdir)
   images = first_images(trained, count)
   return dict(workdir=workdir, images=len(images), k=trained.model_config.lrn_k,
               alpha=trained.model_config.lrn_alpha,
@@ -78,7 +80,7 @@ def diagnose(workdir: str, count: int) -> dict:
 
 def main(argv: Sequence[str]) -> None:
   if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+    raise errors.UsageError(f'Unexpected arguments: {argv[1:]}')
   results = [diagnose(w, FLAGS.images) for w in FLAGS.workdirs]
   text = json.dumps(results, indent=1)
   if FLAGS.out:
@@ -92,4 +94,4 @@ if __name__ == '__main__':
   flags.DEFINE_integer('images', IMAGES, 'Images of data.eval_split to measure on.',
                        lower_bound=1)
   flags.DEFINE_string('out', None, 'JSON file of the statistics; default: printed only.')
-  app.run(errors.reported(main), argv=sys.argv)
+  cli.run(main, argv=sys.argv)

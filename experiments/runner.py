@@ -26,8 +26,9 @@ from absl import flags
 from ml_collections import config_flags
 
 from alexnet import config as config_lib
-from alexnet import errors, stopping
-from alexnet.workdir import Workdir
+from alexnet import errors
+from alexnet.run import stopping
+from alexnet.run.workdir import Workdir
 
 
 @dataclasses.dataclass(frozen=True)
@@ -160,7 +161,7 @@ def failure_reason(record: Path) -> str | None:
 def train(spec: RunSpec) -> float:
   """Runs ``spec``'s command (its output to the workdir's log); returns its wall time in s.
 
-  The run stops itself cleanly on SIGTERM and Ctrl-C (alexnet.stopping), so while it runs
+  The run stops itself cleanly on SIGTERM and Ctrl-C (alexnet.run.stopping), so while it runs
   this process leaves Ctrl-C to it (the terminal sends it to both) and passes SIGTERM on;
   a run stopped that way stops the study, to be resumed by the same command. A run that
   fails raises :class:`RunFailed`.

@@ -30,15 +30,15 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from absl import app, flags
+from absl import flags
 
 import ablations
 import figures
 import lrn_diagnostic
 import runner
 import stats
-from alexnet import errors
-from alexnet.workdir import Workdir
+from alexnet import cli, errors
+from alexnet.run.workdir import Workdir
 from plan import CLAIMS, FIGURE1_TARGETS, REGIMES, Claim, Regime
 
 # The verdict of a claim whose every run's step count is its budget's (:func:`censored`):
@@ -72,9 +72,9 @@ def steps_to_converge(records: Sequence[Mapping]) -> int | None:
 def collapsed(records: Sequence[Mapping]) -> bool:
   """Whether the validation error rose above COLLAPSED_ABOVE after it had been below
   AFTER_BELOW (the earlier study's no-noise run went 34 % → 90 %)."""
-  errors = [r['eval_top1_error'] for r in records if 'eval_top1_error' in r]
-  learnt = [i for i, e in enumerate(errors) if e < AFTER_BELOW]
-  return bool(learnt) and max(errors[learnt[0]:]) > COLLAPSED_ABOVE
+  validation = [r['eval_top1_error'] for r in records if 'eval_top1_error' in r]
+  learnt = [i for i, e in enumerate(validation) if e < AFTER_BELOW]
+  return bool(learnt) and max(validation[learnt[0]:]) > COLLAPSED_ABOVE
 
 
 def smoothed_loss_at(records: Sequence[Mapping], step: int) -> float:
@@ -418,10 +418,10 @@ def report(out: Path, runner_command: str) -> str:
 
 def main(argv: Sequence[str], overrides: Sequence[str], runner_command: str) -> None:
   if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+    raise errors.UsageError(f'Unexpected arguments: {argv[1:]}')
   unknown = sorted(set(FLAGS.regimes) - set(REGIME_NAMES))
   if unknown:
-    raise app.UsageError(f'Unknown regimes {unknown}; known: {", ".join(REGIME_NAMES)}.')
+    raise errors.UsageError(f'Unknown regimes {unknown}; known: {", ".join(REGIME_NAMES)}.')
   places = Places(Path(FLAGS.out), Path(FLAGS.workdirs or Path('workdirs', 'study')),
                   tuple(overrides))
   for regime in REGIMES:
@@ -440,4 +440,4 @@ if __name__ == '__main__':
                       required=True)
   flags.DEFINE_string('workdirs', None, 'Directory of the runs\' workdirs; default: '
                       'workdirs/study.')
-  app.run(errors.reported(lambda argv: main(argv, _overrides, _runner_command)), argv=_argv)
+  cli.run(lambda argv: main(argv, _overrides, _runner_command), argv=_argv)

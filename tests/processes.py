@@ -22,8 +22,8 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from alexnet import checkpoint
-from alexnet.workdir import Workdir
+from alexnet.run import checkpoint
+from alexnet.run.workdir import Workdir
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ['--config', 'configs/fashion_mnist.py:smoke']

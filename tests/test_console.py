@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from alexnet import console
+from alexnet.run import console
 
 
 @pytest.fixture

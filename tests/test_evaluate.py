@@ -10,9 +10,9 @@ import sys
 import numpy as np
 import pytest
 
-from alexnet import evaluate, runs
+from alexnet import evaluate, trained_run
 from alexnet.config import ConfigError
-from alexnet.tf_process import tf
+from alexnet.data.tf_process import tf
 from tiny_run import NUM_TEST, ROOT, tiny_run  # noqa: F401 - the fixture
 
 
@@ -27,7 +27,7 @@ def idx_test_split(manual_dir) -> tuple[np.ndarray, np.ndarray]:
   return images, labels
 
 
-def ten_patches_by_hand(image: np.ndarray, run: runs.Run) -> np.ndarray:
+def ten_patches_by_hand(image: np.ndarray, run: trained_run.Run) -> np.ndarray:
   """§4.1's ten patches of one 28×28 grey image, written out from the paper and the config:
   grey → RGB, bilinear to resize_size, minus the mean image, (divided by the std), the
   four corner patches and the centre patch, and their mirror images."""
@@ -55,7 +55,7 @@ def errors_by_hand(probabilities: np.ndarray, labels: np.ndarray) -> dict[str, f
 
 
 def test_ten_crop_error_equals_a_hand_computation_over_the_ten_patches(tiny_run):
-  run = runs.load_run(tiny_run)
+  run = trained_run.load_run(tiny_run)
   images, labels = idx_test_split(tiny_run.parent / 'manual')
   patches = np.stack([ten_patches_by_hand(image, run) for image in images])  # (n, 10, h, w, 3)
   per_patch = run.probabilities(patches.reshape(-1, 1, *patches.shape[2:]))
@@ -78,12 +78,12 @@ def test_ten_crop_error_equals_a_hand_computation_over_the_ten_patches(tiny_run)
 
 
 def test_best_checkpoint_is_the_evaluated_one_and_unknown_steps_are_named(tiny_run):
-  assert runs.load_run(tiny_run, 'best').step == 8  # only step 8 followed an evaluation
-  assert runs.load_run(tiny_run, '4').step == 4
+  assert trained_run.load_run(tiny_run, 'best').step == 8  # only step 8 followed an evaluation
+  assert trained_run.load_run(tiny_run, '4').step == 4
   with pytest.raises(ValueError, match=r"checkpoint '5' .* saved steps .*\[4, 8\]"):
-    runs.load_run(tiny_run, '5')
-  with pytest.raises(runs.RunNotFoundError, match='holds no config.json'):
-    runs.load_run(tiny_run.parent)
+    trained_run.load_run(tiny_run, '5')
+  with pytest.raises(trained_run.RunNotFoundError, match='holds no config.json'):
+    trained_run.load_run(tiny_run.parent)
 
 
 def evaluate_command(workdir, *args: str) -> subprocess.CompletedProcess:
@@ -96,7 +96,7 @@ def evaluate_command(workdir, *args: str) -> subprocess.CompletedProcess:
 def test_command_line_prints_the_errors_of_the_latest_checkpoint(tiny_run):
   result = evaluate_command(tiny_run, '--crops=10')
   assert result.returncode == 0, result.stderr[-2000:]
-  expected = evaluate.evaluate_run(runs.load_run(tiny_run), split='test', crops=10)
+  expected = evaluate.evaluate_run(trained_run.load_run(tiny_run), split='test', crops=10)
   assert (f'step 8, test ({NUM_TEST} images, 10 crops): top-1 error '
           f'{100 * expected["top1_error"]:.2f} %, top-5 error '
           f'{100 * expected["top5_error"]:.2f} %') in result.stdout
@@ -108,7 +108,7 @@ def test_command_line_prints_the_errors_of_the_latest_checkpoint(tiny_run):
 ])
 def test_a_split_slice_out_of_range_or_empty_is_refused_naming_the_flag(tiny_run, split, message):
   with pytest.raises(ConfigError, match=rf"--split='{re.escape(split)}' is not allowed: .*{message}"):
-    runs.load_run(tiny_run).dataset.split_examples(split, '--split')
+    trained_run.load_run(tiny_run).dataset.split_examples(split, '--split')
 
 
 def test_an_unknown_split_is_one_line_naming_the_splits_there_are(tiny_run):

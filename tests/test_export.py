@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from alexnet import export, parallel, runs
-from alexnet.tf_process import tf
+from alexnet import export, trained_run
+from alexnet.model import parallel
+from alexnet.data.tf_process import tf
 from tiny_run import ROOT, tiny_run  # noqa: F401 - the fixture
 
 LAYERS = ('conv1', 'conv2', 'conv3', 'conv4', 'conv5', 'fc6', 'fc7', 'fc8')
@@ -22,7 +23,7 @@ LAYERS = ('conv1', 'conv2', 'conv3', 'conv4', 'conv5', 'fc6', 'fc7', 'fc8')
 
 @pytest.fixture(scope='module')
 def exported(tiny_run, tmp_path_factory):
-  run = runs.load_run(tiny_run)
+  run = trained_run.load_run(tiny_run)
   path = export.export_run(run, tmp_path_factory.mktemp('export') / 'params.npz')
   return run, path
 
@@ -91,17 +92,17 @@ def documented_forward(path, images: np.ndarray) -> np.ndarray:
 
 
 @pytest.fixture(scope='module')
-def random_run(tiny_run) -> runs.Run:
+def random_run(tiny_run) -> trained_run.Run:
   """The tiny run's network at 99×99 (pool5 is then 2×2, so fc6's input order matters), with
   random weights and biases everywhere."""
-  config = runs.load_config(tiny_run)
+  config = trained_run.load_config(tiny_run)
   config = dataclasses.replace(config, model=dataclasses.replace(config.model, image_size=99),
                                data=dataclasses.replace(config.data, resize_size=104))
-  net = parallel.ShardedAlexNet(config.model, runs.mesh_for_tools(config))
+  net = parallel.ShardedAlexNet(config.model, trained_run.mesh_for_tools(config))
   rng = np.random.default_rng(0)
   params = jax.tree.map(lambda x: x + rng.normal(0, 0.05, x.shape).astype(np.float32),
                         jax.device_get(net.init(jax.random.key(0))))
-  return runs.Run(tiny_run, config, net, params, step=0)
+  return trained_run.Run(tiny_run, config, net, params, step=0)
 
 
 def test_a_forward_pass_written_from_the_documented_layout_gives_the_models_outputs(
@@ -140,7 +141,7 @@ def test_command_line_writes_the_npz_of_the_chosen_checkpoint(tiny_run, tmp_path
                           capture_output=True, text=True, timeout=300)
   assert result.returncode == 0, result.stderr[-2000:]
   assert f'{output}: ' in result.stdout and 'parameters of step 4' in result.stdout
-  expected = jax.device_get(runs.load_run(tiny_run, '4').params)
+  expected = jax.device_get(trained_run.load_run(tiny_run, '4').params)
   np.testing.assert_array_equal(export.load_export(output).params['conv2']['kernel'],
                                 expected['conv2']['kernel'])
 

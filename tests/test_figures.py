@@ -7,8 +7,8 @@ import sys
 import numpy as np
 from PIL import Image
 
-from alexnet import runs
-from alexnet.datasets import image_folder
+from alexnet import trained_run
+from alexnet.data.builders import image_folder
 from tiny_run import ROOT, tiny_run  # noqa: F401 - the fixture
 
 sys.path.insert(0, str(ROOT / 'experiments'))
@@ -58,14 +58,14 @@ def test_figure3_command_draws_the_kernels_and_writes_each_towers_mean_chroma(ti
   with Image.open(tmp_path / 'figure3.png') as image:
     assert image.format == 'PNG'
   numbers = json.loads((tmp_path / 'figure3.json').read_text())
-  conv1 = np.asarray(runs.load_run(tiny_run).params['conv1']['kernel'], np.float64)
+  conv1 = np.asarray(trained_run.load_run(tiny_run).params['conv1']['kernel'], np.float64)
   per_tower = figures.chroma_fractions(conv1).reshape(2, -1).mean(axis=1)
   np.testing.assert_allclose(numbers['mean_chroma_fraction_per_tower'], per_tower, atol=1e-4)
   assert 'grey images' in numbers['note']  # the tiny run is Fashion-MNIST: its chroma means nothing
 
 
 def test_figure4_shows_neighbours_and_measures_their_class_agreement(tiny_run, tmp_path):
-  numbers = figures.figure4(runs.load_run(tiny_run), tmp_path / 'figure4.png')
+  numbers = figures.figure4(trained_run.load_run(tiny_run), tmp_path / 'figure4.png')
   with Image.open(tmp_path / 'figure4.png') as image:
     assert image.format == 'PNG'
   assert numbers['queries'] == 40 and numbers['train_images'] == 512

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from alexnet.datasets import stored_format
+from alexnet.data.builders import stored_format
 
 SIZE = 24
 

@@ -23,9 +23,11 @@ import numpy as np
 import pytest
 
 import fake_data
-from alexnet import checkpoint, runs, trainer
-from alexnet import workdir as workdir_lib
-from alexnet.workdir import Workdir, WorkdirInUseError
+from alexnet import trained_run
+from alexnet.run import checkpoint
+from alexnet.training import trainer
+from alexnet.run import workdir as workdir_lib
+from alexnet.run.workdir import Workdir, WorkdirInUseError
 from processes import (ROOT, SMOKE, assert_same_parameters, final_parameters, finish,
                        logged_step, run, signal_when, snapshot, start, training_records)
 
@@ -175,7 +177,7 @@ def test_a_second_trainer_on_a_held_workdir_is_refused_at_once_and_the_first_fin
 def test_the_lock_of_a_killed_trainer_does_not_block_the_next(tmp_path):
   workdir = Workdir(tmp_path / 'run')
   holder = start(None, command=[sys.executable, '-c', (
-      'import sys, time; from alexnet.workdir import Workdir; '
+      'import sys, time; from alexnet.run.workdir import Workdir; '
       f'Workdir({str(workdir.path)!r}).lock().acquire(); print("held", flush=True); '
       'time.sleep(600)')])
   assert holder.stdout.readline().strip() == 'held'
@@ -236,8 +238,8 @@ def test_tools_reading_a_live_run_never_disturb_its_trainer(tmp_path, data, unin
 def test_a_tool_on_a_workdir_without_checkpoints_says_so_and_creates_nothing(finished_run):
   shutil.rmtree(finished_run / 'checkpoints')
   before = snapshot(finished_run), sorted(p.name for p in finished_run.iterdir())
-  with pytest.raises(runs.RunNotFoundError, match='has not saved one yet'):
-    runs.load_run(finished_run)
+  with pytest.raises(trained_run.RunNotFoundError, match='has not saved one yet'):
+    trained_run.load_run(finished_run)
   assert (snapshot(finished_run), sorted(p.name for p in finished_run.iterdir())) == before
 
 
@@ -257,7 +259,7 @@ def test_a_refused_resume_leaves_every_file_byte_identical_and_the_run_usable(
                    r'0.0625, this command 0.125\.', output), output
   assert 'Traceback' not in output
   assert snapshot(finished_run) == before
-  assert runs.load_run(finished_run).step == 24  # the tools still read the run
+  assert trained_run.load_run(finished_run).step == 24  # the tools still read the run
 
 
 def the_runs_config(workdir: Path) -> ml_collections.ConfigDict:
@@ -411,7 +413,7 @@ def test_a_config_json_edited_into_invalid_json_is_named(finished_run):
   config_file.write_text(config_file.read_text()[:-20])
   with pytest.raises(workdir_lib.DamagedConfigError,
                      match=rf'{re.escape(str(config_file))} is not valid JSON \(.*line'):
-    runs.load_run(finished_run)
+    trained_run.load_run(finished_run)
 
 
 def test_a_lock_taken_by_a_refused_run_is_put_back_as_it_was(tmp_path):

@@ -1,4 +1,4 @@
-"""The CPU's lowering of the network (alexnet.lowering) computes the same function as XLA's
+"""The CPU's lowering of the network (alexnet.model.lowering) computes the same function as XLA's
 defaults, to float32 round-off, and the max-pooling lowerings agree bit for bit.
 
 ``sliced_max`` must be ``reduce_window_max`` with the same gradients, ties included:
@@ -14,8 +14,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from alexnet import lowering, optim, parallel, train
-from alexnet import model as model_lib
+from alexnet.model import lowering, parallel
+from alexnet.training import optim, steps
+from alexnet.model import network as model_lib
 from alexnet.config import ModelConfig, OptimConfig
 
 sliced_max = lowering.sliced_max
@@ -67,9 +68,9 @@ def test_the_cpu_program_pools_with_slices_and_leaves_convolutions_to_xla():
   config = ModelConfig(num_classes=10, width=1 / 16, image_size=64, input_channels=1)
   net = parallel.ShardedAlexNet(config, parallel.make_mesh(1, 1, jax.devices()[:1]))
   tx = optim.make_optimizer(OptimConfig())
-  state = train.create_train_state(net, tx, seed=0)
+  state = steps.create_train_state(net, tx, seed=0)
   batch = {'image': jnp.zeros((4, 64, 64, 1)), 'label': jnp.zeros((4,), jnp.int32)}
-  hlo = train.make_train_step(net, tx).lower(state, batch, np.float32(0.01)).compile().as_text()
+  hlo = steps.make_train_step(net, tx).lower(state, batch, np.float32(0.01)).compile().as_text()
   operations = {name.rsplit('/', 1)[-1] for name in re.findall(r'op_name="([^"]*)"', hlo)}
   assert 'slice' in operations
   assert not operations & {'reduce_window_max', 'select_and_scatter'}
@@ -87,7 +88,7 @@ def _logits_and_gradients(config: ModelConfig, images, labels):
 
   def loss(p):
     logits = net.apply(p, images, jax.random.key(2))
-    return train.cross_entropy(logits, labels), logits
+    return steps.cross_entropy(logits, labels), logits
 
   (_, logits), grads = lowering.jit(jax.value_and_grad(loss, has_aux=True), net.mesh)(params)
   return logits, grads

@@ -15,8 +15,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from alexnet import model as model_lib
-from alexnet import parallel
+from alexnet.model import network as model_lib
+from alexnet.model import parallel
 from alexnet.config import ModelConfig
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]

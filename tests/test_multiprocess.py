@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import processes
-from alexnet.workdir import Workdir
+from alexnet.run.workdir import Workdir
 
 PROGRAM = Path(__file__).parent / 'programs' / 'train_tiny_on_2x2_mesh.py'
 

@@ -6,7 +6,7 @@ import numpy as np
 import optax
 import pytest
 
-from alexnet import optim
+from alexnet.training import optim
 
 SGD = dict(learning_rate=0.01, momentum=0.9, weight_decay=5e-4, weight_decay_on_biases=False)
 # The learning rate of each step: it changes twice, as the paper's schedule does.

@@ -10,7 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from alexnet import optim, parallel, train
+from alexnet.model import parallel
+from alexnet.training import optim, steps
 from alexnet.config import ModelConfig
 
 TWO_TOWER_MESHES = [(1, 1), (1, 2), (2, 2), (4, 2)]
@@ -35,7 +36,7 @@ def tiny_batch(size=67):
 def loss_logits_and_gradients(net, params, batch, dropout_key):
   def loss_fn(params):
     logits = net.apply(params, batch['image'], dropout_key)
-    return train.cross_entropy(logits, batch['label']), logits
+    return steps.cross_entropy(logits, batch['label']), logits
 
   (loss, logits), grads = jax.jit(jax.value_and_grad(loss_fn, has_aux=True))(params)
   return jax.tree.map(np.asarray, (loss, logits, grads))
@@ -86,8 +87,8 @@ def test_one_sgd_step_gives_the_same_new_parameters_on_every_mesh():
   for shape in TWO_TOWER_MESHES:
     net = net_on(shape, **TINY)
     tx = optim.make_optimizer(SGD)
-    state = train.create_train_state(net, tx, seed=0)
-    state, metrics = train.make_train_step(net, tx)(state, batch, 0.01)
+    state = steps.create_train_state(net, tx, seed=0)
+    state, metrics = steps.make_train_step(net, tx)(state, batch, 0.01)
     assert np.isfinite(metrics['loss'])
     new_params.append(jax.device_get(state.params))
   for params in new_params[1:]:
@@ -157,9 +158,9 @@ def all_scalars(hlo_type: str) -> bool:
 def test_compiled_train_step_exchanges_activations_only_where_the_papers_gpus_did():
   net = net_on((2, 2), **TINY)
   tx = optim.make_optimizer(SGD)
-  state = train.create_train_state(net, tx, seed=0)
+  state = steps.create_train_state(net, tx, seed=0)
   batch = tiny_batch()
-  hlo = train.make_train_step(net, tx).lower(state, batch, 0.01).compile().as_text()
+  hlo = steps.make_train_step(net, tx).lower(state, batch, 0.01).compile().as_text()
   collectives = [m.groupdict() for m in _COLLECTIVE.finditer(hlo)]
   assert len(collectives) == len(re.findall(
       r'\b(all-gather|reduce-scatter|all-reduce|all-to-all|collective-permute)(-start)?\(', hlo))

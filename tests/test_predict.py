@@ -10,7 +10,7 @@ import pytest
 import skimage.data
 from PIL import Image
 
-from alexnet import predict, runs
+from alexnet import predict, trained_run
 from tiny_run import ROOT, tiny_run  # noqa: F401 - the fixture
 
 FASHION_MNIST_CLASSES = ('T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt',
@@ -70,7 +70,7 @@ def test_a_real_jpeg_gets_five_distinct_classes_whose_probabilities_sum_to_at_mo
   assert probabilities == sorted(probabilities, reverse=True)
   assert 0 < sum(probabilities) <= 1 + 5e-4  # printed to 4 decimals
   # The same numbers as the library computes (the run's 10 crops, softmax averaged).
-  run = runs.load_run(tiny_run)
+  run = trained_run.load_run(tiny_run)
   expected = predict.predict(run, predict.load_image(images['photo'], run, crops=10)[None],
                              FASHION_MNIST_CLASSES, [images['photo']])[0]
   assert names == [name for name, _ in expected.classes]
@@ -90,7 +90,7 @@ def test_unreadable_images_are_named_with_the_reason_and_the_others_still_classi
 
 
 def test_load_image_refuses_an_empty_file_and_a_directory(tiny_run, tmp_path):
-  run = runs.load_run(tiny_run)
+  run = trained_run.load_run(tiny_run)
   empty = tmp_path / 'empty.png'
   empty.write_bytes(b'')
   with pytest.raises(predict.ImageError, match='empty.png: the file is empty'):
@@ -102,8 +102,8 @@ def test_load_image_refuses_an_empty_file_and_a_directory(tiny_run, tmp_path):
 def test_a_photo_of_ninety_megapixels_opens_in_a_command_without_pils_bomb_warning(tmp_path):
   photo = tmp_path / 'large.png'
   Image.new('L', (10_000, 9_000)).save(photo)  # above PIL's warning (89 MP), below its error
-  opens = ('from absl import app; from PIL import Image; from alexnet import errors; '
-           f'app.run(errors.reported(lambda argv: print(Image.open({str(photo)!r}).size)))')
+  opens = ('from PIL import Image; from alexnet import cli; '
+           f'cli.run(lambda argv: print(Image.open({str(photo)!r}).size))')
   result = subprocess.run([sys.executable, '-c', opens], cwd=ROOT, capture_output=True,
                           text=True, timeout=120)
   assert (result.returncode, result.stdout, result.stderr) == (0, '(10000, 9000)\n', '')

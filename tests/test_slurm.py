@@ -20,7 +20,7 @@ import pytest
 
 import processes
 import slurm_cluster
-from alexnet.workdir import Workdir
+from alexnet.run.workdir import Workdir
 
 SCRIPT = processes.ROOT / 'slurm' / 'train.sbatch'
 # Each task one CPU device, as in the two-process run it is compared with.

@@ -4,7 +4,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from alexnet import optim, parallel, train
+from alexnet.model import parallel
+from alexnet.training import optim, steps
 from alexnet.config import ModelConfig
 
 TINY = ModelConfig(num_classes=10, width=1 / 16, image_size=35, init='he')
@@ -15,7 +16,7 @@ SGD = dict(learning_rate=0.01, momentum=0.9, weight_decay=5e-4, weight_decay_on_
 def tiny_setup():
   net = parallel.ShardedAlexNet(TINY, parallel.make_mesh(1, 1, jax.devices()[:1]))
   tx = optim.make_optimizer(SGD)
-  return net, tx, train.create_train_state(net, tx, seed=0), train.make_train_step(net, tx)
+  return net, tx, steps.create_train_state(net, tx, seed=0), steps.make_train_step(net, tx)
 
 
 def batch(seed, poison=False):
@@ -45,7 +46,7 @@ def test_top_k_errors_agree_with_sorting():
   ranks = np.argsort(-np.asarray(scores), axis=1)
   for k in (1, 5):
     expected = [float(label not in row[:k]) for row, label in zip(ranks, np.asarray(labels))]
-    np.testing.assert_array_equal(train.top_k_errors(scores, labels, k), expected)
+    np.testing.assert_array_equal(steps.top_k_errors(scores, labels, k), expected)
 
 
 def test_eval_step_averages_the_softmax_of_the_crops_and_ignores_padding_rows():
@@ -53,7 +54,7 @@ def test_eval_step_averages_the_softmax_of_the_crops_and_ignores_padding_rows():
   images = jax.random.normal(jax.random.key(3), (4, 10, 35, 35, 3))
   labels = jnp.array([1, 2, 3, 4])
   mask = jnp.array([True, True, True, False])
-  sums = train.make_eval_step(net)(state.params, dict(image=images, label=labels, mask=mask))
+  sums = steps.make_eval_step(net)(state.params, dict(image=images, label=labels, mask=mask))
   logits = np.asarray(net.apply(state.params, images.reshape(40, 35, 35, 3))).reshape(4, 10, 10)
   probabilities = np.exp(logits - logits.max(-1, keepdims=True))
   probabilities = (probabilities / probabilities.sum(-1, keepdims=True)).mean(axis=1)

@@ -21,9 +21,12 @@ import numpy as np
 import pytest
 
 import fake_data
-from alexnet import checkpoint, data, optim, parallel, train, trainer
+from alexnet.data import pipeline
+from alexnet.model import parallel
+from alexnet.run import checkpoint
+from alexnet.training import optim, steps, trainer
 from alexnet.config import ModelConfig
-from alexnet.workdir import Workdir
+from alexnet.run.workdir import Workdir
 from processes import (ROOT, SMOKE, assert_same_parameters, final_parameters, logged_step, run,
                        start, training_records)
 from tiny_run import smoke_config
@@ -105,13 +108,13 @@ def test_the_evaluations_of_a_run_reuse_its_dataset_without_reading_it_again(
   fake_data.write_fashion_mnist_idx(str(tmp_path / 'manual'), train=512, test=40)
   config = smoke_config(tmp_path)
   config.train.num_steps = 16  # evaluations at steps 8 and 16, then the final one
-  data.prepare(config.data, ModelConfig.from_mapping(config.model))
+  pipeline.prepare(config.data, ModelConfig.from_mapping(config.model))
   calls = collections.Counter()
   for name in ('validate_data', '_spec', 'load_statistics', '_source'):
-    def counted(*args, _name=name, _function=getattr(data, name), **kwargs):
+    def counted(*args, _name=name, _function=getattr(pipeline, name), **kwargs):
       calls[_name] += 1
       return _function(*args, **kwargs)
-    monkeypatch.setattr(data, name, counted)
+    monkeypatch.setattr(pipeline, name, counted)
   trainer.train_and_evaluate(config, tmp_path / 'run')
   evaluations = [r for r in Workdir(tmp_path / 'run').read_metrics() if 'eval_top1_error' in r]
   assert len(evaluations) == 2
@@ -218,10 +221,10 @@ def tiny_state(mesh_shape):
 
 def test_a_checkpoint_saved_on_one_mesh_restores_on_others(tmp_path):
   net, tx = tiny_state((1, 2))
-  state = train.create_train_state(net, tx, seed=3)
+  state = steps.create_train_state(net, tx, seed=3)
   batch = dict(image=jax.random.normal(jax.random.key(0), (8, 35, 35, 3)),
                label=np.arange(8) % 10)
-  state, _ = train.make_train_step(net, tx)(state, batch, 0.01)
+  state, _ = steps.make_train_step(net, tx)(state, batch, 0.01)
   saved = checkpoint.Checkpoints(Workdir(tmp_path), keep=2)
   saved.save(1, state, {'plateau': {}})
   saved.wait()
@@ -229,7 +232,7 @@ def test_a_checkpoint_saved_on_one_mesh_restores_on_others(tmp_path):
   for shape in [(1, 1), (4, 2), (8, 1)]:
     other_net, other_tx = tiny_state(shape)
     restored, progress = checkpoint.Checkpoints(Workdir(tmp_path), keep=2).restore(
-        train.abstract_train_state(other_net, other_tx))
+        steps.abstract_train_state(other_net, other_tx))
     assert progress == {'plateau': {}}
     kernel = restored.params['conv2']['kernel']
     assert kernel.sharding.mesh.shape == dict(zip(('data', 'model'), shape))
@@ -240,7 +243,7 @@ def saved_at_steps_4_and_8(workdir: Path):
   """Checkpoints of a tiny state at steps 4 and 8 (progress {'step': s}, top-1 errors 0.5 and
   0.4) in ``workdir``; returns the net and optimizer that restore them."""
   net, tx = tiny_state((1, 1))
-  state = train.create_train_state(net, tx, seed=0)
+  state = steps.create_train_state(net, tx, seed=0)
   ckpt = checkpoint.Checkpoints(Workdir(workdir), keep=3)
   for step, error in ((4, 0.5), (8, 0.4)):
     ckpt.save(step, state.replace(step=np.int32(step)), {'step': step},
@@ -258,7 +261,7 @@ def test_a_damaged_latest_checkpoint_is_set_aside_and_the_previous_one_used(tmp_
   # A save cut short leaves a temporary directory, which is never read.
   (tmp_path / 'checkpoints' / '12.orbax-checkpoint-tmp-1').mkdir()
   restored, progress = checkpoint.Checkpoints(Workdir(tmp_path), keep=3).restore(
-      train.abstract_train_state(net, tx))
+      steps.abstract_train_state(net, tx))
   assert progress == {'step': 4} and int(restored.step) == 4
   assert (tmp_path / 'damaged_checkpoints' / '8').is_dir()
   assert 'checkpoint at step 8 cannot be used' in caplog.text
@@ -267,12 +270,12 @@ def test_a_damaged_latest_checkpoint_is_set_aside_and_the_previous_one_used(tmp_
 def test_a_checkpoint_of_another_network_is_refused_with_the_differing_shapes(tmp_path):
   net, tx = tiny_state((1, 1))
   ckpt = checkpoint.Checkpoints(Workdir(tmp_path), keep=3)
-  ckpt.save(1, train.create_train_state(net, tx, seed=0), {})
+  ckpt.save(1, steps.create_train_state(net, tx, seed=0), {})
   ckpt.wait()
   wider = parallel.ShardedAlexNet(ModelConfig(num_classes=10, width=1 / 8, image_size=35),
                                   parallel.make_mesh(1, 1, jax.devices()[:1]))
   with pytest.raises(checkpoint.IncompatibleCheckpointError, match='params/conv1/kernel'):
-    checkpoint.Checkpoints(Workdir(tmp_path), keep=3).restore(train.abstract_train_state(wider, tx))
+    checkpoint.Checkpoints(Workdir(tmp_path), keep=3).restore(steps.abstract_train_state(wider, tx))
   assert (tmp_path / 'checkpoints' / '1').is_dir()  # refused, not set aside
 
 
@@ -298,9 +301,9 @@ def test_a_flipped_byte_in_a_checkpoint_is_detected_and_the_checkpoint_before_us
   assert 'differ from the checksums' in checkpoint.verify(tmp_path / 'checkpoints' / '8')
   with pytest.raises(checkpoint.DamagedCheckpointError, match='step 8 .* is damaged'):
     checkpoint.Checkpoints(Workdir(tmp_path), keep=3).restore(
-        train.abstract_train_state(net, tx), step=8)  # asked for by number: refused
+        steps.abstract_train_state(net, tx), step=8)  # asked for by number: refused
   restored, progress = checkpoint.Checkpoints(Workdir(tmp_path), keep=3).restore(
-      train.abstract_train_state(net, tx))
+      steps.abstract_train_state(net, tx))
   assert progress == {'step': 4} and int(restored.step) == 4
   assert (tmp_path / 'damaged_checkpoints' / '8').is_dir()
   assert re.search(r'checkpoint at step 8 cannot be used \(1 of its files differ from the '
@@ -316,10 +319,10 @@ def test_damaged_metrics_read_before_any_verification_make_a_damaged_checkpoint(
   reader = checkpoint.CheckpointReader(Workdir(tmp_path))  # a tool: reads, moves nothing
   assert reader.best_step() == 4 and 'checkpoint at step 8 is not ranked' in caplog.text
   with pytest.raises(checkpoint.DamagedCheckpointError, match='step 8 .* is damaged'):
-    reader.restore(train.abstract_train_state(net, tx), 8)
+    reader.restore(steps.abstract_train_state(net, tx), 8)
   assert Workdir(tmp_path).checkpoint_steps() == [4, 8]
   restored, progress = checkpoint.Checkpoints(Workdir(tmp_path), keep=3).restore(
-      train.abstract_train_state(net, tx))  # the trainer: sets it aside, uses the one before
+      steps.abstract_train_state(net, tx))  # the trainer: sets it aside, uses the one before
   assert progress == {'step': 4} and int(restored.step) == 4
   assert (tmp_path / 'damaged_checkpoints' / '8').is_dir()
 

@@ -13,7 +13,7 @@ import ml_collections
 import pytest
 
 import fake_data
-from alexnet import trainer
+from alexnet.training import trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 NUM_TEST = 40  # not a multiple of the evaluation batch (32): the last batch is padded

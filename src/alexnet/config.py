@@ -32,12 +32,19 @@ from typing import Any, ClassVar
 
 import ml_collections
 
-from alexnet import errors, model, optim, views
+from alexnet import errors
 
-# Each set of allowed values is defined once. These belong to the config (data.py asks for
-# DATASETS); the others belong to the module that acts on them and are checked from there:
-# model.ACTIVATIONS, model.INITS, optim.UPDATE_RULES, optim.SCHEDULES,
-# views.PCA_CONVENTIONS, views.EVAL_CROPS.
+# Each set of allowed values is defined here, once, so that a config can be checked without
+# importing what acts on it (JAX, optax). The module that acts on a value maps these names to
+# what they do (model: activations and initialisations; optim: update rules and schedules;
+# views: PCA conventions and test crops); tests/test_config.py checks that each map covers
+# its set.
+ACTIVATIONS = ('relu', 'tanh')  # §3.1: ReLUs; tanh, Figure 1's saturating baseline
+INITS = ('paper', 'caffe', 'he')  # §5's; bvlc_alexnet's; He et al. (2015)
+UPDATE_RULES = ('paper', 'usual')  # §5's v ← μv − ε(g + λw), or v ← μv + (g + λw)
+SCHEDULES = ('plateau', 'step', 'cosine', 'constant')
+PCA_CONVENTIONS = ('lambda', 'sqrt_lambda')  # §4.1: α·λ as the text writes it, or α·√λ
+EVAL_CROPS = (1, 10)  # the centre crop, or §4.1's ten patches
 COMPUTE_DTYPES = ('float32', 'bfloat16')
 DATASETS = ('imagenet2012', 'fashion_mnist', 'image_folder')
 MEANS = ('pixel', 'channel')
@@ -130,9 +137,9 @@ class ModelConfig(_Section):
     require(self.lrn_size >= 1 and self.lrn_size % 2 == 1, 'model.lrn_size', self.lrn_size,
             'an odd positive integer (the window is centred on each channel)')
     require(0.0 <= self.dropout_rate < 1.0, 'model.dropout_rate', self.dropout_rate, 'in [0, 1)')
-    require(self.init in model.INITS, 'model.init', self.init, ' or '.join(model.INITS))
-    require(self.activation in model.ACTIVATIONS, 'model.activation', self.activation,
-            ' or '.join(model.ACTIVATIONS))
+    require(self.init in INITS, 'model.init', self.init, ' or '.join(INITS))
+    require(self.activation in ACTIVATIONS, 'model.activation', self.activation,
+            ' or '.join(ACTIVATIONS))
     require(self.compute_dtype in COMPUTE_DTYPES, 'model.compute_dtype', self.compute_dtype,
             ' or '.join(COMPUTE_DTYPES))
 
@@ -218,10 +225,10 @@ class DataConfig(_Section):
     require(self.mean in MEANS, 'data.mean', self.mean, ' or '.join(MEANS))
     require(self.pca_std >= 0, 'data.pca_std', self.pca_std, 'zero (off) or positive')
     require(self.pca_eigen in PCA_EIGEN, 'data.pca_eigen', self.pca_eigen, ' or '.join(PCA_EIGEN))
-    require(self.pca_convention in views.PCA_CONVENTIONS, 'data.pca_convention',
-            self.pca_convention, ' or '.join(views.PCA_CONVENTIONS))
-    require(self.eval_crops in views.EVAL_CROPS, 'data.eval_crops', self.eval_crops,
-            ' or '.join(map(str, views.EVAL_CROPS)))
+    require(self.pca_convention in PCA_CONVENTIONS, 'data.pca_convention',
+            self.pca_convention, ' or '.join(PCA_CONVENTIONS))
+    require(self.eval_crops in EVAL_CROPS, 'data.eval_crops', self.eval_crops,
+            ' or '.join(map(str, EVAL_CROPS)))
     require(self.threads >= 0, 'data.threads', self.threads, '0 (all cores) or positive')
 
 
@@ -253,10 +260,10 @@ class OptimConfig(_Section):
     require(self.learning_rate > 0, 'optim.learning_rate', self.learning_rate, 'positive')
     require(0 <= self.momentum < 1, 'optim.momentum', self.momentum, 'in [0, 1)')
     require(self.weight_decay >= 0, 'optim.weight_decay', self.weight_decay, 'zero or positive')
-    require(self.update_rule in optim.UPDATE_RULES, 'optim.update_rule', self.update_rule,
-            ' or '.join(optim.UPDATE_RULES))
-    require(self.schedule in optim.SCHEDULES, 'optim.schedule', self.schedule,
-            ' or '.join(optim.SCHEDULES))
+    require(self.update_rule in UPDATE_RULES, 'optim.update_rule', self.update_rule,
+            ' or '.join(UPDATE_RULES))
+    require(self.schedule in SCHEDULES, 'optim.schedule', self.schedule,
+            ' or '.join(SCHEDULES))
     require(self.plateau_patience >= 1, 'optim.plateau_patience', self.plateau_patience,
             'a positive number of evaluations')
     require(0 < self.plateau_factor < 1, 'optim.plateau_factor', self.plateau_factor, 'in (0, 1)')
@@ -481,7 +488,7 @@ def validate(config: Mapping) -> RunConfig:
   """Raises ConfigError for the first unusable field; returns the checked config.
 
   Checks that need the devices (the mesh against the towers, the batch against the data
-  axis) are made where the mesh is built (:func:`alexnet.parallel.mesh_for`), still
+  axis) are made where the mesh is built (:func:`alexnet.model.parallel.mesh_for`), still
   before any data is read.
   """
   checked = RunConfig.from_mapping(config)

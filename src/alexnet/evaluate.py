@@ -14,31 +14,33 @@ from __future__ import annotations
 
 import functools
 
-from absl import app, flags
+from absl import flags
 
-from alexnet import console, errors, parallel, runs, stopping, train
+from alexnet import cli, errors, trained_run
+from alexnet.model import parallel
+from alexnet.run import console, stopping
+from alexnet.training import steps
 
 FLAGS = flags.FLAGS
 
 
-def evaluate_run(run: runs.Run, *, split: str, crops: int,
+def evaluate_run(run: trained_run.Run, *, split: str, crops: int,
                  progress: console.Progress | None = None) -> dict[str, float]:
   """{top1_error, top5_error, loss, examples} of ``run`` on ``split`` with 1 or 10 crops."""
   parallel.check_batch(run.config.train.eval_batch_size, run.net.mesh)
-  eval_step = train.make_eval_step(
+  eval_step = steps.make_eval_step(
       run.net, functools.partial(run.dataset.device.eval_images, crops=crops))
-  result = train.evaluate_batches(eval_step, run.params, run.eval_batches(split, crops),
+  result = steps.evaluate_batches(eval_step, run.params, run.eval_batches(split, crops),
                                   run.net.mesh, progress)
   if result is None:  # only with several processes, where JAX's preemption notice stops it
     raise stopping.StopRequested(f'while evaluating {split}', stopping.stop_signal())
   return result
 
 
-@errors.reported
 def main(argv) -> None:
   if len(argv) > 1:
     raise errors.UsageError(f'unexpected arguments: {argv[1:]}')
-  run = runs.load_run_from_flags()
+  run = trained_run.load_run_from_flags()
   split = FLAGS.split or run.config.data.eval_split
   crops = int(FLAGS.crops or run.config.data.eval_crops)
   examples = run.dataset.split_examples(split, '--split')
@@ -51,13 +53,13 @@ def main(argv) -> None:
 
 
 def define_flags() -> None:
-  runs.define_run_flags()
+  trained_run.define_run_flags()
   flags.DEFINE_string('split', None, "TFDS split, e.g. 'test' or 'train[:10%]'; default: the "
                       "run's data.eval_split.")
-  runs.define_crops_flag()
-  flags.adopt_module_key_flags(runs)  # --help lists them with this command's own
+  trained_run.define_crops_flag()
+  flags.adopt_module_key_flags(trained_run)  # --help lists them with this command's own
 
 
 if __name__ == '__main__':
   define_flags()
-  app.run(main, flags_parser=errors.parse_flags)
+  cli.run(main)

@@ -56,9 +56,9 @@ from pathlib import Path
 
 import jax
 import numpy as np
-from absl import app, flags
+from absl import flags
 
-from alexnet import errors, runs
+from alexnet import cli, errors, trained_run
 from alexnet.config import ModelConfig
 
 FLAGS = flags.FLAGS
@@ -81,7 +81,7 @@ def flat_parameters(params: Mapping) -> dict[str, np.ndarray]:
           for layer, kinds in params.items() for kind, value in kinds.items()}
 
 
-def export_run(run: runs.Run, path: str | Path) -> Path:
+def export_run(run: trained_run.Run, path: str | Path) -> Path:
   """Writes ``run``'s parameters and what is needed to feed them images; returns the path
   written, which ends in ``.npz`` (added if ``path`` lacks it, as numpy does)."""
   dataset = run.dataset
@@ -115,23 +115,22 @@ def load_export(path: str | Path) -> Export:
                   mean_image=archive['input/mean_image'], scale=archive['input/scale'])
 
 
-@errors.reported
 def main(argv) -> None:
   if len(argv) > 1:
     raise errors.UsageError(f'unexpected arguments: {argv[1:]}')
-  run = runs.load_run_from_flags()
+  run = trained_run.load_run_from_flags()
   path = export_run(run, FLAGS.output or run.workdir / f'params_step{run.step}.npz')
   count = sum(v.size for v in flat_parameters(run.params).values())
   print(f'{path}: {count:,} parameters of step {run.step}')
 
 
 def define_flags() -> None:
-  runs.define_run_flags()
-  flags.adopt_module_key_flags(runs)  # --help lists them with this command's own
+  trained_run.define_run_flags()
+  flags.adopt_module_key_flags(trained_run)  # --help lists them with this command's own
   flags.DEFINE_string('output', None, 'The .npz to write; default: '
                       '<workdir>/params_step<step>.npz.')
 
 
 if __name__ == '__main__':
   define_flags()
-  app.run(main, flags_parser=errors.parse_flags)
+  cli.run(main)

@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import os
 
-from absl import app, flags
+from absl import flags
 from ml_collections import config_flags
 
-from alexnet import errors
+from alexnet import cli, errors
 
 _CONFIG = config_flags.DEFINE_config_file(
     'config', None, 'Config file, path[:variant], e.g. configs/fashion_mnist.py; set any field '
@@ -49,15 +49,14 @@ def join_processes() -> None:
     jax.distributed.initialize()  # SLURM is detected by JAX itself
 
 
-@errors.reported
 def main(argv) -> None:
   if len(argv) > 1:
     raise errors.UsageError(f'unexpected arguments: {argv[1:]}')
   join_processes()
-  from alexnet import trainer
+  from alexnet.training import trainer
 
   trainer.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
 
 
 if __name__ == '__main__':
-  app.run(main, flags_parser=errors.parse_flags)
+  cli.run(main)

@@ -27,10 +27,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from absl import app, flags
+from absl import flags
 
-from alexnet import errors, runs
-from alexnet.datasets import stored_format
+from alexnet import cli, errors, trained_run
+from alexnet.data.builders import stored_format
 
 TOP_K = 5
 
@@ -50,12 +50,12 @@ class Prediction:
   note: str = ''  # what was done to the image that one may not expect
 
 
-def load_image(path: str | Path, run: runs.Run, crops: int) -> np.ndarray:
+def load_image(path: str | Path, run: trained_run.Run, crops: int) -> np.ndarray:
   """One image file → (crops, H, W, 3), as evaluation sees it; ImageError if it cannot be."""
   return load_image_with_note(path, run, crops)[0]
 
 
-def load_image_with_note(path: str | Path, run: runs.Run, crops: int) -> tuple[np.ndarray, str]:
+def load_image_with_note(path: str | Path, run: trained_run.Run, crops: int) -> tuple[np.ndarray, str]:
   """:func:`load_image`, and what evaluation's preprocessing did to the image that one may
   not expect ('' if nothing): the file is read once for both."""
   try:
@@ -82,7 +82,7 @@ def top_classes(probabilities: np.ndarray, class_names: Sequence[str],
   return tuple((class_names[i], float(probabilities[i])) for i in order)
 
 
-def predict(run: runs.Run, images: np.ndarray, class_names: Sequence[str],
+def predict(run: trained_run.Run, images: np.ndarray, class_names: Sequence[str],
             paths: Sequence[str], notes: Sequence[str] = ()) -> list[Prediction]:
   """Top-5 predictions of preprocessed ``images`` (n, crops, H, W, 3), one per path."""
   probabilities = run.probabilities(images)
@@ -97,12 +97,11 @@ def format_prediction(prediction: Prediction) -> str:
                     *(f'  {p:.4f}  {name}' for name, p in prediction.classes)])
 
 
-@errors.reported
 def main(argv) -> None:
   paths = argv[1:]
   if not paths:
     raise errors.UsageError('give one or more image files after the flags.')
-  run = runs.load_run_from_flags()
+  run = trained_run.load_run_from_flags()
   crops = int(FLAGS.crops or run.config.data.eval_crops)
   class_names = run.dataset.info.class_names
   readable, images, notes, failed = [], [], [], 0
@@ -123,11 +122,11 @@ def main(argv) -> None:
 
 
 def define_flags() -> None:
-  runs.define_run_flags()
-  runs.define_crops_flag()
-  flags.adopt_module_key_flags(runs)  # --help lists them with this command's own
+  trained_run.define_run_flags()
+  trained_run.define_crops_flag()
+  flags.adopt_module_key_flags(trained_run)  # --help lists them with this command's own
 
 
 if __name__ == '__main__':
   define_flags()
-  app.run(main, flags_parser=errors.parse_flags)
+  cli.run(main)

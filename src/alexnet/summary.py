@@ -13,13 +13,13 @@ from __future__ import annotations
 import math
 
 import jax
-from absl import app
 from ml_collections import config_flags
 
+from alexnet import cli
+from alexnet.model import parallel
 from alexnet import config as config_lib
-from alexnet import errors, parallel
 from alexnet.config import ModelConfig
-from alexnet.model import LAYER_OUTPUTS
+from alexnet.model.network import LAYER_OUTPUTS
 
 _CONFIG = config_flags.DEFINE_config_file(
     'config', None, 'Config file, path[:variant], e.g. configs/imagenet_paper.py; set any field '
@@ -66,7 +66,6 @@ def summary_table(config: ModelConfig, model_axis: int) -> str:
   return '\n'.join(lines)
 
 
-@errors.reported
 def main(argv) -> None:
   del argv
   config = config_lib.validate(_CONFIG.value)
@@ -76,4 +75,4 @@ def main(argv) -> None:
 
 
 if __name__ == '__main__':
-  app.run(main, flags_parser=errors.parse_flags)
+  cli.run(main)

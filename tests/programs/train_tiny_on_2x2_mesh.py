@@ -13,7 +13,8 @@ import jax
 import numpy as np
 from jax.experimental import multihost_utils
 
-from alexnet import optim, parallel, train
+from alexnet.model import parallel
+from alexnet.training import optim, steps
 from alexnet.config import ModelConfig
 
 STEPS = 3
@@ -37,8 +38,8 @@ def main() -> None:
       ModelConfig(num_classes=10, width=1 / 16, image_size=35, init='he'), mesh)
   tx = optim.make_optimizer(dict(learning_rate=0.01, momentum=0.9, weight_decay=5e-4,
                                  weight_decay_on_biases=False, update_rule='paper'))
-  state = train.create_train_state(net, tx, seed=0)
-  train_step = train.make_train_step(net, tx)
+  state = steps.create_train_state(net, tx, seed=0)
+  train_step = steps.make_train_step(net, tx)
 
   rows = BATCH // args.processes
   own = slice(args.process * rows, (args.process + 1) * rows)

@@ -9,7 +9,7 @@ the parent's code. The subclass changes only this:
 * a missing tar is one error naming all missing files and the directory searched (the
   parent would silently prepare whichever splits it found); an empty file or one that is
   not a tar is named too;
-* a stop requested during preparation (:mod:`alexnet.stopping`) is honoured between
+* a stop requested during preparation (:mod:`alexnet.run.stopping`) is honoured between
   images.
 """
 
@@ -19,11 +19,12 @@ import dataclasses
 import os
 import tarfile
 
-from alexnet import errors, stopping
-from alexnet.datasets import skipped, stored_format
-from alexnet.tf_process import tfds
+from alexnet import errors
+from alexnet.run import stopping
+from alexnet.data.builders import skipped, stored_format
+from alexnet.data.tf_process import tfds
 
-# After alexnet.tf_process, which makes TensorFlow's process settings before its import.
+# After alexnet.data.tf_process, which makes TensorFlow's process settings before its import.
 from tensorflow_datasets.datasets.imagenet2012 import imagenet2012_dataset_builder  # noqa: E402
 from tensorflow_datasets.datasets.siscore import labels as imagenet_labels  # noqa: E402
 

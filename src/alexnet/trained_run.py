@@ -20,11 +20,14 @@ import jax
 import numpy as np
 from absl import flags
 
-from alexnet import data, errors, lowering, optim, parallel, train, views
-from alexnet.checkpoint import CheckpointDeletedError, CheckpointReader
-from alexnet.config import ModelConfig, RunConfig
-from alexnet.towers import DATA_AXIS
-from alexnet.workdir import RunNotFoundError, Workdir
+from alexnet import errors
+from alexnet.data import pipeline
+from alexnet.model import lowering, parallel
+from alexnet.training import optim, steps
+from alexnet.run.checkpoint import CheckpointDeletedError, CheckpointReader
+from alexnet.config import EVAL_CROPS, ModelConfig, RunConfig
+from alexnet.model.towers import DATA_AXIS
+from alexnet.run.workdir import RunNotFoundError, Workdir
 
 CHECKPOINT_CHOICES = "'latest', 'best' or a step number"
 # A live trainer may delete the chosen checkpoint (its retention) while it is read: choose again.
@@ -51,12 +54,12 @@ class Run:
     return self.config.model
 
   @functools.cached_property
-  def dataset(self) -> data.Dataset:
+  def dataset(self) -> pipeline.Dataset:
     """The run's dataset, opened once for its network's input (class names, statistics,
     batches). Where this machine has not prepared it yet, it is prepared first, as the
     trainer would (for ImageNet that takes hours; the data config says where the files are).
     """
-    return data.prepare(self.config.data, self.config.model)
+    return pipeline.prepare(self.config.data, self.config.model)
 
   def eval_batches(self, split: str, crops: int):
     """``split`` as the trainer's evaluation reads it, with the run's evaluation batch: what
@@ -118,22 +121,22 @@ def mesh_for_tools(config: RunConfig) -> jax.sharding.Mesh:
 
 def choose_step(checkpoints: CheckpointReader, which: str) -> int:
   """The step of ``which`` ('latest', 'best' or a step number) among the saved checkpoints."""
-  steps = checkpoints.steps()
-  if not steps:
+  saved = checkpoints.steps()
+  if not saved:
     raise RunNotFoundError(f'No checkpoint in {checkpoints.directory}: the run has not saved '
                            'one yet.')
   if which == 'latest':
-    return steps[-1]
+    return saved[-1]
   if which == 'best':
     best = checkpoints.best_step()
     if best is None:
       raise RunNotFoundError(f'No checkpoint in {checkpoints.directory} has an evaluation '
-                             f'error (only saves at evaluations do); saved steps: {steps}.')
+                             f'error (only saves at evaluations do); saved steps: {saved}.')
     return best
-  if which.isdigit() and int(which) in steps:
+  if which.isdigit() and int(which) in saved:
     return int(which)
   raise CheckpointChoiceError(f'checkpoint {which!r} is not {CHECKPOINT_CHOICES} of a saved '
-                              f'checkpoint; saved steps in {checkpoints.directory}: {steps}.')
+                              f'checkpoint; saved steps in {checkpoints.directory}: {saved}.')
 
 
 def load_run(workdir: str | Path, checkpoint: str = 'latest',
@@ -148,7 +151,7 @@ def load_run(workdir: str | Path, checkpoint: str = 'latest',
   run_dir = Workdir(workdir)
   config = load_config(run_dir.path)
   net = parallel.ShardedAlexNet(config.model, mesh or mesh_for_tools(config))
-  abstract_state = train.abstract_train_state(net, optim.make_optimizer(config.optim))
+  abstract_state = steps.abstract_train_state(net, optim.make_optimizer(config.optim))
   checkpoints = CheckpointReader(run_dir)
   for attempt in range(_CHOICES_BEFORE_GIVING_UP):
     step = choose_step(checkpoints, checkpoint)
@@ -173,7 +176,7 @@ def define_run_flags() -> None:
 
 
 def define_crops_flag() -> None:
-  flags.DEFINE_enum('crops', None, [str(crops) for crops in views.EVAL_CROPS],
+  flags.DEFINE_enum('crops', None, [str(crops) for crops in EVAL_CROPS],
                     "1 = the centre patch, 10 = §4.1's ten patches (softmax outputs "
                     "averaged); default: the run's data.eval_crops.")
 

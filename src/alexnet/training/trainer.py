@@ -16,7 +16,7 @@ A run has three phases:
 2. **Committing** (start of :meth:`Trainer.run`): config.json, with any change of a
    field allowed on resume; metrics.jsonl cut back to the restored step.
 3. **Training**: SIGTERM or SIGINT stop it at the next step boundary (or between
-   evaluation batches) with a checkpoint of that step (:mod:`alexnet.stopping`).
+   evaluation batches) with a checkpoint of that step (:mod:`alexnet.run.stopping`).
 """
 
 from __future__ import annotations
@@ -38,10 +38,14 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from alexnet import config as config_lib
-from alexnet import console, data, errors, optim, parallel, profiling, stopping, train
-from alexnet.checkpoint import Checkpoints
-from alexnet.metrics import MetricsWriter
-from alexnet.workdir import Workdir
+from alexnet import errors
+from alexnet.data import pipeline
+from alexnet.model import parallel
+from alexnet.run import console, stopping
+from alexnet.training import optim, profiling, steps
+from alexnet.run.checkpoint import Checkpoints
+from alexnet.training.metrics import MetricsWriter
+from alexnet.run.workdir import Workdir
 
 
 class NonFiniteError(errors.RunFailure):
@@ -98,7 +102,7 @@ def nothing_waits_for_the_device():
 
   The batch is assembled just before (``parallel.global_batch``, which multi-host JAX
   counts as implicit) and the learning rate goes by an explicit ``device_put``; it is read
-  from a table computed once (:func:`alexnet.optim.base_rates`).
+  from a table computed once (:func:`alexnet.training.optim.base_rates`).
   On a GPU or TPU the guard stops any implicit read-back; on the CPU, where JAX does not
   count reading a result as a transfer, it still stops any device computation on host
   numbers in the loop (its inputs' implicit transfers), the way such syncs come.
@@ -167,9 +171,9 @@ class Trainer:
                                        self.length.total_steps)
     self.plateau = make_plateau(self.config.optim)
     self.checkpoints = Checkpoints(self.workdir, keep=self.config.train.keep_checkpoints)
-    restored = self.checkpoints.restore(train.abstract_train_state(self.net, self.tx))
+    restored = self.checkpoints.restore(steps.abstract_train_state(self.net, self.tx))
     if restored is None:
-      self.state, progress = train.create_train_state(self.net, self.tx,
+      self.state, progress = steps.create_train_state(self.net, self.tx,
                                                       seed=self.config.seed), None
     else:
       self.state, progress = restored
@@ -184,8 +188,8 @@ class Trainer:
       raise stopping.StopRequested(f'before training began (at step {self.start_step})',
                                    stopping.stop_signal())
     device = self.dataset.device
-    self.train_step = train.make_train_step(self.net, self.tx, device.train_images)
-    self.eval_steps = {crops: train.make_eval_step(
+    self.train_step = steps.make_train_step(self.net, self.tx, device.train_images)
+    self.eval_steps = {crops: steps.make_eval_step(
         self.net, functools.partial(device.eval_images, crops=crops))
         for crops in {1, self.config.data.eval_crops}}
     self.replicated = NamedSharding(self.mesh, P())
@@ -216,8 +220,8 @@ class Trainer:
           'evaluation, logging and checkpoint intervals, the mesh, the data\'s location.')
     return allowed
 
-  def _prepare_data(self) -> data.Dataset:
-    dataset = data.prepare(self.config.data, self.config.model)
+  def _prepare_data(self) -> pipeline.Dataset:
+    dataset = pipeline.prepare(self.config.data, self.config.model)
     info = dataset.info
     config_lib.require(self.config.model.num_classes == info.num_classes, 'model.num_classes',
                        self.config.model.num_classes,
@@ -230,19 +234,19 @@ class Trainer:
   def _refuse_a_length_below_the_trained_steps(self) -> None:
     """A run cannot be shortened below what it has trained: its checkpoint would be past
     the end, and its final test would be labelled with a step it is not at."""
-    steps = self.workdir.checkpoint_steps()
-    if steps and steps[-1] > self.length.total_steps:
+    saved = self.workdir.checkpoint_steps()
+    if saved and saved[-1] > self.length.total_steps:
       train_config = self.config.train
       asked = (f'train.num_steps={train_config.num_steps}' if train_config.num_steps > 0 else
                f'train.num_epochs={train_config.num_epochs} ({self.length.total_steps} steps)')
       raise config_lib.ConfigError(
-          f'{asked} is below the {steps[-1]} steps this run has already trained (its latest '
-          f'checkpoint, in {self.workdir.checkpoints_dir}): ask for at least {steps[-1]} '
+          f'{asked} is below the {saved[-1]} steps this run has already trained (its latest '
+          f'checkpoint, in {self.workdir.checkpoints_dir}): ask for at least {saved[-1]} '
           'steps, or give the shorter run another --workdir.')
 
   def _final_record_of_a_finished_run(self) -> dict | None:
-    steps = self.workdir.checkpoint_steps()
-    if steps and steps[-1] == self.length.total_steps:
+    saved = self.workdir.checkpoint_steps()
+    if saved and saved[-1] == self.length.total_steps:
       return self.workdir.final_record(step=self.length.total_steps)
     return None
 
@@ -305,13 +309,13 @@ class Trainer:
     disk fails the pending saves and the log writers too): the first report is the one.
     """
     later = None
-    steps = [self.checkpoints.wait, self.checkpoints.close] if self.checkpoints else []
+    closers = [self.checkpoints.wait, self.checkpoints.close] if self.checkpoints else []
     if hasattr(self, 'writer'):
-      steps.append(self.writer.close)
-    for step in (*steps, self._release):
+      closers.append(self.writer.close)
+    for close in (*closers, self._release):
       try:
-        step()
-      except Exception as error:  # noqa: BLE001 - every step must run; the first is raised
+        close()
+      except Exception as error:  # noqa: BLE001 - every closer must run; the first is raised
         later = later or error
     if later is not None and not (failure is not None and errors.disk_full_in(failure)
                                   and errors.disk_full_in(later)):
@@ -408,7 +412,7 @@ class Trainer:
                                 self.dataset.split_examples(split), unit='image',
                                 enabled=self.process == 0)
     try:
-      return train.evaluate_batches(eval_step, self.state.params, batches, self.mesh,
+      return steps.evaluate_batches(eval_step, self.state.params, batches, self.mesh,
                                     progress)
     finally:
       progress.clear()
@@ -500,7 +504,7 @@ class Trainer:
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> dict:
   """Trains (or resumes) the run of ``config`` in ``workdir``; returns the final evaluation.
 
-  SIGTERM and SIGINT stop it cleanly while it runs (:mod:`alexnet.stopping`).
+  SIGTERM and SIGINT stop it cleanly while it runs (:mod:`alexnet.run.stopping`).
   """
   with stopping.handled():
     return Trainer(config, workdir).run()

@@ -22,8 +22,9 @@ from collections.abc import Mapping
 
 import tensorboardX
 
-from alexnet import console, errors
-from alexnet.workdir import DamagedMetricsError, Workdir
+from alexnet import errors
+from alexnet.run import console
+from alexnet.run.workdir import DamagedMetricsError, Workdir
 
 
 _NOT_SCALARS = frozenset({'epoch', 'eval_examples', 'final_examples', 'final_centre_examples',

@@ -6,12 +6,12 @@
     config.json           the config of the latest start, and the changes made on resume
     metrics.jsonl         one JSON record per logged step, evaluation and the final test
     tensorboard/          the same numbers as TensorBoard events
-    checkpoints/<step>/   orbax checkpoints (alexnet.checkpoint)
+    checkpoints/<step>/   orbax checkpoints (alexnet.run.checkpoint)
     damaged_checkpoints/  checkpoints that failed to read or to verify, set aside, never deleted
     lock                  held (flock) by the trainer writing here; names it
     train.log             the trainer's console output, where a runner keeps it (ablations)
 
-The trainer, the tools (:mod:`alexnet.runs`) and the ablation runner ask this module for
+The trainer, the tools (:mod:`alexnet.trained_run`) and the ablation runner ask this module for
 every path and record, so a file is named in one place.
 
 **The lock.** A trainer holds an exclusive ``flock`` on ``lock`` for its whole life, so a

@@ -3,9 +3,9 @@
 The forward pass is the program that *one device* runs. A device holds the
 kernels of ``towers // model_axis_size`` of the paper's two towers (§3.2): all
 of them on a 1×1 mesh, one each when the ``model`` axis has size 2. It computes
-its towers' activations and calls :func:`alexnet.towers.exchange` at the four
+its towers' activations and calls :func:`alexnet.model.towers.exchange` at the four
 places where the paper's GPUs communicated: the inputs of conv3, fc6, fc7 and
-fc8. :class:`alexnet.parallel.ShardedAlexNet` runs this program under ``jax.shard_map`` on
+fc8. :class:`alexnet.model.parallel.ShardedAlexNet` runs this program under ``jax.shard_map`` on
 any ``('data', 'model')`` mesh; parameters always have their global shapes.
 
 Every choice the paper makes is a field of :class:`alexnet.config.ModelConfig` whose default
@@ -16,18 +16,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from alexnet import lowering, towers
+from alexnet.model import lowering, towers
+from alexnet.config import ModelConfig
 
-if TYPE_CHECKING:  # alexnet.config checks model.activation and model.init against this module
-  from alexnet.config import ModelConfig
-
-ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
+# model.activation's values (config.ACTIVATIONS), as functions.
+ACTIVATION_FUNCTIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     'relu': jax.nn.relu,  # §3.1: "Rectified Linear Units"
     'tanh': jnp.tanh,  # §3.1, Figure 1: the saturating baseline
 }
@@ -59,9 +57,10 @@ _INIT_TABLES = {
                   conv5=(0.01, 0.1), fc6=(0.005, 0.1), fc7=(0.005, 0.1), fc8=(0.01, 0.0)),
 }
 
-# model.init's choices: (layer, fan_in) → (kernel std, bias). 'he' is He et al. (2015):
-# std √(2 / fan_in), zero bias (not in the paper; it trains deep ReLU nets from the start).
-INITS: dict[str, Callable[[str, int], tuple[float, float]]] = {
+# model.init's values (config.INITS) as (layer, fan_in) → (kernel std, bias). 'he' is He et
+# al. (2015): std √(2 / fan_in), zero bias (not in the paper; it trains deep ReLU nets from
+# the start).
+INIT_RULES: dict[str, Callable[[str, int], tuple[float, float]]] = {
     **{name: lambda layer, fan_in, table=table: table[layer]
        for name, table in _INIT_TABLES.items()},
     'he': lambda layer, fan_in: (math.sqrt(2.0 / fan_in), 0.0),
@@ -96,7 +95,7 @@ def max_pool(x: jax.Array, window: int, stride: int) -> jax.Array:
   """Max-pooling over the spatial axes (§3.4), as in the paper (no padding).
 
   A map smaller than the window (tiny inputs only) is padded with -inf on the far
-  side so that it pools to 1×1 rather than vanishing. :mod:`alexnet.lowering` chooses
+  side so that it pools to 1×1 rather than vanishing. :mod:`alexnet.model.lowering` chooses
   the lowering for the backend.
   """
   height, width = x.shape[1:3]
@@ -138,7 +137,7 @@ def lrn_term(x: jax.Array, *, groups: int, size: int, alpha: float,
 
 
 def _initial_values(config: ModelConfig, layer: str, rngs: nnx.Rngs, kernel_shape, bias_shape):
-  std, bias = INITS[config.init](layer, math.prod(kernel_shape[:-1]))
+  std, bias = INIT_RULES[config.init](layer, math.prod(kernel_shape[:-1]))
   kernel = std * jax.random.normal(rngs.params(), kernel_shape, jnp.float32)
   return kernel, jnp.full(bias_shape, bias, jnp.float32)
 
@@ -243,13 +242,13 @@ class AlexNet(nnx.Module):
       images: (batch, height, width, channels), every tower sees the whole image.
       dropout_masks: for training, boolean "keep" masks for fc6 and fc7 covering
         this device's rows and neurons (see
-        :meth:`alexnet.parallel.ShardedAlexNet.dropout_masks`); None evaluates
+        :meth:`alexnet.model.parallel.ShardedAlexNet.dropout_masks`); None evaluates
         the network without dropout.
       observe: called with each layer's name and this device's part of its
         output (conv1, pool1, ..., fc8), e.g. to print the summary.
     """
     config = self.config
-    activation = ACTIVATIONS[config.activation]
+    activation = ACTIVATION_FUNCTIONS[config.activation]
     seen = observe or (lambda name, value: None)
 
     def layer(name: str, fn: Callable[[jax.Array], jax.Array], x: jax.Array) -> jax.Array:

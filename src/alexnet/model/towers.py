@@ -13,7 +13,7 @@ module holds the pieces the network's per-device program is written with:
 * :func:`towers_on_this_device` tells a layer how many towers it computes: all
   of them on a model axis of size 1, one each on a model axis of size 2.
 
-:mod:`alexnet.parallel` runs the program under ``jax.shard_map``.
+:mod:`alexnet.model.parallel` runs the program under ``jax.shard_map``.
 """
 
 from __future__ import annotations

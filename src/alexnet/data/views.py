@@ -3,7 +3,7 @@
 Training sees a random patch of each image, perhaps mirrored, with a random colour shift;
 evaluation sees the centre patch or §4.1's ten patches. This module decides all of it —
 where a patch lies, whether it is mirrored, how its colours shift, which patches a test
-uses — and :mod:`alexnet.augment` cuts and recolours the pixels accordingly.
+uses — and :mod:`alexnet.data.augment` cuts and recolours the pixels accordingly.
 
 Every random choice is drawn by :func:`stateless_uniform`, a pure function of (run seed,
 position of the example in the global stream), so an example is cropped, flipped and
@@ -15,12 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-# §4.1's test: the centre patch alone (1), or the four corner patches, the centre patch
-# and their mirror images, whose softmax outputs are averaged (10).
-EVAL_CROPS = (1, 10)
-
-# §4.1: α·λ as the paper's text writes it, or α·√λ as the author's cuda-convnet2 did.
-PCA_CONVENTIONS = ('lambda', 'sqrt_lambda')
+from alexnet.config import PCA_CONVENTIONS
 
 # §4.1's eigen-decomposition of ImageNet's RGB covariance as published with
 # fb.resnet.torch (pixels in [0, 1]); eigenvectors are the columns.

@@ -3,7 +3,7 @@ that the trainer and the tools share: a restore target, one pass of evaluation.
 
 ``train_step(state, batch, learning_rate)`` and ``eval_step(params, batch)`` are
 pure functions of their arguments, compiled once for the mesh with explicit
-shardings; the training loop around them lives in :mod:`alexnet.trainer`, which the
+shardings; the training loop around them lives in :mod:`alexnet.training.trainer`, which the
 tools do not import.
 """
 
@@ -20,8 +20,9 @@ from flax import struct
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from alexnet import console, lowering, stopping
-from alexnet.parallel import ShardedAlexNet, global_batch
+from alexnet.model import lowering
+from alexnet.run import console, stopping
+from alexnet.model.parallel import ShardedAlexNet, global_batch
 
 # The network's float input from the batch the host sent, inside a jitted step.
 Finish = Callable[[Mapping[str, jax.Array]], jax.Array]
@@ -32,7 +33,7 @@ class TrainState:
   """Everything a step changes; with the data position (the step) it is a full checkpoint."""
 
   step: jax.Array  # int32: steps taken, which is also the data position
-  params: dict  # nested dict of float32 arrays, global shapes (see alexnet.parallel)
+  params: dict  # nested dict of float32 arrays, global shapes (see alexnet.model.parallel)
   opt_state: optax.OptState  # momentum and the injected learning rate
   rng: jax.Array  # uint32 key data; dropout of step s uses fold_in(rng, s)
   nonfinite_step: jax.Array  # int32: -1, or the first step whose loss or gradients were NaN/Inf
@@ -86,7 +87,7 @@ def make_train_step(net: ShardedAlexNet, tx: optax.GradientTransformation,
                     finish: Finish | None = None):
   """The jitted ``train_step(state, batch, learning_rate) -> (state, metrics)``.
 
-  ``finish`` (e.g. :meth:`alexnet.augment.DeviceAugmentation.train_images`) makes the
+  ``finish`` (e.g. :meth:`alexnet.data.augment.DeviceAugmentation.train_images`) makes the
   network's float input from the batch the host sent (uint8 pixels and the draws), in the
   same compiled program; without it ``batch['image']`` is that input already.
   The state's buffers are donated. A step whose loss or gradients are not
@@ -164,7 +165,7 @@ def abstract_train_state(net: ShardedAlexNet, tx: optax.GradientTransformation) 
 def evaluate_batches(eval_step, params, batches: Iterator[Mapping[str, np.ndarray]], mesh: Mesh,
                      progress: console.Progress | None = None) -> dict[str, float] | None:
   """Top-1 and top-5 error (and the loss) of ``params`` over one pass of ``batches``
-  (this process's rows of each global batch, as :meth:`alexnet.data.Dataset.eval_batches`
+  (this process's rows of each global batch, as :meth:`alexnet.data.pipeline.Dataset.eval_batches`
   yields them), summed by ``eval_step`` (:func:`make_eval_step`).
 
   None if a stop was requested during the pass (looked at before every batch, a point

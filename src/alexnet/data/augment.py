@@ -1,9 +1,9 @@
 """The paper's operations on pixels (§2, §4.1), done on the accelerator, in front of the step.
 
-The host (:mod:`alexnet.data`) decodes and sends bytes: for training, each image's crop
+The host (:mod:`alexnet.data.pipeline`) decodes and sends bytes: for training, each image's crop
 window as uint8 (JPEGs stored at the final size: only the window is decoded) or the small
 stored image (Fashion-MNIST's 28×28 PNGs, resized here), with the example's draws from
-:mod:`alexnet.views` (offset, mirror, colour shift); for evaluation, each stored image
+:mod:`alexnet.data.views` (offset, mirror, colour shift); for evaluation, each stored image
 once (or, for the centre patch of a JPEG, its window). The functions here finish the
 examples inside the jitted train and evaluation steps: float conversion, mirroring, §2's
 mean image at the crop's own pixels (mirrored with it), §4.1's colour shift, the pixel
@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from alexnet.views import center_offset, ten_crop_offsets
+from alexnet.data.views import center_offset, ten_crop_offsets
 
 
 def mirrored_means(mean_image: np.ndarray) -> np.ndarray:
@@ -116,7 +116,7 @@ class DeviceAugmentation:
   """One dataset's §2/§4.1 processing on the accelerator, with the constants it needs.
 
   ``train_images`` and ``eval_images`` are pure functions of a batch as
-  :class:`alexnet.data.Dataset` yields it, traced into the jitted steps.
+  :class:`alexnet.data.pipeline.Dataset` yields it, traced into the jitted steps.
   """
 
   resize_size: int

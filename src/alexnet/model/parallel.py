@@ -1,7 +1,7 @@
 """The network on a ``('data', 'model')`` mesh, from one device to many hosts.
 
 :class:`ShardedAlexNet` runs the network's per-device program (written with the
-pieces of :mod:`alexnet.towers`) under ``jax.shard_map``: the towers are split
+pieces of :mod:`alexnet.model.towers`) under ``jax.shard_map``: the towers are split
 over ``model``, the batch over ``data``. Because parameters enter the map
 replicated over ``data``, autodiff sums their gradients over ``data``. The split
 is written by hand because XLA's automatic partitioner replicates grouped
@@ -22,8 +22,8 @@ from jax.sharding import PartitionSpec as P
 
 from alexnet import errors
 from alexnet.config import ModelConfig
-from alexnet.model import DROPOUT_LAYERS, LAYER_OUTPUTS, AlexNet, layer_features
-from alexnet.towers import DATA_AXIS, MODEL_AXIS, partition_specs
+from alexnet.model.network import DROPOUT_LAYERS, LAYER_OUTPUTS, AlexNet, layer_features
+from alexnet.model.towers import DATA_AXIS, MODEL_AXIS, partition_specs
 
 
 class MeshError(errors.UsageError, ValueError):

@@ -4,7 +4,7 @@ TFDS's own ``fashion_mnist`` downloads the idx files and checks their checksums;
 recompressed the same files, so TFDS refuses them. This subclass reads the idx files
 from ``manual_dir`` or from Debian's install location when they are there, and otherwise
 downloads exactly as TFDS does. The features, splits and label names are TFDS's. A stop
-requested during preparation (:mod:`alexnet.stopping`) is honoured between examples.
+requested during preparation (:mod:`alexnet.run.stopping`) is honoured between examples.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 import struct
 
-from alexnet import stopping
-from alexnet.tf_process import tfds
+from alexnet.run import stopping
+from alexnet.data.tf_process import tfds
 
 DEBIAN_DIR = '/usr/share/datasets/fashion-mnist'
 _FILES = {

@@ -2,7 +2,7 @@
 
 A checkpoint holds two items:
 
-* ``state``: the :class:`alexnet.train.TrainState` — step (which is also the data
+* ``state``: the :class:`alexnet.training.steps.TrainState` — step (which is also the data
   position), parameters, optimizer state, dropout RNG, NaN guard — saved with
   ``StandardSave`` as plain arrays with their global shapes;
 * ``progress``: JSON for what lives on the host — the plateau rule's state, the
@@ -46,8 +46,9 @@ import jax
 import orbax.checkpoint as ocp
 from jax.experimental import multihost_utils
 
-from alexnet import errors, parallel
-from alexnet.workdir import Workdir
+from alexnet import errors
+from alexnet.model import parallel
+from alexnet.run.workdir import Workdir
 
 BEST_METRIC = 'top1_error'
 CHECKSUMS_FILE = 'checksums.json'  # in <checkpoints>/<step>/, beside the items
@@ -59,16 +60,6 @@ _CHECKSUMMED = (*_ITEMS, _METRICS_ITEM)
 # Where orbax writes a checkpoint before renaming it to <step>/ (on local and network
 # filesystems; object stores have no rename and write in place).
 _TMP_SUFFIX = '.orbax-checkpoint-tmp'
-
-
-class _QuietUnrankedSaves(logging.Filter):
-  """Drops orbax's warning for a save without metrics: most saves fall between evaluations."""
-
-  def filter(self, record: logging.LogRecord) -> bool:
-    return not record.getMessage().startswith('Requested `tracked_metric`')
-
-
-logging.getLogger('absl').addFilter(_QuietUnrankedSaves())
 
 
 class IncompatibleCheckpointError(errors.UsageError, RuntimeError):

@@ -28,9 +28,10 @@ import os
 import re
 
 
-from alexnet import errors, stopping
-from alexnet.datasets import skipped, stored_format
-from alexnet.tf_process import tfds
+from alexnet import errors
+from alexnet.run import stopping
+from alexnet.data.builders import skipped, stored_format
+from alexnet.data.tf_process import tfds
 
 _SPLIT_DIRS = {'train': 'train', 'val': 'validation', 'validation': 'validation', 'test': 'test'}
 

@@ -15,9 +15,9 @@ What happens when (``docs/design.md`` has the measurements behind each choice):
   (seed, epoch) alone, and step k's global batch is positions [kB, (k+1)B) of the endless
   stream of epochs. Each process reads by index only its own contiguous rows of that
   batch and draws each example's crop, mirror and colour shift as a function of (seed,
-  global position) (:mod:`alexnet.views`); tf.data decodes, in parallel, only the crop
+  global position) (:mod:`alexnet.data.views`); tf.data decodes, in parallel, only the crop
   window of each JPEG (or the whole small PNG). The batch goes to the device as uint8
-  pixels plus the draws, and :mod:`alexnet.augment` finishes it inside the jitted step.
+  pixels plus the draws, and :mod:`alexnet.data.augment` finishes it inside the jitted step.
   So the batches depend on (seed, step) only, and a run can start at any step in O(1).
 """
 
@@ -37,10 +37,13 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from alexnet import augment, console, errors, stopping, views
-from alexnet.config import DATASETS, ConfigError, DataConfig, ModelConfig, validate_data
-from alexnet.datasets import fashion_mnist, image_folder, imagenet, skipped, stored_format
-from alexnet.tf_process import tf, tfds
+from alexnet import errors
+from alexnet.data import augment, views
+from alexnet.run import console, stopping
+from alexnet.config import (DATASETS, EVAL_CROPS, ConfigError, DataConfig, ModelConfig,
+                            validate_data)
+from alexnet.data.builders import fashion_mnist, image_folder, imagenet, skipped, stored_format
+from alexnet.data.tf_process import tf, tfds
 
 _STATISTICS_BATCH = 64
 
@@ -170,7 +173,7 @@ def prepare(data_config: Mapping, model: ModelConfig) -> Dataset:
   with their own disks each prepare an identical copy (TFDS's order and the statistics are
   deterministic). TFDS itself writes into a temporary directory and renames it when
   complete, so an interrupted preparation (a stop requested between examples,
-  :mod:`alexnet.stopping`, or a kill) is redone, never half-read. A training or evaluation
+  :mod:`alexnet.run.stopping`, or a kill) is redone, never half-read. A training or evaluation
   split the dataset lacks is refused here, before any training.
   """
   config, spec = _checked(data_config, model)
@@ -291,7 +294,7 @@ class Dataset:
   of the model config it was opened with.
 
   Its batches are what the host sends the device: uint8 pixels and each example's draws.
-  ``device`` (:class:`alexnet.augment.DeviceAugmentation`) finishes them inside the jitted
+  ``device`` (:class:`alexnet.data.augment.DeviceAugmentation`) finishes them inside the jitted
   steps; :meth:`finish_train` and :meth:`finish_eval` do it outside them, for the tools
   and the tests.
   """
@@ -317,7 +320,7 @@ class Dataset:
     statistics_file = _statistics_file(spec, config)
     if not (spec.builder.is_prepared() and os.path.exists(statistics_file)):
       raise FileNotFoundError(f'{config.dataset} is not prepared in '
-                              f'{os.fspath(spec.builder.data_dir)}: call alexnet.data.prepare '
+                              f'{os.fspath(spec.builder.data_dir)}: call alexnet.data.pipeline.prepare '
                               'first.')
     return cls(config, model, spec, statistics_file)
 
@@ -375,7 +378,7 @@ class Dataset:
 
     The last global batch is padded to full size. Yields {'image': uint8 (local_batch, h,
     w, c), the stored images (or their centre windows, for crops=1 of JPEGs at the final
-    size), which ``device.eval_images(batch, crops)`` cuts into crops ∈ views.EVAL_CROPS
+    size), which ``device.eval_images(batch, crops)`` cuts into crops ∈ EVAL_CROPS
     views; 'label': int32; 'mask': bool, False on padding rows}.
     """
     _check_crops(crops)
@@ -443,8 +446,8 @@ def _info(spec: _Spec, config: DataConfig, statistics_file: str) -> DatasetInfo:
 
 
 def _check_crops(crops: int) -> None:
-  if crops not in views.EVAL_CROPS:
-    raise ValueError(f'crops must be one of {views.EVAL_CROPS}, got {crops}.')
+  if crops not in EVAL_CROPS:
+    raise ValueError(f'crops must be one of {EVAL_CROPS}, got {crops}.')
 
 
 def _input_normalisation(data_config: DataConfig,

@@ -24,8 +24,7 @@ import jax
 import numpy as np
 import optax
 
-UPDATE_RULES = ('paper', 'usual')
-SCHEDULES = ('plateau', 'step', 'cosine', 'constant')
+from alexnet.config import SCHEDULES, UPDATE_RULES
 
 
 def sgd(learning_rate: float, momentum: float, weight_decay: float, *, update_rule: str,
