@@ -130,7 +130,7 @@ def read_records(out: Path, variants: Sequence[Variant],
   failed before it wrote any has none."""
   records = {}
   for variant in variants:
-    runs = [Workdir(out / 'runs' / variant.name / f'seed{s}') for s in seeds]
+    runs = [Workdir(runner.record_dir(out, variant.name, s)) for s in seeds]
     records[variant.name] = [r.read_metrics() if r.metrics_file.exists() else [] for r in runs]
   return records
 
@@ -159,7 +159,7 @@ def report(config_arg: str, runner_command: str, variants: Sequence[Variant],
            seeds: Sequence[int], out: Path) -> str:
   """results.md from the records in ``out``, and the plots beside it."""
   records = read_records(out, variants, seeds)
-  config = runner.recorded_config(out / 'runs' / BASE / f'seed{seeds[0]}')
+  config = runner.recorded_config(runner.record_dir(out, BASE, seeds[0]))
   data, train = config['data'], config['train']
   final = next(r for runs in records.values() for run in runs for r in run
                if 'final_top1_error' in r)

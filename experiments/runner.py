@@ -56,6 +56,11 @@ class RunSpec:
     return f'{self.variant.name} seed {self.seed}'
 
 
+def record_dir(out: Path, variant: str, seed: int) -> Path:
+  """Where the record of ``variant``'s run with ``seed`` is kept under ``out``."""
+  return out / 'runs' / variant / f'seed{seed}'
+
+
 def run_specs(config_arg: str, overrides: Sequence[str], variants: Sequence[Variant],
               seeds: Sequence[int], workdirs: Path, out: Path) -> list[RunSpec]:
   """Every run, seed-major: after each seed the table has a complete set of variants."""
@@ -67,7 +72,7 @@ def run_specs(config_arg: str, overrides: Sequence[str], variants: Sequence[Vari
                  *overrides, *(f'--config.{o}' for o in variant.overrides),
                  f'--config.seed={seed}')
       specs.append(RunSpec(variant, seed, command, workdir,
-                           out / 'runs' / variant.name / f'seed{seed}'))
+                           record_dir(out, variant.name, seed)))
   return specs
 
 

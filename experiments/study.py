@@ -205,16 +205,12 @@ def sweep_scores(regime: Regime, places: Places) -> dict[str, dict[float, float]
     row = {}
     for rate in regime.rates_for(arm.name):
       name = at_rate(arm, rate, regime).name
-      values = [outcome_of(s.record, regime.choose_by) for s in specs if s.variant.name == name]
-      mean = statistics.fmean(values)
-      row[rate] = mean if math.isfinite(mean) and not failed_any(specs, name) else math.inf
+      runs = [s.record for s in specs if s.variant.name == name]
+      mean = statistics.fmean(outcome_of(r, regime.choose_by) for r in runs)
+      failed = any(runner.failure_reason(r) is not None for r in runs)
+      row[rate] = mean if math.isfinite(mean) and not failed else math.inf
     scores[arm.name] = row
   return scores
-
-
-def failed_any(specs: Sequence[runner.RunSpec], variant: str) -> bool:
-  return any(runner.failure_reason(s.record) is not None
-             for s in specs if s.variant.name == variant)
 
 
 def regime_named(name: str) -> Regime:
@@ -329,7 +325,7 @@ ESTIMATES = {'mean': stats.mean_difference, 'median': stats.median_difference,
 def estimate(claim: Claim, out: Path, seeds: Sequence[int]) -> Judged:
   """The claim's paired estimate over the seeds recorded in ``out``/<regime>/runs. If a run
   of either arm diverged, a mean becomes the median with Wilcoxon's p (plan.md)."""
-  runs = lambda arm: [out / claim.regime / 'runs' / arm / f'seed{s}' for s in seeds]
+  runs = lambda arm: [runner.record_dir(out / claim.regime, arm, s) for s in seeds]
   pairs = [(outcome_of(a, claim.outcome), outcome_of(b, claim.against_outcome or claim.outcome))
            for a, b in zip(runs(claim.variant), runs(claim.against))]
   pairs = [(a, b) for a, b in pairs if not (math.isnan(a) or math.isnan(b))]
@@ -383,7 +379,7 @@ def verdict_lines(judged: Sequence[Judged]) -> list[str]:
 def regime_recorded(regime: Regime, out: Path) -> bool:
   """Whether every run of the regime's arms has ended in ``out`` (finished, or failed)."""
   arms = ablations.chosen_variants(regime.variants)
-  records = [out / regime.name / 'runs' / arm.name / f'seed{seed}'
+  records = [runner.record_dir(out / regime.name, arm.name, seed)
              for arm in arms for seed in regime.seeds]
   return all(runner.finished(r) or runner.failure_reason(r) is not None for r in records)
 

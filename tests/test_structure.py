@@ -87,7 +87,7 @@ def _import_graph() -> dict[str, set[str]]:
 def test_no_module_imports_itself_back_through_others():
   graph = _import_graph()
   for start in graph:
-    path, seen = [start], set()
+    seen = set()
     stack = [(start, [start])]
     while stack:
       module, path = stack.pop()
