@@ -153,3 +153,11 @@ def test_every_module_has_a_layer_and_imports_nothing_above_it():
       assert _layer(other) <= _layer(module), (
           f'{module} (layer {_layer(module)}) imports {other} (layer {_layer(other)}): lower '
           'layers never import higher ones')
+
+
+def test_every_folder_of_the_package_is_a_package_an_install_finds():
+  """Without __init__.py a folder imports from a checkout (a namespace package) but
+  setuptools' find leaves it out of an installed wheel."""
+  folders = {path.parent for path in PACKAGE.rglob('*.py')}
+  assert sorted(str(f.relative_to(PACKAGE)) for f in folders
+                if not (f / '__init__.py').exists()) == []
