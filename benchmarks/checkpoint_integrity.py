@@ -13,7 +13,6 @@ long verifying them takes beside reading the checkpoint. Medians over the saves.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import shutil
 import statistics
 import tempfile
@@ -37,7 +36,7 @@ def main() -> None:
   args = parser.parse_args()
 
   net = parallel.ShardedAlexNet(ModelConfig(), parallel.make_mesh(1, 1, jax.devices()[:1]))
-  tx = optim.make_optimizer(dataclasses.asdict(OptimConfig()))
+  tx = optim.make_optimizer(OptimConfig())
   state = steps.create_train_state(net, tx, seed=0)
   # A trained run's momentum is not zeros (which would compress to nothing on disk).
   velocity = jax.tree.map(lambda v: v + 1e-3 * jax.random.normal(jax.random.key(1), v.shape,

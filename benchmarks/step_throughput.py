@@ -121,12 +121,13 @@ class PreparedStep:
     from jax.sharding import NamedSharding
     from jax.sharding import PartitionSpec as P
 
+    from alexnet.config import OptimConfig
     from alexnet.model import parallel
     from alexnet.training import optim, steps
 
     mesh = mesh or parallel.make_mesh(1, 1, jax.devices()[:1])
     net = parallel.ShardedAlexNet(model_config, mesh)
-    tx = optim.make_optimizer(optim_config)
+    tx = optim.make_optimizer(OptimConfig.from_mapping(optim_config, 'optim'))
     self.state = steps.create_train_state(net, tx, seed=seed)
     rows = NamedSharding(mesh, P('data'))
     size, channels = model_config.image_size, model_config.input_channels

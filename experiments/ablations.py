@@ -36,6 +36,8 @@ import figures
 import runner
 import stats
 from alexnet import cli, errors
+from alexnet.run.records import (EVALUATION_ERROR, FINAL, FINAL_CENTRE, FINAL_ERROR, FINAL_TRAIN,
+                                  RANKING_FIELD, is_evaluation, is_final, key)
 from alexnet.run.workdir import Workdir
 
 BASE = 'base'
@@ -74,7 +76,7 @@ FLAGS = flags.FLAGS
 
 # --- The report ----------------------------------------------------------------------------
 
-# What a finished run is compared on, read from its final record (trainer.final_passes).
+# What a finished run is compared on, read from its final record (evaluator.final_passes).
 OUTCOMES = {  # name: its label in the table
     'centre': 'test error, centre crop %',
     'ten': 'test error, 10 patches %',
@@ -88,12 +90,12 @@ COMPARED = ('centre', 'ten', 'gap')  # the outcomes whose paired differences the
 def outcomes(records: Sequence[Mapping]) -> dict[str, float] | None:
   """A finished run's outcomes, errors as fractions; None for a run that did not finish
   (it diverged)."""
-  final = next((r for r in reversed(records) if 'final_top1_error' in r), None)
+  final = next((r for r in reversed(records) if is_final(r)), None)
   if final is None:
     return None
-  centre = final.get('final_centre_top1_error', final['final_top1_error'])
-  train = final.get('final_train_top1_error', float('nan'))
-  return dict(centre=centre, ten=final['final_top1_error'], loss=final['final_loss'],
+  centre = final.get(key(FINAL_CENTRE, RANKING_FIELD), final[FINAL_ERROR])
+  train = final.get(key(FINAL_TRAIN, RANKING_FIELD), float('nan'))
+  return dict(centre=centre, ten=final[FINAL_ERROR], loss=final[key(FINAL, 'loss')],
               train=train, gap=centre - train)
 
 
@@ -121,7 +123,7 @@ def shown_difference(name: str, own: Sequence[dict | None], base: Sequence[dict 
 
 def validation_error(records: Sequence[Mapping]) -> float:
   """The evaluation split's error (centre crop) at a run's last evaluation."""
-  return [r for r in records if 'eval_top1_error' in r][-1]['eval_top1_error']
+  return [r for r in records if is_evaluation(r)][-1][EVALUATION_ERROR]
 
 
 def read_records(out: Path, variants: Sequence[Variant],
@@ -161,14 +163,13 @@ def report(config_arg: str, runner_command: str, variants: Sequence[Variant],
   records = read_records(out, variants, seeds)
   config = runner.recorded_config(runner.record_dir(out, BASE, seeds[0]))
   data, train = config['data'], config['train']
-  final = next(r for runs in records.values() for run in runs for r in run
-               if 'final_top1_error' in r)
+  final = next(r for runs in records.values() for run in runs for r in run if is_final(r))
   test_split = data['test_split'] or data['eval_split']
   lines = [f'# Ablations of `{config_arg}`', '', f'Made by `{runner_command}`.', '',
            f'Seeds {", ".join(map(str, seeds))} of every variant; '
            f'{final["step"]} steps of {train["batch_size"]} images from '
            f'`{data["train_split"]}`; evaluated during training on `{data["eval_split"]}`; '
-           f'tested once, at the end, on `{test_split}` ({final["final_examples"]} images); '
+           f'tested once, at the end, on `{test_split}` ({final[key(FINAL, "examples")]} images); '
            f'training error as at test on `{data["train_eval_split"] or "(none)"}`.', '']
   lines += table_lines(variants, records)
   lines += ['', 'Mean ± standard deviation over the seeds whose runs finished (a run that '

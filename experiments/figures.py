@@ -37,6 +37,7 @@ import numpy as np  # noqa: E402
 from absl import flags  # noqa: E402
 
 from alexnet import cli, errors, trained_run  # noqa: E402
+from alexnet.run.records import EVALUATION_ERROR, TRAINING_ERROR  # noqa: E402
 
 SMOOTHING_WINDOW = 5  # logged steps averaged for training curves and Figure 1
 PERMUTATIONS = 10_000
@@ -66,7 +67,7 @@ def smooth(steps: np.ndarray, values: np.ndarray,
 
 def steps_to_error(records: Sequence[Mapping], target: float) -> int | None:
   """The first logged step at which the smoothed training error is ≤ ``target`` (Figure 1)."""
-  steps, errors = series(records, 'train_top1_error')
+  steps, errors = series(records, TRAINING_ERROR)
   if not len(steps):
     return None
   steps, errors = smooth(steps, errors)
@@ -98,7 +99,7 @@ def plot_training_curves(records: Mapping[str, Sequence[Sequence[Mapping]]], eva
   for path, key, window, ylabel, scale in (
       (loss_path, 'loss', SMOOTHING_WINDOW, f'training loss (mean of {SMOOTHING_WINDOW} logs)',
        'log'),
-      (error_path, 'eval_top1_error', 1, f'{eval_split} top-1 error (centre crop)', 'linear')):
+      (error_path, EVALUATION_ERROR, 1, f'{eval_split} top-1 error (centre crop)', 'linear')):
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for name, runs_records in records.items():
       _band(ax, runs_records, key, window, name)
@@ -124,9 +125,9 @@ def plot_generalisation(records: Mapping[str, Sequence[Sequence[Mapping]]], eval
   fig, axes = plt.subplots(rows, columns, figsize=(4 * columns, 3.2 * rows), sharex=True,
                            sharey=True, squeeze=False)
   for ax, name in zip(axes.flat, names):
-    _band(ax, records[name], 'train_top1_error', SMOOTHING_WINDOW, 'training batches',
+    _band(ax, records[name], TRAINING_ERROR, SMOOTHING_WINDOW, 'training batches',
           color='tab:blue')
-    _band(ax, records[name], 'eval_top1_error', 1, f'{eval_split} (centre crop)',
+    _band(ax, records[name], EVALUATION_ERROR, 1, f'{eval_split} (centre crop)',
           color='tab:red', marker='o', markersize=3)
     ax.set_title(name, fontsize=10)
     ax.grid(True, alpha=0.3)
@@ -154,7 +155,7 @@ def _training_error_panel(ax, relu: Sequence[Sequence[Mapping]],
   crossed = []
   for name, runs_records, style, colour, marker, side in (
       ('ReLU', relu, '-', 'tab:blue', 'o', 1), ('tanh', tanh, '--', 'tab:orange', 's', -1)):
-    _band(ax, runs_records, 'train_top1_error', SMOOTHING_WINDOW, name, linestyle=style,
+    _band(ax, runs_records, TRAINING_ERROR, SMOOTHING_WINDOW, name, linestyle=style,
           color=colour)
     crossings = [(steps_to_error(r, target), target + side * 0.025 * (seed + 1))
                  for seed, r in enumerate(runs_records)]

@@ -25,9 +25,11 @@ from pathlib import Path
 from absl import flags
 from ml_collections import config_flags
 
+from alexnet import cli
 from alexnet import config as config_lib
 from alexnet import errors
 from alexnet.run import stopping
+from alexnet.run.records import FINAL_CROPS, FINAL_ERROR
 from alexnet.run.workdir import Workdir
 
 
@@ -87,7 +89,7 @@ def resolve_config(command: Sequence[str]) -> dict:
   config_flags.DEFINE_config_file('config', None, 'Config file.', flag_values=values,
                                   lock_config=True, sys_argv=argv)
   try:
-    config_lib.parse_flags(values, argv)
+    cli.parse_config_flags(values, argv)
   except flags.Error as error:  # an override of the wrong type
     raise config_lib.ConfigError(' '.join(str(error).split())) from error
   return config_lib.validate(values.config).to_dict()
@@ -238,8 +240,8 @@ def run_all(specs: Sequence[RunSpec], keep_failures: bool = False) -> None:
       print(f'{prefix} trained in {seconds / 60:.1f} min', flush=True)
     keep_record(spec)
     final = Workdir(spec.record).final_record()
-    print(f'{prefix} test top-1 {100 * final["final_top1_error"]:.2f} % '
-          f'({final["final_crops"]} crops)', flush=True)
+    print(f'{prefix} test top-1 {100 * final[FINAL_ERROR]:.2f} % '
+          f'({final[FINAL_CROPS]} crops)', flush=True)
 
 
 def write_commands(path: Path, runner_command: str, specs: Sequence[RunSpec],

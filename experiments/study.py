@@ -38,6 +38,7 @@ import lrn_diagnostic
 import runner
 import stats
 from alexnet import cli, errors
+from alexnet.run.records import EVALUATION_ERROR, is_evaluation
 from alexnet.run.workdir import Workdir
 from plan import CLAIMS, FIGURE1_TARGETS, REGIMES, Claim, Regime
 
@@ -62,7 +63,7 @@ FLAGS = flags.FLAGS
 def steps_to_converge(records: Sequence[Mapping]) -> int | None:
   """The first evaluation's step whose validation error is within CONVERGED_WITHIN of the
   run's lowest; None for a run without evaluations."""
-  evaluations = [(r['step'], r['eval_top1_error']) for r in records if 'eval_top1_error' in r]
+  evaluations = [(r['step'], r[EVALUATION_ERROR]) for r in records if is_evaluation(r)]
   if not evaluations:
     return None
   lowest = min(error for _, error in evaluations)
@@ -72,7 +73,7 @@ def steps_to_converge(records: Sequence[Mapping]) -> int | None:
 def collapsed(records: Sequence[Mapping]) -> bool:
   """Whether the validation error rose above COLLAPSED_ABOVE after it had been below
   AFTER_BELOW (the earlier study's no-noise run went 34 % → 90 %)."""
-  validation = [r['eval_top1_error'] for r in records if 'eval_top1_error' in r]
+  validation = [r[EVALUATION_ERROR] for r in records if is_evaluation(r)]
   learnt = [i for i, e in enumerate(validation) if e < AFTER_BELOW]
   return bool(learnt) and max(validation[learnt[0]:]) > COLLAPSED_ABOVE
 
@@ -128,7 +129,7 @@ def censored(run: Path, name: str) -> bool:
   if kind == 'train_steps':
     return outcome_of(run, name) >= 2 * run_length(run)
   if kind == 'steps':
-    evaluations = [r['step'] for r in Workdir(run).read_metrics() if 'eval_top1_error' in r]
+    evaluations = [r['step'] for r in Workdir(run).read_metrics() if is_evaluation(r)]
     return not evaluations or outcome_of(run, name) == evaluations[-1]
   return False
 

@@ -25,7 +25,7 @@ import pytest
 import fake_data
 from alexnet import trained_run
 from alexnet.run import checkpoint
-from alexnet.training import trainer
+from alexnet.training import plan, trainer
 from alexnet.run import workdir as workdir_lib
 from alexnet.run.workdir import Workdir, WorkdirInUseError
 from processes import (ROOT, SMOKE, assert_same_parameters, final_parameters, finish,
@@ -283,9 +283,9 @@ def test_a_resume_that_would_change_what_the_checkpoint_means_is_refused_naming_
   old = (config[section] if section else config)[name]
   (config[section] if section else config)[name] = value
   before = snapshot(finished_run)
-  with pytest.raises(trainer.ResumeMismatchError, match=re.escape(
+  with pytest.raises(plan.ResumeMismatchError, match=re.escape(
       f'{field}: the run has {shown(old)}, this command {shown(value)}')):
-    trainer.Trainer(config, finished_run)
+    trainer.train_and_evaluate(config, finished_run)
   assert snapshot(finished_run) == before
 
 
@@ -344,7 +344,7 @@ def test_a_run_whose_checkpoints_are_all_damaged_is_refused_saying_what_was_move
                              rf'checkpoint\(s\) \(steps 8, 16, 20, 24\) are in .*damaged_checkpoints'
                              r'.*Nothing was deleted\. To start this run again from step 0 here, '
                              r'move .*damaged_checkpoints away'):
-      trainer.Trainer(config, finished_run)
+      trainer.train_and_evaluate(config, finished_run)
   assert Workdir(finished_run).damaged_steps() == steps
   assert Workdir(finished_run).checkpoint_steps() == []
   assert Workdir(finished_run).final_record()['step'] == 24  # nothing else touched

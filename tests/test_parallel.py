@@ -12,14 +12,13 @@ import pytest
 
 from alexnet.model import parallel
 from alexnet.training import optim, steps
-from alexnet.config import ModelConfig
+from alexnet.config import ModelConfig, OptimConfig
 
 TWO_TOWER_MESHES = [(1, 1), (1, 2), (2, 2), (4, 2)]
 ONE_TOWER_MESHES = [(1, 1), (2, 1), (4, 1)]
 TINY = dict(num_classes=10, width=1 / 16, image_size=67, init='he')
 BATCH = 8
-SGD = dict(learning_rate=0.01, momentum=0.9, weight_decay=5e-4, weight_decay_on_biases=False,
-           update_rule='paper')
+SGD = OptimConfig()  # §5's SGD: rate 0.01, momentum 0.9, weight decay 5e-4 on weights
 
 
 def net_on(mesh_shape, **fields) -> parallel.ShardedAlexNet:

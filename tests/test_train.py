@@ -6,11 +6,10 @@ import numpy as np
 
 from alexnet.model import parallel
 from alexnet.training import optim, steps
-from alexnet.config import ModelConfig
+from alexnet.config import ModelConfig, OptimConfig
 
 TINY = ModelConfig(num_classes=10, width=1 / 16, image_size=35, init='he')
-SGD = dict(learning_rate=0.01, momentum=0.9, weight_decay=5e-4, weight_decay_on_biases=False,
-           update_rule='paper')
+SGD = OptimConfig()  # §5's SGD: rate 0.01, momentum 0.9, weight decay 5e-4 on weights
 
 
 def tiny_setup():

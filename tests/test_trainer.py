@@ -23,9 +23,9 @@ import pytest
 import fake_data
 from alexnet.data import pipeline
 from alexnet.model import parallel
-from alexnet.run import checkpoint
-from alexnet.training import optim, steps, trainer
-from alexnet.config import ModelConfig
+from alexnet.run import checkpoint, records
+from alexnet.training import loop, optim, steps, trainer
+from alexnet.config import ModelConfig, OptimConfig
 from alexnet.run.workdir import Workdir
 from processes import (ROOT, SMOKE, assert_same_parameters, final_parameters, logged_step, run,
                        start, training_records)
@@ -140,13 +140,13 @@ def test_profile_steps_write_a_trace_of_those_training_steps(tmp_path):
 
 
 def test_between_logged_steps_the_loop_refuses_what_would_make_it_wait_for_the_device():
-  """Every trainer test runs its steps under trainer.nothing_waits_for_the_device(). What the
+  """Every trainer test runs its steps under loop.nothing_waits_for_the_device(). What the
   loop did before — the learning rate computed by optax on the device at every step and
   read back — is refused there; the table the loop reads now is not."""
-  config = dict(learning_rate=0.03, schedule='cosine', warmup_epochs=0.0)
+  config = OptimConfig(learning_rate=0.03, schedule='cosine', warmup_epochs=0.0)
   schedule = optim.base_schedule(config, steps_per_epoch=10, total_steps=100)
   rates = optim.base_rates(config, steps_per_epoch=10, total_steps=100)
-  with trainer.nothing_waits_for_the_device():
+  with loop.nothing_waits_for_the_device():
     with pytest.raises(RuntimeError, match='Disallowed host-to-device transfer'):
       float(schedule(5))
     assert abs(float(rates[5]) - 0.03 * 0.5 * (1 + np.cos(np.pi * 5 / 100))) < 1e-8
@@ -214,8 +214,7 @@ def tiny_state(mesh_shape):
   data, model = mesh_shape
   net = parallel.ShardedAlexNet(ModelConfig(num_classes=10, width=1 / 16, image_size=35),
                                 parallel.make_mesh(data, model, jax.devices()[:data * model]))
-  tx = optim.make_optimizer(dict(learning_rate=0.01, momentum=0.9, weight_decay=5e-4,
-                                 weight_decay_on_biases=False, update_rule='paper'))
+  tx = optim.make_optimizer(OptimConfig())
   return net, tx
 
 
@@ -247,7 +246,7 @@ def saved_at_steps_4_and_8(workdir: Path):
   ckpt = checkpoint.Checkpoints(Workdir(workdir), keep=3)
   for step, error in ((4, 0.5), (8, 0.4)):
     ckpt.save(step, state.replace(step=np.int32(step)), {'step': step},
-              metrics={checkpoint.BEST_METRIC: error})
+              metrics={records.RANKING_FIELD: error})
   ckpt.wait()
   ckpt.close()
   return net, tx

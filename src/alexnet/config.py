@@ -23,11 +23,8 @@ evaluation and checkpoint intervals, the number of steps, the mesh, where the da
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import traceback
 import typing
-from pathlib import Path
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import ml_collections
@@ -60,21 +57,10 @@ def require(ok: bool, field: str, value, allowed: str) -> None:
     raise ConfigError(f'{field}={value!r} is not allowed: it must be {allowed}.')
 
 
-def _did_you_mean(name: str, candidates: Iterable[str], prefix: str = '') -> str:
-  """' (did you mean <prefix><the nearest candidate>?)', or '' when none is near."""
-  close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.5)
-  return f' (did you mean {prefix}{close[0]}?)' if close else ''
-
-
 class _Section:
   """What the config sections share: building from a mapping that may hold any names."""
 
   CHANGEABLE_ON_RESUME: ClassVar[frozenset[str]] = frozenset()
-
-  def __getitem__(self, name: str) -> Any:
-    """``section['field']`` as well as ``section.field``: a checked section reads like the
-    ConfigDict or dict it was checked from, so functions such as optim's take either."""
-    return getattr(self, name)
 
   @classmethod
   def from_mapping(cls, fields: Mapping, section: str):
@@ -87,7 +73,7 @@ class _Section:
     for name in fields:
       if name not in known:
         raise ConfigError(f'config field {section}.{name} does not exist'
-                          f'{_did_you_mean(name, known, f"{section}.")}; the fields of '
+                          f'{errors.did_you_mean(name, known, f"{section}.")}; the fields of '
                           f'{section} are {", ".join(known)}.')
     types = typing.get_type_hints(cls)
     values = {}
@@ -355,8 +341,8 @@ class RunConfig:
       return config
     for name in config:
       if name != 'seed' and name not in _SECTIONS:
-        raise ConfigError(f'config field {name} does not exist'
-                          f'{_did_you_mean(name, ("seed", *_SECTIONS))}; the config has seed '
+        nearest = errors.did_you_mean(name, ('seed', *_SECTIONS))
+        raise ConfigError(f'config field {name} does not exist{nearest}; the config has seed '
                           f'and the sections {", ".join(_SECTIONS)}.')
     seed = config.get('seed', 0)
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
@@ -390,87 +376,6 @@ def _flatten(tree: Mapping, prefix: str = '') -> dict[str, Any]:
     else:
       flat[f'{prefix}{key}'] = value
   return flat
-
-
-def check_override_names(args: Iterable[str]) -> None:
-  """Refuses a ``--config.<name>=…`` command-line override of a field that does not exist."""
-  names = field_names()
-  for arg in args:
-    for prefix in ('--config.', '--noconfig.'):
-      if arg.startswith(prefix):
-        name = arg[len(prefix):].split('=', 1)[0]
-        if name not in names:
-          raise ConfigError(f'config field {name} (given as {arg}) does not exist'
-                            f'{_did_you_mean(name, names)}.')
-
-
-class ConfigFileError(errors.UsageError, ValueError):
-  """A ``--config`` file that cannot be loaded: missing, not Python, or its ``get_config`` raised."""
-
-  @classmethod
-  def from_loading(cls, error: BaseException, files: Iterable[Path]) -> ConfigFileError:
-    """What went wrong in one of ``files`` while it was loaded, and on which line, as one line.
-
-    ``error`` may wrap the file's own exception (absl and ml_collections re-raise it with
-    the traceback as text): the outermost one raised through the file is the one said.
-    """
-    if isinstance(error, SyntaxError) and error.filename:
-      return cls(f'the config file {error.filename} is not valid Python: line {error.lineno}: '
-                 f'{error.msg}.')
-    paths = {str(path.resolve()) for path in files}
-    for raised in _chain(error):
-      lines = [frame for frame in traceback.extract_tb(raised.__traceback__)
-               if str(Path(frame.filename).resolve()) in paths]
-      if lines:
-        message = ' '.join(str(raised).split())
-        return cls(f'the config file cannot be loaded: {type(raised).__name__} at '
-                   f'{lines[-1].filename}:{lines[-1].lineno}{": " + message if message else ""}.')
-    return cls(f'the config file cannot be loaded: {type(error).__name__}: '
-               f'{" ".join(str(error).split())}.')
-
-
-def _chain(error: BaseException | None) -> Iterator[BaseException]:
-  """``error`` and the exceptions it was raised from, outermost first."""
-  while error is not None:
-    yield error
-    error = error.__cause__ or error.__context__
-
-
-def parse_flags(flag_values, argv: list[str]) -> list[str]:
-  """``flag_values(argv)``, with the config's mistakes said in one line, where ml_collections
-  gives a traceback: a misspelt override (ConfigError naming the nearest field), a
-  ``--config`` file that is missing (for ml_collections, only once the config is first used),
-  not Python, or whose ``get_config`` raises (ConfigFileError naming it)."""
-  from absl import flags
-
-  check_override_names(argv[1:])
-  files = _config_files(flag_values, argv)
-  for name, path in files:
-    if not path.is_file():
-      raise ConfigFileError(f'the config file {path} (--{name}) '
-                            f'{"is not a file" if path.exists() else "does not exist"}.')
-  paths = [path for _, path in files]
-  try:
-    return flag_values(argv)
-  except flags.Error as error:  # absl keeps a ValueError or TypeError of get_config as text
-    if 'Error whilst parsing config file' not in str(error):
-      raise
-    raise ConfigFileError.from_loading(error, paths) from error
-  except Exception as error:  # noqa: BLE001 - only a config file runs user code while parsing
-    raise ConfigFileError.from_loading(error, paths) from error
-
-
-def _config_files(flag_values, argv: list[str]) -> list[tuple[str, Path]]:
-  """(flag name, file) of each config-file flag given in ``argv`` (``path[:variant]``)."""
-  names = [name for name in flag_values if hasattr(type(flag_values[name]), 'config_filename')]
-  files = []
-  for i, arg in enumerate(argv):
-    for name in names:
-      if arg.startswith(f'--{name}='):
-        files.append((name, Path(arg.split('=', 1)[1].split(':', 1)[0])))
-      elif arg == f'--{name}' and i + 1 < len(argv):
-        files.append((name, Path(argv[i + 1].split(':', 1)[0])))
-  return files
 
 
 def validate_data(data: Mapping, image_size: int) -> DataConfig:

@@ -17,8 +17,10 @@ killed by it.
 
 from __future__ import annotations
 
+import difflib
 import errno
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 TRACEBACK_VARIABLE = 'ALEXNET_TRACEBACK'
@@ -119,3 +121,9 @@ def one_line(error: BaseException) -> str:
   if _path_error(error) and not isinstance(error, (UsageError, RunFailure)):
     return f'error: {error.filename}: {_PATH_ERRORS[error.errno][0]}.'
   return 'error: ' + ' '.join(str(error).split())
+
+
+def did_you_mean(name: str, candidates: Iterable[str], prefix: str = '') -> str:
+  """' (did you mean <prefix><the nearest candidate>?)', or '' when none is near."""
+  close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.5)
+  return f' (did you mean {prefix}{close[0]}?)' if close else ''

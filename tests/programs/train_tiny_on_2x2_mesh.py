@@ -15,7 +15,7 @@ from jax.experimental import multihost_utils
 
 from alexnet.model import parallel
 from alexnet.training import optim, steps
-from alexnet.config import ModelConfig
+from alexnet.config import ModelConfig, OptimConfig
 
 STEPS = 3
 BATCH = 8
@@ -36,8 +36,7 @@ def main() -> None:
   mesh = parallel.make_mesh(data=2, model=2)
   net = parallel.ShardedAlexNet(
       ModelConfig(num_classes=10, width=1 / 16, image_size=35, init='he'), mesh)
-  tx = optim.make_optimizer(dict(learning_rate=0.01, momentum=0.9, weight_decay=5e-4,
-                                 weight_decay_on_biases=False, update_rule='paper'))
+  tx = optim.make_optimizer(OptimConfig())
   state = steps.create_train_state(net, tx, seed=0)
   train_step = steps.make_train_step(net, tx)
 

@@ -48,9 +48,9 @@ from jax.experimental import multihost_utils
 
 from alexnet import errors
 from alexnet.model import parallel
+from alexnet.run import records
 from alexnet.run.workdir import Workdir
 
-BEST_METRIC = 'top1_error'
 CHECKSUMS_FILE = 'checksums.json'  # in <checkpoints>/<step>/, beside the items
 _ITEMS = ('state', 'progress')
 # orbax's own item: the metrics a checkpoint is ranked by, read when a manager opens the run.
@@ -124,11 +124,11 @@ def ranking_error(directory: Path) -> float | None:
   if listed.get(_METRICS_FILE, digest) != digest:
     raise ValueError(f'its {_METRICS_FILE} differs from the checksum written when it was saved')
   try:
-    error = json.loads(path.read_bytes())[BEST_METRIC]
+    error = json.loads(path.read_bytes())[records.RANKING_FIELD]
   except (ValueError, KeyError, TypeError) as problem:
     raise ValueError(f'its {_METRICS_FILE} is not a metrics record ({problem})') from None
   if not isinstance(error, (int, float)):
-    raise ValueError(f'its {_METRICS_FILE} holds {error!r} as {BEST_METRIC}')
+    raise ValueError(f'its {_METRICS_FILE} holds {error!r} as {records.RANKING_FIELD}')
   return float(error)
 
 
@@ -259,7 +259,7 @@ class Checkpoints:
     for step in workdir.checkpoint_steps():  # before orbax reads their metrics
       self._set_aside_if_unranked(step)
     policies = ocp.checkpoint_managers
-    lowest_error = lambda metrics: metrics[BEST_METRIC]
+    lowest_error = lambda metrics: metrics[records.RANKING_FIELD]
     options = ocp.CheckpointManagerOptions(
         best_fn=lowest_error, best_mode='min',  # writes the metrics, ranks by them
         preservation_policy=policies.AnyPreservationPolicy([

@@ -4,13 +4,14 @@ Only process 0 writes. A resumed run first drops the lines of ``metrics.jsonl``
 written after its checkpoint (those steps are computed again, identically), and
 TensorBoard is told to purge the events after it, so every step appears once.
 
-``metrics.jsonl`` keeps every field of every record. TensorBoard gets the numbers that
-change, grouped by what they measure (:func:`tensorboard_tag`): ``train/…`` (the logged
-training steps: loss, top-1 error of the augmented batch, gradient norm, learning rate,
-img/s, memory), ``eval/…`` (the centre-crop evaluations during training) and ``final/…``
-(the final test; ``final/centre_…`` its centre crop alone, ``final/train_…`` the training
-images measured as the test is); the run's config is its text. Counts that do not change
-(images evaluated, crops) and the epoch (the step axis says it) are not scalars.
+``metrics.jsonl`` keeps every field of every record (:mod:`alexnet.run.records` defines
+them). TensorBoard gets the numbers that change, grouped by what they measure
+(:func:`~alexnet.run.records.tensorboard_tag`): ``train/…`` (the logged training steps:
+loss, top-1 error of the augmented batch, gradient norm, learning rate, img/s, memory),
+``eval/…`` (the centre-crop evaluations during training) and ``final/…`` (the final test;
+``final/centre_…`` its centre crop alone, ``final/train_…`` the training images measured
+as the test is); the run's config is its text. Counts that do not change (images
+evaluated, crops) and the epoch (the step axis says it) are not scalars.
 """
 
 from __future__ import annotations
@@ -23,24 +24,9 @@ from collections.abc import Mapping
 import tensorboardX
 
 from alexnet import errors
-from alexnet.run import console
+from alexnet.run import console, records
 from alexnet.run.workdir import DamagedMetricsError, Workdir
 
-
-_NOT_SCALARS = frozenset({'epoch', 'eval_examples', 'final_examples', 'final_centre_examples',
-                          'final_train_examples', 'final_crops', 'train_seconds'})
-_GROUPS = ('eval', 'final')
-
-
-def tensorboard_tag(key: str) -> str | None:
-  """The TensorBoard tag of a record's field ('eval_top1_error' → 'eval/top1_error',
-  'loss' → 'train/loss'), or None for a field that is not a scalar worth plotting."""
-  if key in _NOT_SCALARS:
-    return None
-  group, _, name = key.partition('_')
-  if group in _GROUPS:
-    return f'{group}/{name}'
-  return f'train/{key.removeprefix("train_")}'
 
 
 class MetricsWriter:
@@ -80,7 +66,7 @@ class MetricsWriter:
       with self.path.open('a') as f:
         f.write(json.dumps({'step': step, 'time': round(time.time(), 3), **clean}) + '\n')
       for key, value in record.items():
-        tag = tensorboard_tag(key)
+        tag = records.tensorboard_tag(key)
         if tag is not None and isinstance(value, (int, float)):
           self.tensorboard.add_scalar(tag, value, step)
       self.tensorboard.flush()
