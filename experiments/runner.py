@@ -27,6 +27,7 @@ from ml_collections import config_flags
 
 from alexnet import config as config_lib
 from alexnet import errors
+from alexnet.data import registry
 from alexnet.run import stopping
 from alexnet.run.workdir import Workdir
 
@@ -80,7 +81,7 @@ def resolve_config(command: Sequence[str]) -> dict:
   """The config ``command`` trains, every field filled, as :func:`recorded_config` reads it.
 
   Parsed by the same flag machinery as ``alexnet.main``, so a misspelt field or a value
-  of the wrong type stops here, before any run starts.
+  of the wrong type stops here, before any run starts; so does a dataset the registry lacks.
   """
   argv = ['resolve', *(a for a in command if a.startswith('--config'))]
   values = flags.FlagValues()
@@ -90,7 +91,9 @@ def resolve_config(command: Sequence[str]) -> dict:
     config_lib.parse_flags(values, argv)
   except flags.Error as error:  # an override of the wrong type
     raise config_lib.ConfigError(' '.join(str(error).split())) from error
-  return config_lib.validate(values.config).to_dict()
+  checked = config_lib.validate(values.config)
+  registry.entry(checked.data)
+  return checked.to_dict()
 
 
 def finished(directory: Path) -> bool:

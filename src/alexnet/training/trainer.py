@@ -39,7 +39,8 @@ from jax.sharding import PartitionSpec as P
 
 from alexnet import config as config_lib
 from alexnet import errors
-from alexnet.data import pipeline
+from alexnet.data import preparation
+from alexnet.data.dataset import Dataset
 from alexnet.model import parallel
 from alexnet.run import console, stopping
 from alexnet.training import optim, profiling, steps
@@ -220,8 +221,8 @@ class Trainer:
           'evaluation, logging and checkpoint intervals, the mesh, the data\'s location.')
     return allowed
 
-  def _prepare_data(self) -> pipeline.Dataset:
-    dataset = pipeline.prepare(self.config.data, self.config.model)
+  def _prepare_data(self) -> Dataset:
+    dataset = preparation.prepare(self.config.data, self.config.model)
     info = dataset.info
     config_lib.require(self.config.model.num_classes == info.num_classes, 'model.num_classes',
                        self.config.model.num_classes,
