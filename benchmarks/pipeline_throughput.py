@@ -73,11 +73,11 @@ def prepare_files(workdir: str, images: int) -> None:
   if os.path.exists(done):
     return
   import numpy as np
-  from alexnet.data import pipeline
+  from alexnet.data.preparation import prepare
   from alexnet.config import ModelConfig
   paths = write_jpegs(os.path.join(workdir, 'images'), images, _SIZE)
   write_jpegs(os.path.join(workdir, 'large'), 256, (500, 375), seed=1)
-  dataset = pipeline.prepare(_paper_config(workdir), ModelConfig(image_size=_CROP))
+  dataset = prepare(_paper_config(workdir), ModelConfig(image_size=_CROP))
   with open(os.path.join(workdir, 'files.json'), 'w') as f:
     json.dump(paths, f)
   np.save(done, dataset.statistics.mean_image)
@@ -105,9 +105,9 @@ def _rate(batches, steps: int, warmup: int = 3) -> float:
 def measure_tf(workdir: str, steps: int) -> dict[str, float]:
   """This project's training batches: img/s, and the bytes per image the host hands to the
   device (every array of a batch: pixels, labels and any per-image draws)."""
-  from alexnet.data import pipeline
+  from alexnet.data.dataset import Dataset
   from alexnet.config import ModelConfig
-  dataset = pipeline.Dataset.open(_paper_config(workdir), ModelConfig(image_size=_CROP))
+  dataset = Dataset.open(_paper_config(workdir), ModelConfig(image_size=_CROP))
   batches = dataset.train_batches(global_batch_size=_BATCH, seed=0)
   first = next(batches)
   bytes_per_image = sum(v.nbytes for v in first.values()) / _BATCH
@@ -126,11 +126,12 @@ def measure_grain(workdir: str, steps: int, workers: int) -> dict[str, float]:
   import grain
   import numpy as np
   from PIL import Image
-  from alexnet.data import pipeline, views
+  from alexnet.data import views
   from alexnet.config import ModelConfig
-  from alexnet.data.tf_process import tf
+  from alexnet.data.dataset import Dataset
+  from alexnet.data.tensorflow_import import tf
 
-  dataset = pipeline.Dataset.open(_paper_config(workdir), ModelConfig(image_size=_CROP))
+  dataset = Dataset.open(_paper_config(workdir), ModelConfig(image_size=_CROP))
   source = dataset.source('train')
   count = len(source)
   offsets = views.random_crop_offsets(
@@ -213,10 +214,10 @@ def measure_torch(workdir: str, steps: int, workers: int) -> dict[str, float]:
 def measure_reading(workdir: str, steps: int) -> dict[str, float]:
   """Reading records by index alone, two ways of getting them into tf.data."""
   import numpy as np
-  from alexnet.data import pipeline
   from alexnet.config import ModelConfig
-  from alexnet.data.tf_process import tf
-  source = pipeline.Dataset.open(_paper_config(workdir), ModelConfig(image_size=_CROP)).source('train')
+  from alexnet.data.dataset import Dataset
+  from alexnet.data.tensorflow_import import tf
+  source = Dataset.open(_paper_config(workdir), ModelConfig(image_size=_CROP)).source('train')
   order = np.random.default_rng(0).permutation(len(source))
 
   def indices(step):
@@ -242,7 +243,7 @@ def measure_decoding(workdir: str, steps: int) -> dict[str, float]:
   """Per-image decode cost: §2's resize at read time vs at preparation; crop window vs all."""
   import glob
   import numpy as np
-  from alexnet.data.tf_process import tf
+  from alexnet.data.tensorflow_import import tf
   large = [open(p, 'rb').read() for p in sorted(glob.glob(f'{workdir}/large/*/*.jpg'))]
   small = [open(p, 'rb').read() for p in sorted(glob.glob(f'{workdir}/images/*/*.jpg'))]
 

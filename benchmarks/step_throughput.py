@@ -387,8 +387,8 @@ def run_trainer(args) -> dict:
 
 def _pipeline_alone(config, model_config, steps: int) -> float:
   """Training batches per second of the input pipeline alone, on the host (no step)."""
-  from alexnet.data import pipeline
-  batches = pipeline.Dataset.open(config.data, model_config).train_batches(
+  from alexnet.data.dataset import Dataset
+  batches = Dataset.open(config.data, model_config).train_batches(
       global_batch_size=config.train.batch_size, seed=config.seed)
   with contextlib.closing(batches):
     for _ in range(5):

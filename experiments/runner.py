@@ -28,6 +28,7 @@ from ml_collections import config_flags
 from alexnet import cli
 from alexnet import config as config_lib
 from alexnet import errors
+from alexnet.data import registry
 from alexnet.run import stopping
 from alexnet.run.records import FINAL_CROPS, FINAL_ERROR
 from alexnet.run.workdir import Workdir
@@ -82,7 +83,7 @@ def resolve_config(command: Sequence[str]) -> dict:
   """The config ``command`` trains, every field filled, as :func:`recorded_config` reads it.
 
   Parsed by the same flag machinery as ``alexnet.main``, so a misspelt field or a value
-  of the wrong type stops here, before any run starts.
+  of the wrong type stops here, before any run starts; so does a dataset the registry lacks.
   """
   argv = ['resolve', *(a for a in command if a.startswith('--config'))]
   values = flags.FlagValues()
@@ -92,7 +93,9 @@ def resolve_config(command: Sequence[str]) -> dict:
     cli.parse_config_flags(values, argv)
   except flags.Error as error:  # an override of the wrong type
     raise config_lib.ConfigError(' '.join(str(error).split())) from error
-  return config_lib.validate(values.config).to_dict()
+  checked = config_lib.validate(values.config)
+  registry.entry(checked.data)
+  return checked.to_dict()
 
 
 def finished(directory: Path) -> bool:

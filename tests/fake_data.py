@@ -16,7 +16,7 @@ import tarfile
 import numpy as np
 from PIL import Image
 
-import alexnet.data.tf_process  # noqa: F401 - TensorFlow's process settings, before TFDS
+import alexnet.data.tensorflow_import  # noqa: F401 - TensorFlow's process settings, before TFDS
 from tensorflow_datasets.datasets.imagenet2012 import imagenet_common  # noqa: E402
 
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from alexnet.data import augment, pipeline, views
-from alexnet.data.tf_process import tf
+from alexnet.data import augment, host_augmentation, views
+from alexnet.data.tensorflow_import import tf
 from alexnet.config import PCA_CONVENTIONS
 
 
@@ -128,7 +128,7 @@ def test_decoding_only_the_crop_window_gives_the_pixels_of_full_decoding():
   Image.fromarray(image).save(buffer, format='JPEG', quality=95)
   encoded = tf.constant(buffer.getvalue())
   full = tf.io.decode_jpeg(encoded, channels=3).numpy()
-  window = pipeline._decode_window(encoded, tf.constant([5, 11], tf.int32), 32).numpy()
+  window = host_augmentation._decode_window(encoded, tf.constant([5, 11], tf.int32), 32).numpy()
   np.testing.assert_array_equal(window, full[5:37, 11:43])
 
 

@@ -12,11 +12,14 @@ import pytest
 from PIL import Image
 
 import fake_data
-from alexnet.data import pipeline
+from alexnet.data import input_pipeline, pixel_statistics, registry
 from alexnet.config import ConfigError, ModelConfig
 from alexnet.data.builders import fashion_mnist, image_folder
 from alexnet.data.builders import imagenet as imagenet_builder
-from alexnet.data.tf_process import tf
+from alexnet.data.dataset import Dataset, DatasetInfo
+from alexnet.data.epoch_order import epoch_permutation
+from alexnet.data.preparation import prepare
+from alexnet.data.tensorflow_import import tf
 
 _CONFIGS = os.path.join(os.path.dirname(__file__), os.pardir, 'configs')
 RESIZE = 32  # the stored size here, as 256 is for the paper
@@ -32,14 +35,14 @@ def _paper_data_config(**overrides) -> ml_collections.ConfigDict:
 
 
 @pytest.fixture(scope='session')
-def imagenet(tmp_path_factory) -> tuple[ml_collections.ConfigDict, pipeline.DatasetInfo]:
+def imagenet(tmp_path_factory) -> tuple[ml_collections.ConfigDict, DatasetInfo]:
   """TFDS's imagenet2012 builder (our §2 subclass) prepared from generated ILSVRC tars."""
   root = tmp_path_factory.mktemp('imagenet')
   fake_data.write_ilsvrc_tars(str(root / 'manual'), num_synsets=3, per_synset=6,
                               num_val=NUM_VAL)
   config = _paper_data_config(data_dir=str(root / 'tfds'), manual_dir=str(root / 'manual'),
                               resize_size=RESIZE)
-  return config, pipeline.prepare(config, _net(CROP)).info
+  return config, prepare(config, _net(CROP)).info
 
 
 def _plain(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
@@ -54,11 +57,11 @@ def _net(image_size: int, channels: int = 3) -> ModelConfig:
   return ModelConfig(image_size=image_size, input_channels=channels)
 
 
-def _open(config, image_size: int, channels: int = 3) -> pipeline.Dataset:
-  return pipeline.Dataset.open(config, _net(image_size, channels))
+def _open(config, image_size: int, channels: int = 3) -> Dataset:
+  return Dataset.open(config, _net(image_size, channels))
 
 
-def _finished(dataset: pipeline.Dataset, batches, crops: int | None = None):
+def _finished(dataset: Dataset, batches, crops: int | None = None):
   """The batches as the steps see them: the host's uint8 and draws, finished as on the
   device (float32 images; crops given for evaluation batches)."""
   for batch in batches:
@@ -79,9 +82,9 @@ def _eval_batches(config, image_size: int, split: str, channels: int = 3, **kwar
 
 def _stored_images(config, split: str) -> np.ndarray:
   """The split's stored images in stored order, decoded outside the pipeline."""
-  source = pipeline._source(pipeline._spec(config), split)
+  source = input_pipeline.source(registry.spec(config), split)
   records = source.__getitems__(list(range(len(source))))
-  parsed = tf.io.parse_example(tf.constant(records), pipeline._FEATURES)
+  parsed = tf.io.parse_example(tf.constant(records), input_pipeline._FEATURES)
   return np.stack([tf.io.decode_image(e, channels=3).numpy() for e in parsed['image']])
 
 
@@ -116,16 +119,16 @@ def test_train_batches_are_the_epoch_permutation_minus_the_mean_image(imagenet):
   config, info = imagenet
   plain = _plain(config)
   stored = _stored_images(config, 'train').astype(np.float32)
-  mean = pipeline.load_statistics(info.statistics_file).mean_image
+  mean = pixel_statistics.load(info.statistics_file).mean_image
   batch = next(_train_batches(plain, RESIZE, global_batch_size=8, seed=5))
-  order = pipeline.epoch_permutation(5, 0, NUM_TRAIN)[:8]
+  order = epoch_permutation(5, 0, NUM_TRAIN)[:8]
   np.testing.assert_allclose(batch['image'], stored[order] - mean, atol=1e-4)
 
 
 def test_statistics_are_the_mean_image_and_rgb_covariance_of_the_training_split(imagenet):
   config, info = imagenet
   stored = _stored_images(config, 'train').astype(np.float64)
-  statistics = pipeline.load_statistics(info.statistics_file)
+  statistics = pixel_statistics.load(info.statistics_file)
   np.testing.assert_allclose(statistics.mean_image, stored.mean(0), atol=1e-3)
   np.testing.assert_allclose(statistics.rgb_covariance, np.cov((stored / 255).reshape(-1, 3).T,
                                                                bias=True), atol=1e-5)
@@ -137,9 +140,9 @@ def test_channel_mean_subtracts_one_value_per_channel(imagenet):
   plain = _plain(config)
   plain.mean = 'channel'
   stored = _stored_images(config, 'train').astype(np.float32)
-  rgb_mean = pipeline.load_statistics(info.statistics_file).rgb_mean
+  rgb_mean = pixel_statistics.load(info.statistics_file).rgb_mean
   batch = next(_train_batches(plain, RESIZE, global_batch_size=4, seed=0))
-  order = pipeline.epoch_permutation(0, 0, NUM_TRAIN)[:4]
+  order = epoch_permutation(0, 0, NUM_TRAIN)[:4]
   np.testing.assert_allclose(batch['image'], stored[order] - rgb_mean, atol=1e-4)
 
 
@@ -160,7 +163,7 @@ def test_seed_changes_order_and_augmentation(imagenet):
 
 
 def test_every_epoch_visits_every_example_once_in_a_new_order(imagenet):
-  orders = [pipeline.epoch_permutation(0, epoch, 1000) for epoch in range(3)]
+  orders = [epoch_permutation(0, epoch, 1000) for epoch in range(3)]
   for order in orders:
     np.testing.assert_array_equal(np.sort(order), np.arange(1000))
   assert not np.array_equal(orders[0], orders[1])
@@ -188,7 +191,7 @@ def test_two_processes_together_read_one_training_epoch_exactly_once(imagenet):
   config, info = imagenet
   plain = _plain(config)
   references = (_stored_images(config, 'train').astype(np.float32)
-                - pipeline.load_statistics(info.statistics_file).mean_image)
+                - pixel_statistics.load(info.statistics_file).mean_image)
   seen = {}
   for p in (0, 1):  # 18 examples = 3 global batches of 6
     batches = _take(_train_batches(plain, RESIZE, global_batch_size=6, seed=0,
@@ -201,7 +204,7 @@ def test_two_processes_together_read_one_training_epoch_exactly_once(imagenet):
 def test_two_processes_together_evaluate_the_split_exactly_once(imagenet):
   config, info = imagenet
   references = (_stored_images(config, 'validation').astype(np.float32)
-                - pipeline.load_statistics(info.statistics_file).mean_image)
+                - pixel_statistics.load(info.statistics_file).mean_image)
   seen = []
   for p in (0, 1):
     for batch in _eval_batches(config, RESIZE, 'validation', global_batch_size=4, crops=1,
@@ -227,7 +230,7 @@ def test_ten_crop_eval_holds_five_patches_and_their_mirrors(imagenet):
   assert images.shape == (4, 10, CROP, CROP, 3)
   np.testing.assert_array_equal(images[:, 5:], images[:, :5, :, ::-1])
   full = (_stored_images(config, 'validation')[:4].astype(np.float32)
-          - pipeline.load_statistics(info.statistics_file).mean_image)
+          - pixel_statistics.load(info.statistics_file).mean_image)
   far, c = RESIZE - CROP, (RESIZE - CROP) // 2
   for k, (top, left) in enumerate([(c, c), (0, 0), (0, far), (far, 0), (far, far)]):
     np.testing.assert_allclose(images[:, k], full[:, top:top + CROP, left:left + CROP],
@@ -236,9 +239,9 @@ def test_ten_crop_eval_holds_five_patches_and_their_mirrors(imagenet):
 
 def test_preprocess_gives_what_evaluation_gives(imagenet):
   config, _ = imagenet
-  source = pipeline._source(pipeline._spec(config), 'validation')
+  source = input_pipeline.source(registry.spec(config), 'validation')
   encoded = tf.io.parse_example(tf.constant(source.__getitems__([0])),
-                                pipeline._FEATURES)['image'][0].numpy()
+                                input_pipeline._FEATURES)['image'][0].numpy()
   batch = next(_eval_batches(config, CROP, 'validation', global_batch_size=4, crops=10))
   got = _open(config, CROP).preprocess(encoded, crops=10)
   np.testing.assert_allclose(got, batch['image'][0], atol=1e-4)
@@ -261,7 +264,7 @@ def test_preprocess_rejects_bytes_that_are_not_an_image(imagenet):
 def test_prepare_again_only_reads(imagenet):
   config, info = imagenet
   before = os.stat(info.statistics_file).st_mtime_ns
-  assert pipeline.prepare(config, _net(CROP)).info == info
+  assert prepare(config, _net(CROP)).info == info
   assert os.stat(info.statistics_file).st_mtime_ns == before
 
 
@@ -271,7 +274,7 @@ def test_missing_imagenet_tars_are_named_with_the_directory_searched(tmp_path):
   (manual / 'ILSVRC2012_img_val.tar').write_bytes(b'')
   config = _paper_data_config(data_dir=str(tmp_path / 'tfds'), manual_dir=str(manual))
   with pytest.raises(imagenet_builder.ArchiveError) as error:
-    pipeline.prepare(config, _net(227))
+    prepare(config, _net(227))
   assert 'ILSVRC2012_img_train.tar' in str(error.value)
   assert 'ILSVRC2012_img_val.tar' not in str(error.value)
   assert str(manual) in str(error.value)
@@ -293,7 +296,7 @@ def test_an_empty_or_broken_imagenet_tar_is_named_before_anything_is_prepared(
     val.write_bytes(content)
   config = _paper_data_config(data_dir=str(tmp_path / 'tfds'), manual_dir=str(manual))
   with pytest.raises(imagenet_builder.ArchiveError, match=message):
-    pipeline.prepare(config, _net(227))
+    prepare(config, _net(227))
   assert not list((tmp_path / 'tfds').glob('alexnet_imagenet2012/*/*'))
 
 
@@ -304,7 +307,22 @@ def test_a_split_the_dataset_lacks_is_refused_at_preparation_naming_the_splits(i
     wrong[field] = split
     with pytest.raises(ConfigError, match=rf"data.{field}='{re.escape(split)}' is not allowed: "
                                           r'it must be a split of .* \(train, validation\)'):
-      pipeline.prepare(wrong, _net(CROP))
+      prepare(wrong, _net(CROP))
+
+
+@pytest.mark.parametrize('overrides, message', [
+    ({'dataset': 'imagenet2013'}, r"^data.dataset='imagenet2013' is not allowed: it must be "
+                                  r'imagenet2012 or fashion_mnist or image_folder\.$'),
+    ({'dataset': 'image_folder'}, r"^data.folder='' is not allowed: it must be the root of the "
+                                  r"image folder when data.dataset='image_folder'\.$"),
+])
+def test_a_dataset_not_in_the_registry_or_without_a_field_it_needs_is_refused_before_any_write(
+    tmp_path, overrides, message):
+  config = _paper_data_config(data_dir=str(tmp_path / 'tfds'), **overrides)
+  for open_or_prepare in (prepare, Dataset.open):
+    with pytest.raises(ConfigError, match=message):
+      open_or_prepare(config, _net(227))
+  assert not (tmp_path / 'tfds').exists()
 
 
 def test_unprepared_dataset_is_an_error_that_says_to_prepare(tmp_path):
@@ -314,7 +332,7 @@ def test_unprepared_dataset_is_an_error_that_says_to_prepare(tmp_path):
 
 
 @pytest.fixture(scope='session')
-def folder(tmp_path_factory) -> tuple[ml_collections.ConfigDict, pipeline.DatasetInfo]:
+def folder(tmp_path_factory) -> tuple[ml_collections.ConfigDict, DatasetInfo]:
   """An Imagenette-like folder with one corrupt and one truncated JPEG."""
   root = tmp_path_factory.mktemp('folder') / 'pets'
   fake_data.write_image_folder(str(root), {'train': {'cat': 4, 'dog': 5},
@@ -324,7 +342,7 @@ def folder(tmp_path_factory) -> tuple[ml_collections.ConfigDict, pipeline.Datase
   (root / 'train' / 'dog' / 'truncated.jpg').write_bytes(whole[:len(whole) // 2])
   config = _paper_data_config(dataset='image_folder', folder=str(root),
                               data_dir=str(root.parent / 'tfds'), resize_size=RESIZE)
-  return config, pipeline.prepare(config, _net(CROP)).info
+  return config, prepare(config, _net(CROP)).info
 
 
 def test_corrupt_and_truncated_images_in_a_folder_are_skipped_and_counted(folder):
@@ -334,7 +352,7 @@ def test_corrupt_and_truncated_images_in_a_folder_are_skipped_and_counted(folder
   assert info.class_names == ('cat', 'dog')
   batch = next(_train_batches(config, CROP, global_batch_size=4, seed=0))
   assert batch['image'].shape == (4, CROP, CROP, 3)
-  assert pipeline.prepare(config, _net(CROP)).info.skipped_images == 2  # reported on later starts
+  assert prepare(config, _net(CROP)).info.skipped_images == 2  # reported on later starts
 
 
 @pytest.mark.parametrize('case', ['missing', 'no_classes', 'one_class', 'stray_files',
@@ -361,11 +379,11 @@ def test_folder_that_cannot_be_classes_of_images_is_an_error_saying_why(tmp_path
   config = _paper_data_config(dataset='image_folder', folder=str(root),
                               data_dir=str(tmp_path / 'tfds'))
   with pytest.raises(image_folder.FolderLayoutError, match=expected):
-    pipeline.prepare(config, _net(227))
+    prepare(config, _net(227))
 
 
 @pytest.fixture(scope='session')
-def fmnist(tmp_path_factory) -> tuple[ml_collections.ConfigDict, pipeline.DatasetInfo]:
+def fmnist(tmp_path_factory) -> tuple[ml_collections.ConfigDict, DatasetInfo]:
   """Fashion-MNIST built offline from idx files (small ones, in Debian's format)."""
   root = tmp_path_factory.mktemp('fmnist')
   fake_data.write_fashion_mnist_idx(str(root / 'manual'), train=40, test=10)
@@ -373,7 +391,7 @@ def fmnist(tmp_path_factory) -> tuple[ml_collections.ConfigDict, pipeline.Datase
   # Raw 0–255 pixels, which the tests compute by hand; divide_by_std has its own test.
   config.update(data_dir=str(root / 'tfds'), manual_dir=str(root / 'manual'), resize_size=32,
                 divide_by_std=False)
-  return config, pipeline.prepare(config, _net(FMNIST_CROP)).info
+  return config, prepare(config, _net(FMNIST_CROP)).info
 
 
 def test_fashion_mnist_builds_offline_from_idx_files(fmnist):
@@ -397,10 +415,10 @@ def test_fashion_mnist_training_crops_are_resized_crops_minus_the_mean(fmnist):
   config, _ = fmnist
   plain = _plain(config)
   plain.resize_size = 30  # enlarged to the crop size: the crop is the whole resized image
-  statistics = pipeline.load_statistics(pipeline.prepare(plain, _net(30)).info.statistics_file)
+  statistics = pixel_statistics.load(prepare(plain, _net(30)).info.statistics_file)
   resized = tf.image.resize(_stored_images(plain, 'train').astype(np.float32), [30, 30]).numpy()
   batch = next(_train_batches(plain, 30, global_batch_size=8, seed=1))
-  order = pipeline.epoch_permutation(1, 0, 40)[:8]
+  order = epoch_permutation(1, 0, 40)[:8]
   np.testing.assert_allclose(batch['image'], resized[order] - statistics.mean_image, atol=2e-3)
 
 
@@ -409,7 +427,7 @@ def test_without_translations_every_training_crop_is_the_centre_crop(fmnist):
   plain = _plain(config)
   plain.translate = False  # the ablation of §4.1's random crops
   batch = next(_train_batches(plain, FMNIST_CROP, global_batch_size=8, seed=1))
-  order = pipeline.epoch_permutation(1, 0, 40)[:8]
+  order = epoch_permutation(1, 0, 40)[:8]
   centre = next(_eval_batches(plain, FMNIST_CROP, 'train', global_batch_size=40, crops=1))
   centre_crops = centre['image'].reshape(40, FMNIST_CROP, FMNIST_CROP, -1)
   np.testing.assert_allclose(batch['image'], centre_crops[order], atol=1e-4)
@@ -426,7 +444,7 @@ def test_debian_fashion_mnist_files_are_found_when_installed():
 
 def test_divide_by_std_scales_the_pixels_by_the_training_sets_standard_deviation(fmnist):
   config, info = fmnist
-  statistics = pipeline.load_statistics(info.statistics_file)
+  statistics = pixel_statistics.load(info.statistics_file)
   std = 255.0 * np.sqrt(np.diag(statistics.rgb_covariance))
   plain = next(_train_batches(config, FMNIST_CROP, global_batch_size=8, seed=0))['image']
   config = ml_collections.ConfigDict(config.to_dict())
@@ -466,7 +484,7 @@ def test_a_class_none_of_whose_images_can_be_read_stops_the_preparation_naming_i
                               data_dir=str(tmp_path / 'tfds'), resize_size=RESIZE)
   with pytest.raises(image_folder.FolderLayoutError, match="no image of class 'dog' in .* could "
                                                            'be read'):
-    pipeline.prepare(config, _net(CROP))
+    prepare(config, _net(CROP))
 
 
 def test_file_and_class_names_that_are_not_utf8_are_stored_with_their_bytes_escaped(tmp_path):
@@ -477,9 +495,9 @@ def test_file_and_class_names_that_are_not_utf8_are_stored_with_their_bytes_esca
   os.rename(root / latin1 / '0.jpg', root / latin1 / f'{latin1}.jpg')
   config = _paper_data_config(dataset='image_folder', folder=str(root), eval_split='train',
                               data_dir=str(tmp_path / 'tfds'), resize_size=RESIZE)
-  info = pipeline.prepare(config, _net(CROP)).info
+  info = prepare(config, _net(CROP)).info
   assert info.class_names == ('caf\\xe9', 'dog') and info.num_examples == {'train': 3}
-  builder = pipeline._spec(config).builder
+  builder = registry.spec(config).builder
   names = {example['file_name'].decode() for example in builder.as_data_source('train')}
   assert names == {'caf\\xe9/caf\\xe9.jpg', 'caf\\xe9/1.jpg', 'dog/0.jpg'}
 
@@ -491,8 +509,8 @@ def test_a_sixteen_bit_png_in_a_folder_trains_as_its_picture(tmp_path):
   Image.fromarray(ramp).save(root / 'a' / 'ramp.png')  # mode I;16
   config = _paper_data_config(dataset='image_folder', folder=str(root), eval_split='train',
                               data_dir=str(tmp_path / 'tfds'), resize_size=RESIZE)
-  pipeline.prepare(config, _net(CROP))
-  stored = [example['image'] for example in pipeline._spec(config).builder.as_data_source('train')
+  prepare(config, _net(CROP))
+  stored = [example['image'] for example in registry.spec(config).builder.as_data_source('train')
             if example['file_name'].decode() == 'a/ramp.png']
   assert len(stored) == 1 and 100 < stored[0].mean() < 155  # a ramp, not a white square
 

@@ -12,7 +12,7 @@ import pytest
 
 from alexnet import evaluate, trained_run
 from alexnet.config import ConfigError
-from alexnet.data.tf_process import tf
+from alexnet.data.tensorflow_import import tf
 from tiny_run import NUM_TEST, ROOT, tiny_run  # noqa: F401 - the fixture
 
 

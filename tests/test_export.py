@@ -15,7 +15,7 @@ from PIL import Image
 
 from alexnet import export, trained_run
 from alexnet.model import parallel
-from alexnet.data.tf_process import tf
+from alexnet.data.tensorflow_import import tf
 from tiny_run import ROOT, tiny_run  # noqa: F401 - the fixture
 
 LAYERS = ('conv1', 'conv2', 'conv3', 'conv4', 'conv5', 'fc6', 'fc7', 'fc8')

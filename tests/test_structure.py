@@ -28,18 +28,19 @@ def _python_files() -> list[Path]:
 
 
 @pytest.mark.parametrize('path', _python_files(), ids=lambda p: str(p.relative_to(ROOT)))
-def test_tensorflow_is_imported_only_after_the_settings_of_alexnet_tf_process(path):
-  if path == ROOT / 'src' / 'alexnet' / 'data' / 'tf_process.py':
+def test_tensorflow_is_imported_only_after_the_settings_of_alexnet_tensorflow_import(path):
+  if path == ROOT / 'src' / 'alexnet' / 'data' / 'tensorflow_import.py':
     return
   imports = _imported_modules(ast.parse(path.read_text()))
   first_tf = next((line for line, module in imports if module.split('.')[0] in _TENSORFLOW),
                   None)
   if first_tf is None:
     return
-  settings = [line for line, module in imports if module == 'alexnet.data.tf_process']
+  settings = [line for line, module in imports if module == 'alexnet.data.tensorflow_import']
   assert settings and settings[0] < first_tf, (
-      f'{path.relative_to(ROOT)}:{first_tf} imports TensorFlow before alexnet.data.tf_process, whose '
-      'settings (log level, no GPU for TensorFlow) must come first')
+      f'{path.relative_to(ROOT)}:{first_tf} imports TensorFlow before '
+      'alexnet.data.tensorflow_import, whose settings (log level, no GPU for TensorFlow) must '
+      'come first')
 
 
 def test_the_tools_do_not_import_the_training_loop():

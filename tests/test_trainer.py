@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 import fake_data
-from alexnet.data import pipeline
+from alexnet.data import input_pipeline, pixel_statistics, preparation, registry
 from alexnet.model import parallel
 from alexnet.run import checkpoint, records
 from alexnet.training import loop, optim, steps, trainer
@@ -108,19 +108,20 @@ def test_the_evaluations_of_a_run_reuse_its_dataset_without_reading_it_again(
   fake_data.write_fashion_mnist_idx(str(tmp_path / 'manual'), train=512, test=40)
   config = smoke_config(tmp_path)
   config.train.num_steps = 16  # evaluations at steps 8 and 16, then the final one
-  pipeline.prepare(config.data, ModelConfig.from_mapping(config.model))
+  preparation.prepare(config.data, ModelConfig.from_mapping(config.model))
   calls = collections.Counter()
-  for name in ('validate_data', '_spec', 'load_statistics', '_source'):
-    def counted(*args, _name=name, _function=getattr(pipeline, name), **kwargs):
+  for module, name in ((registry, 'validate_data'), (registry, 'spec'),
+                       (pixel_statistics, 'load'), (input_pipeline, 'source')):
+    def counted(*args, _name=name, _function=getattr(module, name), **kwargs):
       calls[_name] += 1
       return _function(*args, **kwargs)
-    monkeypatch.setattr(pipeline, name, counted)
+    monkeypatch.setattr(module, name, counted)
   trainer.train_and_evaluate(config, tmp_path / 'run')
   evaluations = [r for r in Workdir(tmp_path / 'run').read_metrics() if 'eval_top1_error' in r]
   assert len(evaluations) == 2
   # Opened once: checked, its builder made and its statistics read once, and one record
   # source for the training split and one for the evaluation split.
-  assert calls == {'validate_data': 1, '_spec': 1, 'load_statistics': 1, '_source': 2}
+  assert calls == {'validate_data': 1, 'spec': 1, 'load': 1, 'source': 2}
 
 
 def test_profile_steps_write_a_trace_of_those_training_steps(tmp_path):
@@ -164,6 +165,8 @@ def test_between_logged_steps_the_loop_refuses_what_would_make_it_wait_for_the_d
     ('--config.optim.learning_rate=-0.1', r'optim.learning_rate=-0.1 is not allowed'),
     ('--config.optim.schedule=linear', r"optim.schedule='linear' .* plateau or step"),
     ('--config.data.eval_crops=5', r'data.eval_crops=5 .* 1 or 10'),
+    ('--config.data.dataset=imagenet2013', r"data.dataset='imagenet2013' is not allowed: it "
+                                           r'must be imagenet2012 or fashion_mnist or image_folder'),
     ('--config.train.batch_size=12', r'batch of 12 images .* multiple of 8'),
     ('--config.train.num_steps=0', r'train.num_steps=0 .* positive number of steps, or -1 to '
                                    'train train.num_epochs'),

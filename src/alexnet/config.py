@@ -43,7 +43,6 @@ SCHEDULES = ('plateau', 'step', 'cosine', 'constant')
 PCA_CONVENTIONS = ('lambda', 'sqrt_lambda')  # §4.1: α·λ as the text writes it, or α·√λ
 EVAL_CROPS = (1, 10)  # the centre crop, or §4.1's ten patches
 COMPUTE_DTYPES = ('float32', 'bfloat16')
-DATASETS = ('imagenet2012', 'fashion_mnist', 'image_folder')
 MEANS = ('pixel', 'channel')
 PCA_EIGEN = ('computed', 'imagenet')
 
@@ -175,7 +174,7 @@ class DataConfig(_Section):
       {'data_dir', 'manual_dir', 'eval_split', 'test_split', 'train_eval_split', 'eval_crops',
        'threads'})
 
-  dataset: str = 'imagenet2012'  # §2: ILSVRC-2012; or 'fashion_mnist', 'image_folder'
+  dataset: str = 'imagenet2012'  # §2: ILSVRC-2012; or another name in alexnet.data.registry
   data_dir: str = ''  # not in the paper: TFDS data_dir; '' = $TFDS_DATA_DIR or ~/tensorflow_datasets
   manual_dir: str = ''  # not in the paper: holds the ILSVRC2012 tars; '' = <data_dir>/downloads/manual
   folder: str = ''  # not in the paper: root of <class>/<image> folders for dataset='image_folder'
@@ -205,9 +204,6 @@ class DataConfig(_Section):
     return self.test_split or self.eval_split
 
   def __post_init__(self):
-    require(self.dataset in DATASETS, 'data.dataset', self.dataset, ' or '.join(DATASETS))
-    require(self.dataset != 'image_folder' or bool(self.folder), 'data.folder', self.folder,
-            "the root of the image folder when data.dataset='image_folder'")
     require(self.mean in MEANS, 'data.mean', self.mean, ' or '.join(MEANS))
     require(self.pca_std >= 0, 'data.pca_std', self.pca_std, 'zero (off) or positive')
     require(self.pca_eigen in PCA_EIGEN, 'data.pca_eigen', self.pca_eigen, ' or '.join(PCA_EIGEN))

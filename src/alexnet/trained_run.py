@@ -21,7 +21,8 @@ import numpy as np
 from absl import flags
 
 from alexnet import errors
-from alexnet.data import pipeline
+from alexnet.data import preparation
+from alexnet.data.dataset import Dataset
 from alexnet.model import lowering, parallel
 from alexnet.training import optim, steps
 from alexnet.run.checkpoint import CheckpointDeletedError, CheckpointReader
@@ -54,12 +55,12 @@ class Run:
     return self.config.model
 
   @functools.cached_property
-  def dataset(self) -> pipeline.Dataset:
+  def dataset(self) -> Dataset:
     """The run's dataset, opened once for its network's input (class names, statistics,
     batches). Where this machine has not prepared it yet, it is prepared first, as the
     trainer would (for ImageNet that takes hours; the data config says where the files are).
     """
-    return pipeline.prepare(self.config.data, self.config.model)
+    return preparation.prepare(self.config.data, self.config.model)
 
   def eval_batches(self, split: str, crops: int):
     """``split`` as the trainer's evaluation reads it, with the run's evaluation batch: what

@@ -1,13 +1,14 @@
 """The paper's operations on pixels (§2, §4.1), done on the accelerator, in front of the step.
 
-The host (:mod:`alexnet.data.pipeline`) decodes and sends bytes: for training, each image's crop
-window as uint8 (JPEGs stored at the final size: only the window is decoded) or the small
-stored image (Fashion-MNIST's 28×28 PNGs, resized here), with the example's draws from
-:mod:`alexnet.data.views` (offset, mirror, colour shift); for evaluation, each stored image
-once (or, for the centre patch of a JPEG, its window). The functions here finish the
-examples inside the jitted train and evaluation steps: float conversion, mirroring, §2's
-mean image at the crop's own pixels (mirrored with it), §4.1's colour shift, the pixel
-scale and the test patches. A float32 227×227×3 crop is 618 KB; its uint8 window, 155 KB.
+The host (:mod:`alexnet.data.host_augmentation`) decodes and sends bytes: for training,
+each image's crop window as uint8 (JPEGs stored at the final size: only the window is
+decoded) or the small stored image (Fashion-MNIST's 28×28 PNGs, resized here), with the
+example's draws from :mod:`alexnet.data.views` (offset, mirror, colour shift); for
+evaluation, each stored image once (or, for the centre patch of a JPEG, its window). The
+functions here finish the examples inside the jitted train and evaluation steps: float
+conversion, mirroring, §2's mean image at the crop's own pixels (mirrored with it), §4.1's
+colour shift, the pixel scale and the test patches. A float32 227×227×3 crop is 618 KB;
+its uint8 window, 155 KB.
 
 Pixels are float32 in 0–255 units (§2: "raw RGB values"); images are (height, width, C).
 """
@@ -116,7 +117,7 @@ class DeviceAugmentation:
   """One dataset's §2/§4.1 processing on the accelerator, with the constants it needs.
 
   ``train_images`` and ``eval_images`` are pure functions of a batch as
-  :class:`alexnet.data.pipeline.Dataset` yields it, traced into the jitted steps.
+  :class:`alexnet.data.dataset.Dataset` yields it, traced into the jitted steps.
   """
 
   resize_size: int

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from jax.sharding import Mesh
 
 from alexnet import config as config_lib
-from alexnet.data import pipeline
+from alexnet.data.dataset import Dataset
 from alexnet.model import parallel
 from alexnet.run import console, records, stopping
 from alexnet.training import steps
@@ -38,7 +38,7 @@ def final_passes(data_config: config_lib.DataConfig) -> dict[str, tuple[str, int
 class Evaluator:
   """Errors of parameters on any split of the dataset, its steps compiled on first use."""
 
-  def __init__(self, dataset: pipeline.Dataset, net: parallel.ShardedAlexNet, mesh: Mesh, *,
+  def __init__(self, dataset: Dataset, net: parallel.ShardedAlexNet, mesh: Mesh, *,
                batch_size: int, show_progress: bool):
     self.dataset, self.net, self.mesh = dataset, net, mesh
     self.batch_size, self.show_progress = batch_size, show_progress

@@ -17,7 +17,8 @@ from jax.sharding import Mesh
 
 from alexnet import config as config_lib
 from alexnet import errors
-from alexnet.data import pipeline
+from alexnet.data import preparation
+from alexnet.data.dataset import Dataset
 from alexnet.model import parallel
 from alexnet.run.workdir import Workdir
 from alexnet.training.session import Session
@@ -58,7 +59,7 @@ class RunPlan:
   config: config_lib.RunConfig
   mesh: Mesh
   workdir: Workdir
-  dataset: pipeline.Dataset
+  dataset: Dataset
   length: RunLength
   # The fields this start changes from the run's config.json, {field: (then, now)}: only
   # those that may change on resume (config.CHANGEABLE_ON_RESUME).
@@ -128,8 +129,8 @@ def _compare_with_the_runs_config(config: config_lib.RunConfig,
   return allowed
 
 
-def _prepare_data(config: config_lib.RunConfig) -> pipeline.Dataset:
-  dataset = pipeline.prepare(config.data, config.model)
+def _prepare_data(config: config_lib.RunConfig) -> Dataset:
+  dataset = preparation.prepare(config.data, config.model)
   info = dataset.info
   config_lib.require(config.model.num_classes == info.num_classes, 'model.num_classes',
                      config.model.num_classes,

@@ -165,8 +165,8 @@ def abstract_train_state(net: ShardedAlexNet, tx: optax.GradientTransformation) 
 def evaluate_batches(eval_step, params, batches: Iterator[Mapping[str, np.ndarray]], mesh: Mesh,
                      progress: console.Progress | None = None) -> dict[str, float] | None:
   """Top-1 and top-5 error (and the loss) of ``params`` over one pass of ``batches``
-  (this process's rows of each global batch, as :meth:`alexnet.data.pipeline.Dataset.eval_batches`
-  yields them), summed by ``eval_step`` (:func:`make_eval_step`).
+  (this process's rows of each global batch, as
+  :meth:`alexnet.data.dataset.Dataset.eval_batches` yields them), summed by ``eval_step`` (:func:`make_eval_step`).
 
   None if a stop was requested during the pass (looked at before every batch, a point
   every process passes together: :func:`stopping.reached_sync_point`). ``progress``, if

@@ -13,7 +13,7 @@ import os
 import struct
 
 from alexnet.run import stopping
-from alexnet.data.tf_process import tfds
+from alexnet.data.tensorflow_import import tfds
 
 DEBIAN_DIR = '/usr/share/datasets/fashion-mnist'
 _FILES = {

@@ -31,7 +31,7 @@ import re
 from alexnet import errors
 from alexnet.run import stopping
 from alexnet.data.builders import skipped, stored_format
-from alexnet.data.tf_process import tfds
+from alexnet.data.tensorflow_import import tfds
 
 _SPLIT_DIRS = {'train': 'train', 'val': 'validation', 'validation': 'validation', 'test': 'test'}
 

@@ -22,9 +22,10 @@ import tarfile
 from alexnet import errors
 from alexnet.run import stopping
 from alexnet.data.builders import skipped, stored_format
-from alexnet.data.tf_process import tfds
+from alexnet.data.tensorflow_import import tfds
 
-# After alexnet.data.tf_process, which makes TensorFlow's process settings before its import.
+# After alexnet.data.tensorflow_import, which makes TensorFlow's process settings before its
+# import.
 from tensorflow_datasets.datasets.imagenet2012 import imagenet2012_dataset_builder  # noqa: E402
 from tensorflow_datasets.datasets.siscore import labels as imagenet_labels  # noqa: E402
 

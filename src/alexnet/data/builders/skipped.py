@@ -2,7 +2,7 @@
 
 A corrupt or truncated file must not stop a run that has hours of preparation behind it
 (issue #3): it is left out, named in the log, and counted in the dataset's metadata so
-that :func:`alexnet.data.pipeline.prepare` can report the count on every later start.
+that :func:`alexnet.data.preparation.prepare` can report the count on every later start.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from absl import logging
 
 from alexnet.data.builders import stored_format
-from alexnet.data.tf_process import tfds
+from alexnet.data.tensorflow_import import tfds
 
 SKIPPED_KEY = 'skipped_images'  # metadata: {split: [file names]}
 

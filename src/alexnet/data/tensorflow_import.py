@@ -2,9 +2,9 @@
 
 TensorFlow serves only the input pipeline (tf.data, TFDS); JAX owns the accelerators.
 Every module of the project that uses TensorFlow imports it from here
-(``from alexnet.data.tf_process import tf, tfds``) before any other TensorFlow import, so
-these settings hold whatever the entry point (a tool, the trainer, a test, a benchmark);
-``tests/test_structure.py`` checks the rule.
+(``from alexnet.data.tensorflow_import import tf, tfds``) before any other TensorFlow
+import, so these settings hold whatever the entry point (a tool, the trainer, a test, a
+benchmark); ``tests/test_structure.py`` checks the rule.
 
 * ``TF_CPP_MIN_LOG_LEVEL=2``: TensorFlow's C++ logs at warnings and above only. It is
   read when TensorFlow is first imported, hence before the import.
