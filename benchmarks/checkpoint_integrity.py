@@ -23,7 +23,7 @@ import jax
 import numpy as np
 
 from alexnet.model import parallel
-from alexnet.run import checkpoint
+from alexnet.run import checkpoint, checkpoint_files
 from alexnet.training import optim, steps
 from alexnet.config import ModelConfig, OptimConfig
 from alexnet.run.workdir import Workdir
@@ -60,10 +60,10 @@ def main() -> None:
       directory = root / 'checkpoints' / str(step)
       on_disk_bytes = sum(p.stat().st_size for p in directory.rglob('*') if p.is_file())
       started = time.perf_counter()
-      checkpoint.file_checksums(directory)
+      checkpoint_files.file_checksums(directory)
       hashing.append(time.perf_counter() - started)
       started = time.perf_counter()
-      assert checkpoint.verify(directory) == ''
+      assert checkpoint_files.verify(directory) == ''
       verifying.append(time.perf_counter() - started)
       started = time.perf_counter()
       jax.block_until_ready(ckpt.restore(steps.abstract_train_state(net, tx), step=step))

@@ -24,7 +24,7 @@ import pytest
 
 import fake_data
 from alexnet import trained_run
-from alexnet.run import checkpoint
+from alexnet.run import checkpoint, checkpoint_files
 from alexnet.training import plan, trainer
 from alexnet.run import workdir as workdir_lib
 from alexnet.run.workdir import Workdir, WorkdirInUseError
@@ -110,7 +110,7 @@ def test_sigterm_during_an_asynchronous_save_keeps_that_save_and_saves_the_stopp
   output = finish(process, 128 + signal.SIGTERM)
   step, _ = stopped_at(output, 'SIGTERM')
   assert 8 in Workdir(tmp_path).checkpoint_steps() and step >= 8
-  assert checkpoint.verify(checkpoints / '8') == ''  # complete, and its checksums match
+  assert checkpoint_files.verify(checkpoints / '8') == ''  # complete, and its checksums match
   assert_resumes_to_the_uninterrupted_run(tmp_path, data, uninterrupted, step)
 
 

@@ -23,7 +23,7 @@ import pytest
 import fake_data
 from alexnet.data import input_pipeline, pixel_statistics, preparation, registry
 from alexnet.model import parallel
-from alexnet.run import checkpoint, records
+from alexnet.run import checkpoint, checkpoint_files, records
 from alexnet.training import loop, optim, steps, trainer
 from alexnet.config import ModelConfig, OptimConfig
 from alexnet.run.workdir import Workdir
@@ -285,11 +285,11 @@ def test_every_checkpoint_carries_the_checksums_of_all_its_files_and_verifies(tm
   net, tx = saved_at_steps_4_and_8(tmp_path)
   for step in (4, 8):
     directory = tmp_path / 'checkpoints' / str(step)
-    listed = json.loads((directory / checkpoint.CHECKSUMS_FILE).read_text())
+    listed = json.loads((directory / checkpoint_files.CHECKSUMS_FILE).read_text())
     items = {str(p.relative_to(directory)) for item in ('state', 'progress', 'metrics')
              for p in (directory / item).rglob('*') if p.is_file()}
     assert set(listed) == items and len(items) > 3 and 'metrics/metrics' in items
-    assert checkpoint.verify(directory) == ''
+    assert checkpoint_files.verify(directory) == ''
 
 
 def test_a_flipped_byte_in_a_checkpoint_is_detected_and_the_checkpoint_before_used(
@@ -300,7 +300,7 @@ def test_a_flipped_byte_in_a_checkpoint_is_detected_and_the_checkpoint_before_us
   content = bytearray(arrays.read_bytes())
   content[len(content) // 2] ^= 0x01  # one bit of one byte
   arrays.write_bytes(bytes(content))
-  assert 'differ from the checksums' in checkpoint.verify(tmp_path / 'checkpoints' / '8')
+  assert 'differ from the checksums' in checkpoint_files.verify(tmp_path / 'checkpoints' / '8')
   with pytest.raises(checkpoint.DamagedCheckpointError, match='step 8 .* is damaged'):
     checkpoint.Checkpoints(Workdir(tmp_path), keep=3).restore(
         steps.abstract_train_state(net, tx), step=8)  # asked for by number: refused

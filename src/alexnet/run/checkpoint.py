@@ -14,15 +14,10 @@ returns, so the training step may donate its buffers at once. The latest
 error. Restoring reads only arrays and JSON (no pickle) into the shardings of
 the caller's mesh, so a checkpoint saved on (1, 2) restores on (1, 1) or (4, 2).
 
-**Integrity.** When a save's files are all written, orbax's background thread (not the
-training thread) hashes every file of both items with SHA-256 into ``checksums.json``,
-inside the checkpoint's temporary directory, before orbax renames it into place: a
-checkpoint is never visible without its checksums. A restore verifies them before
-reading. A checkpoint that fails to verify or to read is moved aside to
-``damaged_checkpoints/`` — never deleted — and the one before it is used; when none is
-left, the run is refused rather than started again from step 0. The checksums also cover
-the metrics orbax ranks checkpoints by (``metrics/``), which orbax reads as soon as it opens
-the directory: the trainer checks those first, so a damaged one is set aside like the rest.
+**Integrity** (:mod:`alexnet.run.checkpoint_files`): a checkpoint is never visible without
+the checksums of its files, a restore verifies them first, and one that fails to verify or
+to read is moved aside to ``damaged_checkpoints/`` — never deleted — and the one before it
+used; when none is left, the run is refused rather than started again from step 0.
 
 **Readers.** The tools read checkpoints through :class:`CheckpointReader`, which writes
 nothing: no directory created, no temporary directory cleaned up (the trainer's save in
@@ -34,7 +29,6 @@ deletes (its retention) while a reader reads it is reported as gone, and chosen 
 from __future__ import annotations
 
 import collections
-import hashlib
 import json
 import logging
 import shutil
@@ -48,15 +42,9 @@ from jax.experimental import multihost_utils
 
 from alexnet import errors
 from alexnet.model import parallel
-from alexnet.run import records
+from alexnet.run import checkpoint_files, records
 from alexnet.run.workdir import Workdir
 
-CHECKSUMS_FILE = 'checksums.json'  # in <checkpoints>/<step>/, beside the items
-_ITEMS = ('state', 'progress')
-# orbax's own item: the metrics a checkpoint is ranked by, read when a manager opens the run.
-_METRICS_ITEM = 'metrics'
-_METRICS_FILE = f'{_METRICS_ITEM}/metrics'
-_CHECKSUMMED = (*_ITEMS, _METRICS_ITEM)
 # Where orbax writes a checkpoint before renaming it to <step>/ (on local and network
 # filesystems; object stores have no rename and write in place).
 _TMP_SUFFIX = '.orbax-checkpoint-tmp'
@@ -70,68 +58,6 @@ class DamagedCheckpointError(errors.RunFailure):
   """A checkpoint (or every checkpoint of the run) cannot be read or fails to verify."""
 
 
-def file_checksums(directory: Path) -> dict[str, str]:
-  """{path relative to ``directory``: SHA-256} of every file of the checkpoint's items."""
-  sums = {}
-  for item in _CHECKSUMMED:
-    for path in sorted((directory / item).rglob('*')):
-      if path.is_file():
-        with path.open('rb') as f:
-          sums[str(path.relative_to(directory))] = hashlib.file_digest(f, 'sha256').hexdigest()
-  return sums
-
-
-def verify(directory: Path) -> str | None:
-  """What is wrong with the checkpoint in ``directory`` ('' if nothing; None if unverifiable).
-
-  None means the checkpoint has no checksums (written before they existed).
-  """
-  listed = directory / CHECKSUMS_FILE
-  if not listed.is_file():
-    return None
-  try:
-    expected = json.loads(listed.read_text())
-  except (OSError, ValueError) as error:
-    return f'its {CHECKSUMS_FILE} cannot be read ({error})'
-  found = file_checksums(directory)
-  if not any(name.startswith(f'{_METRICS_ITEM}/') for name in expected):
-    # Checksums written before they covered the metrics: those files are not compared.
-    found = {name: sum_ for name, sum_ in found.items()
-             if not name.startswith(f'{_METRICS_ITEM}/')}
-  bad = sorted(name for name in expected.keys() | found.keys()
-               if expected.get(name) != found.get(name))
-  if not bad:
-    return ''
-  return (f'{len(bad)} of its files differ from the checksums written when it was saved '
-          f'({", ".join(bad[:3])}{", …" if len(bad) > 3 else ""})')
-
-
-def ranking_error(directory: Path) -> float | None:
-  """The validation error the checkpoint in ``directory`` is ranked by, if it has one.
-
-  ValueError if its metrics file is damaged: unreadable, not the expected record, or
-  different from its checksum.
-  """
-  path = directory / _METRICS_FILE
-  if not path.is_file():
-    return None
-  try:
-    listed = json.loads((directory / CHECKSUMS_FILE).read_text())
-  except (OSError, ValueError):
-    listed = {}  # no checksums (or damaged ones, which a restore reports)
-  with path.open('rb') as f:
-    digest = hashlib.file_digest(f, 'sha256').hexdigest()
-  if listed.get(_METRICS_FILE, digest) != digest:
-    raise ValueError(f'its {_METRICS_FILE} differs from the checksum written when it was saved')
-  try:
-    error = json.loads(path.read_bytes())[records.RANKING_FIELD]
-  except (ValueError, KeyError, TypeError) as problem:
-    raise ValueError(f'its {_METRICS_FILE} is not a metrics record ({problem})') from None
-  if not isinstance(error, (int, float)):
-    raise ValueError(f'its {_METRICS_FILE} holds {error!r} as {records.RANKING_FIELD}')
-  return float(error)
-
-
 def _warn_if_unverified(step: int, problem: str | None) -> str:
   if problem is None:
     logging.warning('The checkpoint at step %d has no checksums (an earlier version wrote '
@@ -143,7 +69,7 @@ def _checkpointer() -> ocp.Checkpointer:
   """Reads one checkpoint directory (every item's handler named, so orbax guesses none)."""
   return ocp.Checkpointer(ocp.CompositeCheckpointHandler(
       state=ocp.StandardCheckpointHandler(), progress=ocp.JsonCheckpointHandler(),
-      **{_METRICS_ITEM: ocp.JsonCheckpointHandler()}))
+      **{checkpoint_files.METRICS_ITEM: ocp.JsonCheckpointHandler()}))
 
 
 def _read(directory: Path, abstract_state: Any) -> tuple[Any, dict]:
@@ -203,7 +129,7 @@ class CheckpointReader:
     ranked = []
     for step in self.steps():
       try:
-        error = ranking_error(self.directory / str(step))
+        error = checkpoint_files.ranking_error(self.directory / str(step))
       except (OSError, ValueError) as problem:
         logging.warning('The checkpoint at step %d is not ranked: %s.', step, problem)
         continue
@@ -219,7 +145,7 @@ class CheckpointReader:
     """
     directory = self.directory / str(step)
     try:
-      problem = _warn_if_unverified(step, verify(directory))
+      problem = _warn_if_unverified(step, checkpoint_files.verify(directory))
       if not problem:
         _check_compatible(directory, step, abstract_state)
         return _read(directory, abstract_state)
@@ -242,6 +168,18 @@ def _disappears(directory: Path, patience: float = 1.0) -> bool:
       return False
     time.sleep(0.05)
   return True
+
+
+def _refuse_a_restart_over_damaged(directory: Path, damaged_directory: Path) -> None:
+  """Never a silent restart from step 0 of a run whose checkpoints were all set aside."""
+  damaged = sorted((p.name for p in damaged_directory.iterdir()),
+                   key=lambda name: (len(name), name)) if damaged_directory.is_dir() else []
+  if damaged:
+    raise DamagedCheckpointError(
+        f'no checkpoint of this run can be read: {len(damaged)} damaged checkpoint(s) '
+        f'(steps {", ".join(damaged)}) are in {damaged_directory}, and {directory} holds no '
+        f'other. Nothing was deleted. To start this run again from step 0 here, move '
+        f'{damaged_directory} away; or give the new run another --workdir.')
 
 
 class Checkpoints:
@@ -306,8 +244,8 @@ class Checkpoints:
     step = self._checksum_queue.popleft()
     pending = self.directory / f'{step}{_TMP_SUFFIX}'
     directory = pending if pending.is_dir() else self.directory / str(step)
-    sums = file_checksums(directory)
-    (directory / CHECKSUMS_FILE).write_text(json.dumps(sums, indent=1) + '\n')
+    sums = checkpoint_files.file_checksums(directory)
+    (directory / checkpoint_files.CHECKSUMS_FILE).write_text(json.dumps(sums, indent=1) + '\n')
 
   def restore(self, abstract_state: Any, step: int | None = None) -> tuple[Any, dict] | None:
     """The given (default: latest readable) checkpoint in the shardings of ``abstract_state``.
@@ -332,20 +270,12 @@ class Checkpoints:
         raise DamagedCheckpointError(f'the checkpoint at step {step} in {self.directory} is '
                                      f'damaged: {problem}.')
       self._set_aside(candidate, problem)
-    damaged = sorted((p.name for p in self.damaged_directory.iterdir()),
-                     key=lambda name: (len(name), name)) if self.damaged_directory.is_dir() else []
-    if damaged:  # never a silent restart from step 0 of a run that had checkpoints
-      raise DamagedCheckpointError(
-          f'no checkpoint of this run can be read: {len(damaged)} damaged checkpoint(s) '
-          f'(steps {", ".join(damaged)}) are in {self.damaged_directory}, and '
-          f'{self.directory} holds no other. Nothing was deleted. To start this run again '
-          f'from step 0 here, move {self.damaged_directory} away; or give the new run '
-          'another --workdir.')
+    _refuse_a_restart_over_damaged(self.directory, self.damaged_directory)
     return None
 
   def _problem(self, step: int) -> str | None:
     """Why the checkpoint at ``step`` cannot be trusted, or None; decided by process 0."""
-    problem = (_warn_if_unverified(step, verify(self.directory / str(step)))
+    problem = (_warn_if_unverified(step, checkpoint_files.verify(self.directory / str(step)))
                if jax.process_index() == 0 else '')
     if parallel.from_process_0(not problem):
       return None
@@ -376,7 +306,7 @@ class Checkpoints:
     problem = ''
     if jax.process_index() == 0:
       try:
-        ranking_error(self.directory / str(step))
+        checkpoint_files.ranking_error(self.directory / str(step))
       except (OSError, ValueError) as error:
         problem = str(error)
     if not parallel.from_process_0(not problem):

@@ -47,6 +47,27 @@ def nothing_waits_for_the_device():
   return jax.transfer_guard('disallow')
 
 
+def _check_finite(state, checkpoints: Checkpoints) -> None:
+  """Stops the run if a step's loss or gradients were NaN or infinite."""
+  bad_step = int(state.nonfinite_step)
+  if bad_step >= 0:
+    checkpoints.wait()  # the saves already started are of good states
+    kept = checkpoints.steps()
+    raise NonFiniteError(
+        f'The loss or the gradients became NaN or infinite at step {bad_step}; training '
+        f'stopped. The last good checkpoint is step {kept[-1] if kept else "(none)"} in '
+        f'{checkpoints.directory}. Try a lower optim.learning_rate or model.init.')
+
+
+def _stop_request(step: int, *, during_evaluation: bool) -> stopping.StopRequested:
+  where = f'at step {step}'
+  if during_evaluation:
+    where += ', during its evaluation (a resumed run evaluates that step first)'
+  if jax.process_count() > 1:  # the stop was agreed at a sync point (stopping.py)
+    where += ", with the run's other processes,"
+  return stopping.StopRequested(where, stopping.stop_signal())
+
+
 class TrainingLoop:
   """Trains a run from its start step to the end; every part it uses is built before."""
 
@@ -70,7 +91,7 @@ class TrainingLoop:
     if evaluation_pending:
       self._evaluate_pending(self.start_step)
     self._train()
-    self._check_finite()
+    _check_finite(self.state, self.checkpoints)
     return self._final_test(time.perf_counter() - started)
 
   def _train(self) -> None:
@@ -110,7 +131,7 @@ class TrainingLoop:
     if evaluates or save_due or stop:
       self._save(step, with_evaluation=evaluated)
     if stop:
-      raise self._stop_request(step, during_evaluation=interrupted)
+      raise _stop_request(step, during_evaluation=interrupted)
 
   def _checkpoint_time_is_due(self) -> bool:
     """``train.checkpoint_every_minutes`` since the last save, on process 0's clock."""
@@ -118,17 +139,9 @@ class TrainingLoop:
     due = minutes > 0 and time.monotonic() - self.last_save_time >= 60 * minutes
     return parallel.from_process_0(due)
 
-  def _stop_request(self, step: int, *, during_evaluation: bool) -> stopping.StopRequested:
-    where = f'at step {step}'
-    if during_evaluation:
-      where += ', during its evaluation (a resumed run evaluates that step first)'
-    if jax.process_count() > 1:  # the stop was agreed at a sync point (stopping.py)
-      where += ", with the run's other processes,"
-    return stopping.StopRequested(where, stopping.stop_signal())
-
   def _log(self, step: int, metrics: dict, learning_rate: float) -> None:
     """The training record of ``step``: a sync point, so also the NaN check."""
-    self._check_finite()
+    _check_finite(self.state, self.checkpoints)
     now = time.perf_counter()
     last_time, last_step = self.last_log
     self.last_log = (now, step)
@@ -146,7 +159,7 @@ class TrainingLoop:
 
   def _evaluate(self, step: int) -> bool:
     """Centre-crop errors, which also drive the plateau rule (§5); False if stopped midway."""
-    self._check_finite()
+    _check_finite(self.state, self.checkpoints)
     split = self.config.data.eval_split
     evaluation = self.evaluator.errors_on(self.state.params, split, crops=1)
     if evaluation is None:
@@ -168,7 +181,7 @@ class TrainingLoop:
     """The evaluation of the restored step, which a stop cut short; then its checkpoint again,
     now ranked by it as the uninterrupted run's was."""
     if not self._evaluate(step):
-      raise self._stop_request(step, during_evaluation=True)
+      raise _stop_request(step, during_evaluation=True)
     self._save(step, with_evaluation=True, replace=True)
 
   def _final_test(self, train_seconds: float) -> dict[str, float]:
@@ -190,21 +203,10 @@ class TrainingLoop:
 
   def _save(self, step: int, *, with_evaluation: bool, replace: bool = False) -> None:
     """An asynchronous checkpoint; ranked for "best" when it follows an evaluation."""
-    self._check_finite()
+    _check_finite(self.state, self.checkpoints)
     progress = dict(plateau=self.plateau.state_dict(), epoch=self.length.epoch(step),
                     evaluation=self.latest_evaluation if with_evaluation else None)
     ranking = ({records.RANKING_FIELD: self.latest_evaluation[records.RANKING_FIELD]}
                if with_evaluation else None)
     self.checkpoints.save(step, self.state, progress, metrics=ranking, replace=replace)
     self.last_save_time = time.monotonic()
-
-  def _check_finite(self) -> None:
-    """Stops the run if a step's loss or gradients were NaN or infinite."""
-    bad_step = int(self.state.nonfinite_step)
-    if bad_step >= 0:
-      self.checkpoints.wait()  # the saves already started are of good states
-      kept = self.checkpoints.steps()
-      raise NonFiniteError(
-          f'The loss or the gradients became NaN or infinite at step {bad_step}; training '
-          f'stopped. The last good checkpoint is step {kept[-1] if kept else "(none)"} in '
-          f'{self.checkpoints.directory}. Try a lower optim.learning_rate or model.init.')
