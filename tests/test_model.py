@@ -70,8 +70,8 @@ def test_layer_output_sizes_agree_with_the_analytic_map_sizes():
 
 def test_224_input_pads_conv1_so_its_map_is_still_55():
   config = ModelConfig(image_size=224)
-  assert config.conv1_padding == (0, 3)
-  assert ModelConfig().conv1_padding == (0, 0)
+  assert model_lib.conv1_padding(config) == (0, 3)
+  assert model_lib.conv1_padding(ModelConfig()) == (0, 0)
   assert one_device_net(image_size=224).layer_outputs()['conv1'].shape[1:3] == (55, 55)
   assert parameter_count(one_device_net(image_size=224)) == 60_965_224
 
@@ -101,8 +101,8 @@ def test_non_overlapping_pooling_keeps_the_map_sizes_and_parameter_count():
   outputs = net.layer_outputs()
   assert [outputs[name].shape[1] for name in ('pool1', 'pool2', 'pool5')] == [27, 13, 6]
   assert parameter_count(net) == 60_965_224
-  assert ModelConfig(overlapping_pool=False).pool_window == 2
-  assert ModelConfig().pool_window == 3
+  assert model_lib.pool_geometry(ModelConfig(overlapping_pool=False)) == (2, 2)
+  assert model_lib.pool_geometry(ModelConfig()) == (3, 2)
 
 
 def test_max_pool_windows_overlap_only_when_configured():

@@ -132,23 +132,6 @@ class ModelConfig(_Section):
   def from_mapping(cls, fields: Mapping, section: str = 'model') -> ModelConfig:
     return super().from_mapping(fields, section)
 
-  @property
-  def pool_window(self) -> int:
-    return 3 if self.overlapping_pool else 2
-
-  @property
-  def pool_stride(self) -> int:
-    return 2
-
-  @property
-  def conv1_padding(self) -> tuple[int, int]:
-    """Padding of conv1 so that its last window fits exactly (§3.5, paper.md).
-
-    227 needs none (55×55); 224 needs 3 on the far side, as cuda-convnet's
-    overhanging last window, so the map is still 55×55.
-    """
-    return 0, (-(self.image_size - self.conv1_kernel)) % self.conv1_stride
-
 
 @dataclasses.dataclass(frozen=True)
 class MeshConfig(_Section):

@@ -75,6 +75,20 @@ def layer_features(config: ModelConfig) -> dict[str, int]:
   return features
 
 
+def pool_geometry(config: ModelConfig) -> tuple[int, int]:
+  """(window, stride) of every max-pool: §3.4's overlapping 3 and 2, or 2 and 2."""
+  return (3 if config.overlapping_pool else 2), 2
+
+
+def conv1_padding(config: ModelConfig) -> tuple[int, int]:
+  """Padding of conv1 so that its last window fits exactly (§3.5, paper.md).
+
+  227 needs none (55×55); 224 needs 3 on the far side, as cuda-convnet's
+  overhanging last window, so the map is still 55×55.
+  """
+  return 0, (-(config.image_size - config.conv1_kernel)) % config.conv1_stride
+
+
 def pooled_size(size: int, window: int, stride: int) -> int:
   """Side of a max-pooled map: floor mode as in the paper, never below 1."""
   return max(1, (size - window) // stride + 1)
@@ -82,11 +96,11 @@ def pooled_size(size: int, window: int, stride: int) -> int:
 
 def feature_map_sizes(config: ModelConfig) -> dict[str, int]:
   """Side of each layer's square output map: 55, 27, 27, 13, 13, 13, 13, 6 for the paper."""
-  low, high = config.conv1_padding
+  low, high = conv1_padding(config)
   conv1 = (config.image_size + low + high - config.conv1_kernel) // config.conv1_stride + 1
-  pool1 = pooled_size(conv1, config.pool_window, config.pool_stride)
-  pool2 = pooled_size(pool1, config.pool_window, config.pool_stride)
-  pool5 = pooled_size(pool2, config.pool_window, config.pool_stride)
+  pool1 = pooled_size(conv1, *pool_geometry(config))
+  pool2 = pooled_size(pool1, *pool_geometry(config))
+  pool5 = pooled_size(pool2, *pool_geometry(config))
   return dict(conv1=conv1, pool1=pool1, conv2=pool1, pool2=pool2, conv3=pool2, conv4=pool2,
               conv5=pool2, pool5=pool5)
 
@@ -220,7 +234,7 @@ class AlexNet(nnx.Module):
     sizes = feature_map_sizes(config)
     self.conv1 = TowerConv('conv1', config, config.input_channels, features['conv1'],
                            config.conv1_kernel, stride=config.conv1_stride,
-                           padding=config.conv1_padding, own_tower_input=False, rngs=rngs)
+                           padding=conv1_padding(config), own_tower_input=False, rngs=rngs)
     self.conv2 = TowerConv('conv2', config, features['conv1'], features['conv2'], 5, stride=1,
                            padding=(2, 2), own_tower_input=True, rngs=rngs)
     self.conv3 = TowerConv('conv3', config, features['conv2'], features['conv3'], 3, stride=1,
@@ -288,7 +302,7 @@ class AlexNet(nnx.Module):
         alpha_over_size=config.lrn_alpha_over_size)
 
   def _pool(self, x: jax.Array) -> jax.Array:
-    return max_pool(x, self.config.pool_window, self.config.pool_stride)
+    return max_pool(x, *pool_geometry(self.config))
 
   def _dropout(self, layer: str, x: jax.Array, masks: Mapping[str, jax.Array] | None):
     """Inverted dropout (§4.2): the same function in expectation as the paper's ×0.5 at test."""
