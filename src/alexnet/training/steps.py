@@ -25,7 +25,7 @@ from alexnet.run import console, stopping
 from alexnet.model.parallel import ShardedAlexNet, global_batch
 
 # The network's float input from the batch the host sent, inside a jitted step.
-Finish = Callable[[Mapping[str, jax.Array]], jax.Array]
+InputImages = Callable[[Mapping[str, jax.Array]], jax.Array]
 
 
 @struct.dataclass
@@ -79,15 +79,15 @@ def top_k_errors(scores: jax.Array, labels: jax.Array, k: int) -> jax.Array:
   return (jnp.sum(scores > label_scores, axis=-1) >= k).astype(jnp.float32)
 
 
-def _images(batch: Mapping[str, jax.Array], finish: Finish | None) -> jax.Array:
-  return batch['image'] if finish is None else finish(batch)
+def _images(batch: Mapping[str, jax.Array], input_images: InputImages | None) -> jax.Array:
+  return batch['image'] if input_images is None else input_images(batch)
 
 
 def make_train_step(net: ShardedAlexNet, tx: optax.GradientTransformation,
-                    finish: Finish | None = None):
+                    input_images: InputImages | None = None):
   """The jitted ``train_step(state, batch, learning_rate) -> (state, metrics)``.
 
-  ``finish`` (e.g. :meth:`alexnet.data.augment.DeviceAugmentation.train_images`) makes the
+  ``input_images`` (e.g. :meth:`alexnet.data.augment.DeviceAugmentation.train_images`) makes the
   network's float input from the batch the host sent (uint8 pixels and the draws), in the
   same compiled program; without it ``batch['image']`` is that input already.
   The state's buffers are donated. A step whose loss or gradients are not
@@ -97,7 +97,7 @@ def make_train_step(net: ShardedAlexNet, tx: optax.GradientTransformation,
 
   def train_step(state: TrainState, batch: Mapping[str, jax.Array], learning_rate: jax.Array):
     dropout_key = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
-    images = _images(batch, finish)
+    images = _images(batch, input_images)
 
     def loss_fn(params):
       logits = net.apply(params, images, dropout_key)
@@ -129,10 +129,10 @@ def make_train_step(net: ShardedAlexNet, tx: optax.GradientTransformation,
                       out_shardings=(shardings, None), donate_argnums=0)
 
 
-def make_eval_step(net: ShardedAlexNet, finish: Finish | None = None):
+def make_eval_step(net: ShardedAlexNet, input_images: InputImages | None = None):
   """The jitted ``eval_step(params, batch) -> sums`` over the batch's real rows.
 
-  The views are (batch, crops, H, W, C): ``finish(batch)`` (e.g. ``functools.partial(
+  The views are (batch, crops, H, W, C): ``input_images(batch)`` (e.g. ``functools.partial(
   DeviceAugmentation.eval_images, crops=10)``) cuts them from what the host sent, in the
   same compiled program, or ``batch['image']`` is them already. The softmax outputs of
   the crops are averaged (§4.1: "averaging the predictions made by the network's softmax
@@ -140,7 +140,7 @@ def make_eval_step(net: ShardedAlexNet, finish: Finish | None = None):
   """
 
   def eval_step(params, batch):
-    images = _images(batch, finish)
+    images = _images(batch, input_images)
     batch_size, crops = images.shape[:2]
     logits = net.apply(params, images.reshape(batch_size * crops, *images.shape[2:]))
     probabilities = jax.nn.softmax(logits).reshape(batch_size, crops, -1).mean(axis=1)
