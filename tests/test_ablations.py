@@ -17,6 +17,9 @@ import ablations  # noqa: E402
 import figures  # noqa: E402
 import runner  # noqa: E402
 
+# The sweep fixture runs once, on one xdist worker.
+pytestmark = pytest.mark.xdist_group('ablations')
+
 STEPS = 8
 SEEDS = 2
 
@@ -46,6 +49,7 @@ def run(command, expect_success=True) -> subprocess.CompletedProcess:
   return result
 
 
+@pytest.mark.integration
 def test_the_sweep_writes_the_table_the_plots_and_every_run_command_and_config(sweep):
   out = sweep['out']
   table = (out / 'results.md').read_text()
@@ -86,6 +90,7 @@ def test_the_sweep_writes_the_table_the_plots_and_every_run_command_and_config(s
   assert 'experiments/ablations.py --config=configs/fashion_mnist.py:smoke' in commands[2]
 
 
+@pytest.mark.integration
 def test_a_rerun_skips_finished_runs_and_recovers_records_from_finished_workdirs(sweep):
   logs = sorted(sweep['workdirs'].glob('*/seed*/train.log'))
   assert len(logs) == 2 * SEEDS
@@ -104,6 +109,7 @@ def test_a_rerun_skips_finished_runs_and_recovers_records_from_finished_workdirs
   assert (sweep['out'] / 'results.md').read_text() == table
 
 
+@pytest.mark.integration
 def test_a_rerun_with_another_config_stops_before_running_naming_the_changed_field(sweep):
   changed = [a for a in sweep['command'] if not a.startswith('--config.train.num_steps')]
   result = run([*changed, f'--config.train.num_steps={STEPS + 1}'], expect_success=False)
@@ -112,6 +118,7 @@ def test_a_rerun_with_another_config_stops_before_running_naming_the_changed_fie
   assert 'training in' not in result.stdout
 
 
+@pytest.mark.integration
 def test_a_misspelt_override_stops_the_sweep_before_any_run(tmp_path):
   result = run([sys.executable, 'experiments/ablations.py', '--config=configs/fashion_mnist.py',
                 f'--out={tmp_path / "out"}', '--config.model.lrn_n=3'], expect_success=False)

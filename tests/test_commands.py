@@ -10,6 +10,9 @@ import pytest
 
 from tiny_run import NUM_TEST, ROOT, tiny_run  # noqa: F401 - the fixture
 
+# Commands and tools on the tiny run, trained once per xdist worker: all its users on one.
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group('tiny_run')]
+
 _RUN_FLAGS = ('--workdir', '--checkpoint')
 COMMANDS = {
     '-m alexnet.main': ('--config', '--workdir', '--coordinator_address', '--num_processes',

@@ -15,6 +15,9 @@ from alexnet.config import ConfigError
 from alexnet.data.tensorflow_import import tf
 from tiny_run import NUM_TEST, ROOT, tiny_run  # noqa: F401 - the fixture
 
+# Commands and tools on the tiny run, trained once per xdist worker: all its users on one.
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group('tiny_run')]
+
 
 def idx_test_split(manual_dir) -> tuple[np.ndarray, np.ndarray]:
   """The test images (n, 28, 28) and labels, read straight from the idx files."""

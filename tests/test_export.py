@@ -18,6 +18,9 @@ from alexnet.model import parallel
 from alexnet.data.tensorflow_import import tf
 from tiny_run import ROOT, tiny_run  # noqa: F401 - the fixture
 
+# Commands and tools on the tiny run, trained once per xdist worker: all its users on one.
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group('tiny_run')]
+
 LAYERS = ('conv1', 'conv2', 'conv3', 'conv4', 'conv5', 'fc6', 'fc7', 'fc8')
 
 

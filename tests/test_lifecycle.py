@@ -7,12 +7,10 @@ one line, exit with the signal's conventional status, and resume to the paramete
 run never interrupted, bit for bit.
 """
 
-import json
 import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,10 +24,12 @@ import fake_data
 from alexnet import trained_run
 from alexnet.run import checkpoint, checkpoint_files
 from alexnet.training import plan, trainer
-from alexnet.run import workdir as workdir_lib
-from alexnet.run.workdir import Workdir, WorkdirInUseError
+from alexnet.run.workdir import Workdir
 from processes import (ROOT, SMOKE, assert_same_parameters, final_parameters, finish,
                        logged_step, run, signal_when, snapshot, start, training_records)
+
+# Every test runs trainers; xdist keeps them on one worker, which runs the shared run once.
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group('lifecycle')]
 
 # Patience 1 makes the plateau rule divide the learning rate within the run, so a resume
 # that lost the rule's state, or an evaluation, would go on with another rate. Evaluations
@@ -172,22 +172,6 @@ def test_a_second_trainer_on_a_held_workdir_is_refused_at_once_and_the_first_fin
   finish(first, 0)
   assert training_records(tmp_path) == training_records(uninterrupted)
   assert_same_parameters(tmp_path, final_parameters(uninterrupted))
-
-
-def test_the_lock_of_a_killed_trainer_does_not_block_the_next(tmp_path):
-  workdir = Workdir(tmp_path / 'run')
-  holder = start(None, command=[sys.executable, '-c', (
-      'import sys, time; from alexnet.run.workdir import Workdir; '
-      f'Workdir({str(workdir.path)!r}).lock().acquire(); print("held", flush=True); '
-      'time.sleep(600)')])
-  assert holder.stdout.readline().strip() == 'held'
-  with pytest.raises(WorkdirInUseError, match=f'process {holder.pid} on host'):
-    workdir.lock().acquire()
-  holder.send_signal(signal.SIGKILL)
-  holder.communicate(timeout=60)
-  lock = workdir.lock()
-  lock.acquire()  # the kernel dropped the dead holder's lock
-  lock.release()
 
 
 def start_tools(workdir: Path, scratch: Path) -> list[subprocess.Popen]:
@@ -350,87 +334,6 @@ def test_a_run_whose_checkpoints_are_all_damaged_is_refused_saying_what_was_move
   assert Workdir(finished_run).final_record()['step'] == 24  # nothing else touched
 
 
-def test_a_lock_held_by_a_process_that_is_not_a_trainer_is_not_blamed_on_the_last_trainer(
-    tmp_path):
-  workdir = Workdir(tmp_path)
-  ended_pid = subprocess.Popen(['true'])
-  ended_pid.wait()
-  last_trainer = dict(pid=ended_pid.pid, host=socket.gethostname(), started='yesterday',
-                      command='python -m alexnet.main')
-  workdir.lock_file.write_text(json.dumps(last_trainer) + '\n')
-  holder = subprocess.Popen(['flock', str(workdir.lock_file), 'sleep', '600'])
-  try:
-    deadline = time.monotonic() + 30
-    while subprocess.run(['flock', '-n', str(workdir.lock_file), 'true']).returncode == 0:
-      assert time.monotonic() < deadline, 'flock never took the lock'
-      time.sleep(0.05)
-    with pytest.raises(WorkdirInUseError, match=rf'locked by a process other than a trainer '
-                       rf'.*names process {ended_pid.pid}, .* which has ended\): find the '
-                       r'holder with `fuser -v'):
-      workdir.lock().acquire()
-    workdir.lock_file.write_text(json.dumps({**last_trainer, 'host': 'elsewhere'}) + '\n')
-    with pytest.raises(WorkdirInUseError, match=rf'process {ended_pid.pid} on host elsewhere, '
-                       r'.*this host cannot check it'):
-      workdir.lock().acquire()
-  finally:
-    holder.kill()
-    holder.wait()
-
-
-READ_ONLY = 'mount --bind -o ro "$DIRECTORY" "$DIRECTORY" && exec "$@"'
-
-
-@pytest.mark.parametrize('case, status, message', [
-    ('a-file', 2, '{workdir} is a file, not a directory: give --workdir a new directory, or '
-                  'one of a run.'),
-    ('under-a-file', 2, '{workdir}: a part of this path is a file, not a directory.'),
-    ('name-too-long', 2, '{workdir}: a name in this path is longer than its file system allows '
-                         '(often 255 bytes).'),
-    ('read-only', 1, '{workdir}/lock: the file system is read-only: use a writable place.'),
-])
-def test_a_workdir_that_cannot_be_one_is_one_line_naming_it(tmp_path, case, status, message):
-  workdir = {'a-file': tmp_path / 'afile', 'under-a-file': tmp_path / 'afile' / 'run',
-             'name-too-long': tmp_path / ('x' * 256) / 'run', 'read-only': tmp_path / 'ro'}[case]
-  (tmp_path / 'afile').write_text('')
-  (tmp_path / 'ro').mkdir()
-  command = [sys.executable, '-m', 'alexnet.main', *SMOKE, f'--workdir={workdir}']
-  if case == 'read-only':
-    if subprocess.run(['unshare', '--user', '--map-root-user', '--mount', 'true']).returncode:
-      pytest.skip('needs unshare (user and mount namespaces) to mount a read-only directory')
-    command = ['unshare', '--user', '--map-root-user', '--mount', 'sh', '-c', READ_ONLY,
-               'read-only', *command]
-  env = {**os.environ, 'DIRECTORY': str(tmp_path / 'ro'),
-         'XLA_FLAGS': '--xla_force_host_platform_device_count=1'}
-  result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=300)
-  assert result.returncode == status, result.stderr[-2000:]
-  assert result.stderr.splitlines() == ['error: ' + message.format(workdir=workdir)], result.stderr
-  assert sorted(p.name for p in tmp_path.iterdir()) == ['afile', 'ro']  # nothing created
-
-
-def test_a_config_json_edited_into_invalid_json_is_named(finished_run):
-  config_file = Workdir(finished_run).config_file
-  config_file.write_text(config_file.read_text()[:-20])
-  with pytest.raises(workdir_lib.DamagedConfigError,
-                     match=rf'{re.escape(str(config_file))} is not valid JSON \(.*line'):
-    trained_run.load_run(finished_run)
-
-
-def test_a_lock_taken_by_a_refused_run_is_put_back_as_it_was(tmp_path):
-  workdir = Workdir(tmp_path / 'new' / 'run')
-  lock = workdir.lock()
-  lock.acquire()
-  assert json.loads(workdir.lock_file.read_text())['pid'] > 0
-  lock.release(undo=True)
-  assert not (tmp_path / 'new').exists()  # created by the lock, removed with it
-  workdir.path.mkdir(parents=True)
-  workdir.lock_file.write_text('{"pid": 1, "host": "earlier"}\n')
-  lock = workdir.lock()
-  lock.acquire()
-  lock.release(undo=True)
-  assert workdir.lock_file.read_text() == '{"pid": 1, "host": "earlier"}\n'
-
-
 FILL_THE_DISK = r'''
 set -u
 mount -t tmpfs -o size=16m tmpfs "$MOUNT"
@@ -527,13 +430,3 @@ def test_a_damaged_metrics_line_before_the_last_is_left_out_on_resume_and_the_fi
   assert (finished_run / 'metrics.jsonl.damaged').read_text() == ''.join(lines)
   steps = [record['step'] for record in Workdir(finished_run).read_metrics()]
   assert steps[-1] == 32 and 2 not in steps and {1, 3, 24} <= set(steps)
-
-
-def test_a_metrics_line_cut_short_by_a_kill_or_a_full_disk_is_left_out_and_others_kept(tmp_path):
-  run = Workdir(tmp_path)
-  whole = [json.dumps({'step': step, 'loss': 1.0 / step}) for step in (1, 2)]
-  run.metrics_file.write_text('\n'.join(whole) + '\n{"step": 3, "lo')
-  assert [r['step'] for r in run.read_metrics()] == [1, 2]
-  run.metrics_file.write_text('{"step": 1, "lo\n' + whole[1] + '\n')
-  with pytest.raises(ValueError, match='metrics.jsonl:1 is not a JSON record'):
-    run.read_metrics()

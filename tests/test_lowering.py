@@ -64,6 +64,7 @@ def _without_cpu(monkeypatch, *tables):
     monkeypatch.delitem(table, 'cpu', raising=False)
 
 
+@pytest.mark.integration
 def test_the_cpu_program_pools_with_slices_and_leaves_convolutions_to_xla():
   config = ModelConfig(num_classes=10, width=1 / 16, image_size=64, input_channels=1)
   net = parallel.ShardedAlexNet(config, parallel.make_mesh(1, 1, jax.devices()[:1]))
@@ -94,6 +95,7 @@ def _logits_and_gradients(config: ModelConfig, images, labels):
   return logits, grads
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize('compute_dtype', ['float32', 'bfloat16'])
 def test_sliced_pooling_leaves_the_network_logits_and_gradients_unchanged(monkeypatch,
                                                                          compute_dtype):
@@ -120,6 +122,7 @@ def test_sliced_pooling_leaves_the_network_logits_and_gradients_unchanged(monkey
                                err_msg=jax.tree_util.keystr(path))
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize('layout', ['main job', 'paper'])
 def test_the_cpu_lowering_computes_what_xla_defaults_compute_to_float32_round_off(monkeypatch,
                                                                                  layout):

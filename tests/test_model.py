@@ -170,6 +170,7 @@ def tiny_images(batch=4, size=67, seed=3):
   return jax.random.normal(jax.random.key(seed), (batch, size, size, 3))
 
 
+@pytest.mark.integration
 def test_lrn_switch_removes_only_the_normalisation():
   images = 50 * tiny_images()
   with_lrn, params = apply_tiny(dict(TINY, init='he'), images)
@@ -178,6 +179,7 @@ def test_lrn_switch_removes_only_the_normalisation():
   assert not np.allclose(with_lrn, without_lrn)
 
 
+@pytest.mark.integration
 def test_lrn_conventions_differ_by_dividing_alpha_by_n():
   images = 50 * tiny_images()
   fields = dict(TINY, init='he')  # keeps the signal alive through the narrow net
@@ -188,6 +190,7 @@ def test_lrn_conventions_differ_by_dividing_alpha_by_n():
   np.testing.assert_allclose(caffe, same_as_caffe, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.integration
 def test_dropout_zeroes_about_half_of_fc6_and_fc7_and_only_in_training():
   net = one_device_net(**TINY)
   masks = net.dropout_masks(jax.random.key(7), 64)
@@ -205,6 +208,7 @@ def test_dropout_zeroes_about_half_of_fc6_and_fc7_and_only_in_training():
   np.testing.assert_array_equal(no_dropout, evaluation)
 
 
+@pytest.mark.integration
 def test_paper_init_has_std_001_weights_and_unit_biases_on_conv2_conv4_conv5_fc6_fc7():
   params = one_device_net(num_classes=10, width=1 / 4).init(jax.random.key(0))
   for layer in model_lib.LAYERS:
@@ -213,6 +217,7 @@ def test_paper_init_has_std_001_weights_and_unit_biases_on_conv2_conv4_conv5_fc6
   assert abs(float(jnp.std(params['fc6']['kernel'])) - 0.01) < 2e-4
 
 
+@pytest.mark.integration
 def test_caffe_init_uses_std_0005_and_bias_01_on_fc6_and_fc7():
   params = one_device_net(num_classes=10, width=1 / 4, init='caffe').init(jax.random.key(0))
   assert abs(float(jnp.std(params['fc7']['kernel'])) - 0.005) < 1e-4
@@ -220,6 +225,7 @@ def test_caffe_init_uses_std_0005_and_bias_01_on_fc6_and_fc7():
   np.testing.assert_array_equal(params['conv3']['bias'], 0.0)
 
 
+@pytest.mark.integration
 def test_relu_network_is_positively_homogeneous_and_tanh_is_not():
   # With zero biases ('he' init) and no LRN, ReLU, max-pooling and the linear
   # layers all commute with a positive scale; tanh saturates.
@@ -234,6 +240,7 @@ def test_relu_network_is_positively_homogeneous_and_tanh_is_not():
   assert not np.allclose(tanh_doubled, 2 * tanh_logits, rtol=1e-2)
 
 
+@pytest.mark.integration
 def test_bfloat16_compute_keeps_float32_parameters_and_close_logits():
   images = tiny_images()
   full, params = apply_tiny(dict(TINY, init='he'), images)
@@ -245,6 +252,7 @@ def test_bfloat16_compute_keeps_float32_parameters_and_close_logits():
   assert not np.array_equal(half, full)
 
 
+@pytest.mark.integration
 def test_width_and_input_size_make_a_small_net_that_runs():
   fields = dict(num_classes=10, width=1 / 8, image_size=32, conv1_kernel=5, conv1_stride=1,
                 input_channels=1)
@@ -279,6 +287,7 @@ def test_model_defaults_are_the_paper_config():
   assert dataclasses.asdict(ModelConfig()) == paper.model.to_dict()
 
 
+@pytest.mark.integration
 def test_every_stage_of_the_forward_and_backward_pass_carries_its_name_for_profiles():
   """benchmarks/step_profile.py attributes XLA's operations by these named scopes."""
   config = ModelConfig(num_classes=10, width=1 / 16, image_size=67)

@@ -15,6 +15,9 @@ import pytest
 import processes
 from alexnet.run.workdir import Workdir
 
+# With test_slurm.py on one xdist worker: conftest's two_process_run is trained once.
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group('two_process_run')]
+
 PROGRAM = Path(__file__).parent / 'programs' / 'train_tiny_on_2x2_mesh.py'
 
 
@@ -30,7 +33,6 @@ def run_processes(output: Path, count: int) -> None:
     assert process.returncode == 0, log
 
 
-@pytest.mark.slow
 def test_two_processes_on_a_2x2_mesh_reach_the_parameters_of_one_process(tmp_path):
   run_processes(tmp_path / 'one.npz', count=1)
   run_processes(tmp_path / 'two.npz', count=2)
@@ -40,7 +42,6 @@ def test_two_processes_on_a_2x2_mesh_reach_the_parameters_of_one_process(tmp_pat
     np.testing.assert_allclose(two[name], one[name], rtol=1e-6, atol=1e-7, err_msg=name)
 
 
-@pytest.mark.slow
 def test_sigterm_to_one_of_two_processes_stops_both_at_the_same_step_and_they_resume(
     tmp_path, fashion_mnist, two_process_run):
   overrides = [*fashion_mnist, *processes.TWO_PROCESS_RUN]

@@ -46,6 +46,7 @@ def assert_trees_close(actual, expected):
     np.testing.assert_allclose(a, e, rtol=2e-5, atol=2e-6 * max(1.0, np.abs(e).max()))
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize('training', [True, False], ids=['training', 'evaluation'])
 @pytest.mark.parametrize('towers, meshes', [(2, TWO_TOWER_MESHES), (1, ONE_TOWER_MESHES)],
                          ids=['two_towers', 'one_tower'])
@@ -67,6 +68,7 @@ def test_logits_loss_and_gradients_do_not_depend_on_the_mesh(towers, meshes, tra
     assert not np.allclose(evaluation[1], results[-1][1])
 
 
+@pytest.mark.integration
 def test_initial_parameters_have_the_same_global_shapes_and_values_on_every_mesh():
   reference = jax.device_get(net_on((1, 1), **TINY).init(jax.random.key(0)))
   for shape in TWO_TOWER_MESHES[1:]:
@@ -80,6 +82,7 @@ def test_initial_parameters_have_the_same_global_shapes_and_values_on_every_mesh
     assert kernel.addressable_shards[0].data.shape[-1] == kernel.shape[-1] // 2 * towers_per_device
 
 
+@pytest.mark.integration
 def test_one_sgd_step_gives_the_same_new_parameters_on_every_mesh():
   batch = tiny_batch()
   new_params = []
@@ -154,6 +157,7 @@ def all_scalars(hlo_type: str) -> bool:
   return all(dims == '' for dims in re.findall(r'\[([\d,]*)\]', hlo_type))
 
 
+@pytest.mark.integration
 def test_compiled_train_step_exchanges_activations_only_where_the_papers_gpus_did():
   net = net_on((2, 2), **TINY)
   tx = optim.make_optimizer(SGD)
@@ -197,6 +201,7 @@ def test_one_tower_net_on_a_model_axis_of_two_says_to_use_one():
     net_on((1, 2), towers=1, **TINY)
 
 
+@pytest.mark.integration
 def test_batch_not_divisible_by_the_data_axis_says_what_to_change():
   net = net_on((4, 2), **TINY)
   params = net.init(jax.random.key(0))
@@ -212,6 +217,7 @@ def test_mesh_larger_than_the_devices_says_how_many_exist():
   assert parallel.mesh_for(towers=1).shape == {'data': 8, 'model': 1}
 
 
+@pytest.mark.integration
 def test_layer_activations_are_the_same_global_arrays_on_every_mesh():
   batch = tiny_batch()
   layers = ('pool2', 'fc7', 'fc8')

@@ -13,6 +13,9 @@ from PIL import Image
 from alexnet import predict, trained_run
 from tiny_run import ROOT, tiny_run  # noqa: F401 - the fixture
 
+# Commands and tools on the tiny run, trained once per xdist worker: all its users on one.
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group('tiny_run')]
+
 FASHION_MNIST_CLASSES = ('T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt',
                          'Sneaker', 'Bag', 'Ankle boot')
 LINE = re.compile(r'^  (\d\.\d{4})  (.+)$')

@@ -26,7 +26,9 @@ SCRIPT = processes.ROOT / 'slurm' / 'train.sbatch'
 # Each task one CPU device, as in the two-process run it is compared with.
 JOB_ENV = {'XLA_FLAGS': '--xla_force_host_platform_device_count=1', 'TF_CPP_MIN_LOG_LEVEL': '1'}
 
-pytestmark = pytest.mark.slow
+# One SLURM cluster, on one xdist worker, with test_multiprocess.py: conftest's two_process_run
+# is trained once.
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group('two_process_run')]
 
 
 @pytest.fixture(scope='module')

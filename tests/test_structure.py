@@ -43,6 +43,7 @@ def test_tensorflow_is_imported_only_after_the_settings_of_alexnet_tensorflow_im
       'come first')
 
 
+@pytest.mark.integration
 def test_the_tools_do_not_import_the_training_loop():
   """Nor its logging (tensorboardX); tqdm is not asked about, as TFDS imports it too."""
   modules = ['alexnet.evaluate', 'alexnet.predict', 'alexnet.export', 'alexnet.trained_run',
@@ -105,6 +106,7 @@ def test_errors_is_a_leaf_and_the_config_rests_on_it_alone():
   assert graph['alexnet.config'] == {'alexnet.errors'}
 
 
+@pytest.mark.integration
 def test_loading_every_config_file_imports_no_jax():
   """A config is data: reading one (a tool that lists runs, a SLURM script) needs no JAX."""
   files = sorted(str(p) for p in (ROOT / 'configs').rglob('*.py'))

@@ -185,7 +185,7 @@ def test_a_collapse_is_a_rise_above_half_after_the_run_had_learnt(tmp_path):
   assert study.outcome_of(tmp_path / 'slow_start', 'collapsed') == 0.0
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 @pytest.mark.filterwarnings('ignore:the load_module:DeprecationWarning')  # ml_collections
 def test_a_regime_chooses_each_arms_rate_reuses_the_selection_runs_and_draws_figure_1(
     tmp_path, monkeypatch):
