@@ -22,11 +22,11 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from alexnet.config import ModelConfig, OptimConfig
 from alexnet.model import parallel
 from alexnet.run import checkpoint, checkpoint_files
-from alexnet.training import optim, steps
-from alexnet.config import ModelConfig, OptimConfig
 from alexnet.run.workdir import Workdir
+from alexnet.training import optim, steps
 
 
 def main() -> None:
@@ -71,7 +71,7 @@ def main() -> None:
     ckpt.close()
   finally:
     shutil.rmtree(root, ignore_errors=True)
-  median = lambda values: statistics.median(values)
+  median = statistics.median
   print(f'paper net train state: {size / 1e9:.3f} GB in memory, {on_disk_bytes / 1e9:.3f} GB on '
         f'disk; {args.saves} saves; medians:')
   print(f'  save() holds the training thread   {median(held):6.2f} s')

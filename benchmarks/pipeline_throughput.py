@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pathlib
 import subprocess
 import sys
 import time
@@ -73,8 +74,9 @@ def prepare_files(workdir: str, images: int) -> None:
   if os.path.exists(done):
     return
   import numpy as np
-  from alexnet.data.preparation import prepare
+
   from alexnet.config import ModelConfig
+  from alexnet.data.preparation import prepare
   paths = write_jpegs(os.path.join(workdir, 'images'), images, _SIZE)
   write_jpegs(os.path.join(workdir, 'large'), 256, (500, 375), seed=1)
   dataset = prepare(_paper_config(workdir), ModelConfig(image_size=_CROP))
@@ -105,8 +107,8 @@ def _rate(batches, steps: int, warmup: int = 3) -> float:
 def measure_tf(workdir: str, steps: int) -> dict[str, float]:
   """This project's training batches: img/s, and the bytes per image the host hands to the
   device (every array of a batch: pixels, labels and any per-image draws)."""
-  from alexnet.data.dataset import Dataset
   from alexnet.config import ModelConfig
+  from alexnet.data.dataset import Dataset
   dataset = Dataset.open(_paper_config(workdir), ModelConfig(image_size=_CROP))
   batches = dataset.train_batches(global_batch_size=_BATCH, seed=0)
   first = next(batches)
@@ -126,8 +128,9 @@ def measure_grain(workdir: str, steps: int, workers: int) -> dict[str, float]:
   import grain
   import numpy as np
   from PIL import Image
-  from alexnet.data import views
+
   from alexnet.config import ModelConfig
+  from alexnet.data import views
   from alexnet.data.dataset import Dataset
   from alexnet.data.tensorflow_import import tf
 
@@ -203,7 +206,7 @@ def measure_torch(workdir: str, steps: int, workers: int) -> dict[str, float]:
                                          num_workers=workers, drop_last=True,
                                          persistent_workers=workers > 0)
 
-    def endless():
+    def endless(loader=loader):
       while True:
         yield from loader
 
@@ -214,6 +217,7 @@ def measure_torch(workdir: str, steps: int, workers: int) -> dict[str, float]:
 def measure_reading(workdir: str, steps: int) -> dict[str, float]:
   """Reading records by index alone, two ways of getting them into tf.data."""
   import numpy as np
+
   from alexnet.config import ModelConfig
   from alexnet.data.dataset import Dataset
   from alexnet.data.tensorflow_import import tf
@@ -242,10 +246,12 @@ def measure_reading(workdir: str, steps: int) -> dict[str, float]:
 def measure_decoding(workdir: str, steps: int) -> dict[str, float]:
   """Per-image decode cost: §2's resize at read time vs at preparation; crop window vs all."""
   import glob
+
   import numpy as np
+
   from alexnet.data.tensorflow_import import tf
-  large = [open(p, 'rb').read() for p in sorted(glob.glob(f'{workdir}/large/*/*.jpg'))]
-  small = [open(p, 'rb').read() for p in sorted(glob.glob(f'{workdir}/images/*/*.jpg'))]
+  large = [pathlib.Path(p).read_bytes() for p in sorted(glob.glob(f'{workdir}/large/*/*.jpg'))]
+  small = [pathlib.Path(p).read_bytes() for p in sorted(glob.glob(f'{workdir}/images/*/*.jpg'))]
 
   def resize_at_read(encoded):
     image = tf.cast(tf.io.decode_jpeg(encoded, channels=3), tf.float32)

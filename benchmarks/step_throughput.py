@@ -84,7 +84,7 @@ def _paper_config(variant: str = ''):
 def _cost(compiled) -> float | None:
   try:
     cost = compiled.cost_analysis()
-  except Exception:  # not every backend reports it
+  except Exception:  # noqa: BLE001 - not every backend reports it
     return None
   if isinstance(cost, (list, tuple)):
     cost = cost[0] if cost else {}
@@ -95,7 +95,7 @@ def _cost(compiled) -> float | None:
 def _memory_plan_gib(compiled) -> float | None:
   try:
     m = compiled.memory_analysis()
-  except Exception:
+  except Exception:  # noqa: BLE001 - nor this
     return None
   if m is None:
     return None
@@ -276,7 +276,7 @@ def run_steps(args, save=lambda: None, results: list | None = None) -> list[dict
           r = measure_step(model_config, paper.optim, batch_size, warmup=args.warmup,
                            min_steps=args.min_steps, max_steps=args.max_steps,
                            budget_s=args.budget)
-      except Exception as error:  # e.g. out of memory at a large batch: report, go on
+      except Exception as error:  # noqa: BLE001 - e.g. out of memory at a large batch: report, go on
         r = dict(batch=batch_size, error=f'{type(error).__name__}: {error}'[:500])
       r.update(name=name, compute_dtype=dtype, lrn=lrn, towers=2, image_size=args.image_size,
                pool=pool)
@@ -332,10 +332,10 @@ def trainer_config(args):
 
 def run_trainer(args) -> dict:
   """The full trainer for a fixed number of steps, against the bare step of the same config."""
-  from alexnet.model import parallel
-  from alexnet.training import trainer
   from alexnet.config import ModelConfig
+  from alexnet.model import parallel
   from alexnet.run.workdir import Workdir
+  from alexnet.training import trainer
 
   config = trainer_config(args)
   model_config = ModelConfig.from_mapping(config.model)
@@ -364,7 +364,7 @@ def run_trainer(args) -> dict:
   try:
     pipeline_rate = _pipeline_alone(config, model_config, steady_steps)
     print(f"input pipeline alone: {pipeline_rate:.0f} img/s", flush=True)
-  except Exception as error:  # the data module's API is not this script's to pin
+  except Exception as error:  # noqa: BLE001 - the data module's API is not this script's to pin
     pipeline_rate = f'{type(error).__name__}: {error}'[:500]
 
   steady = records[1:]  # the first interval holds the compilation and the pipeline's start
@@ -646,7 +646,7 @@ def main() -> None:
 
   report = dict(date=time.strftime('%Y-%m-%d %H:%M'), cpu=cpu_model(), cores=os.cpu_count(),
                 python=sys.version.split()[0], jax_version=jax.__version__,
-                args={k: v for k, v in vars(args).items()})
+                args=dict(vars(args)))
   if not args.skip_torch:
     report['torch'] = torch_report
   report.update(platform=jax.default_backend(), device=jax.devices()[0].device_kind)
@@ -667,7 +667,7 @@ def main() -> None:
   if not args.skip_trainer:
     try:
       report['trainer'] = run_trainer(args)
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 - the report says how the trainer failed
       import traceback
       traceback.print_exc()
       report['trainer'] = dict(error=f'{type(error).__name__}: {error}'[:2000])

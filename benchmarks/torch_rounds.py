@@ -6,9 +6,10 @@ alternating comparison of the main job's step in ``step_throughput.py``.
 Runs in a python of its own (benchmarks/requirements-torch.txt) and imports nothing of the
 project. It builds the reference's network (``FashionAlexNet``), batch and SGD step in each
 of the reference's modes (eager, eager channels-last, torch.compile), runs each for
-``--warmup_seconds`` untimed, prints ``{"ready": [...modes]}`` and then answers each line ``<mode> <seconds>`` on stdin with one
-JSON line: the images per second of that many seconds of steps. Between requests it waits
-on stdin and uses no CPU, so the two sides of the comparison never run at the same time.
+``--warmup_seconds`` untimed, prints ``{"ready": [...modes]}`` and then answers each line
+``<mode> <seconds>`` on stdin with one JSON line: the images per second of that many
+seconds of steps. Between requests it waits on stdin and uses no CPU, so the two sides of
+the comparison never run at the same time.
 """
 
 import argparse
@@ -75,7 +76,7 @@ def main() -> None:
       step = make_step(reference, mode, args.batch)
       timed_round(step, args.batch, args.warmup_seconds)
       steps[mode] = step
-    except Exception as error:  # e.g. no C++ compiler for torch.compile
+    except Exception as error:  # noqa: BLE001 - e.g. no C++ compiler for torch.compile
       failed[mode] = f'{type(error).__name__}: {error}'[:300]
   print(json.dumps(dict(ready=list(steps), failed=failed, torch=torch.__version__,
                         threads=torch.get_num_threads())), flush=True)

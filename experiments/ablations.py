@@ -36,8 +36,17 @@ import figures
 import runner
 import stats
 from alexnet import cli, errors
-from alexnet.run.records import (EVALUATION_ERROR, FINAL, FINAL_CENTRE, FINAL_ERROR, FINAL_TRAIN,
-                                  RANKING_FIELD, is_evaluation, is_final, key)
+from alexnet.run.records import (
+  EVALUATION_ERROR,
+  FINAL,
+  FINAL_CENTRE,
+  FINAL_ERROR,
+  FINAL_TRAIN,
+  RANKING_FIELD,
+  is_evaluation,
+  is_final,
+  key,
+)
 from alexnet.run.workdir import Workdir
 
 BASE = 'base'

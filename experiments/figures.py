@@ -31,13 +31,13 @@ import matplotlib
 
 matplotlib.use('Agg')  # files only, no display
 
-import matplotlib.patches  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from absl import flags  # noqa: E402
+import matplotlib.patches
+import matplotlib.pyplot as plt
+import numpy as np
+from absl import flags
 
-from alexnet import cli, errors, trained_run  # noqa: E402
-from alexnet.run.records import EVALUATION_ERROR, TRAINING_ERROR  # noqa: E402
+from alexnet import cli, errors, trained_run
+from alexnet.run.records import EVALUATION_ERROR, TRAINING_ERROR
 
 SMOOTHING_WINDOW = 5  # logged steps averaged for training curves and Figure 1
 PERMUTATIONS = 10_000

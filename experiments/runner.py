@@ -25,9 +25,8 @@ from pathlib import Path
 from absl import flags
 from ml_collections import config_flags
 
-from alexnet import cli
+from alexnet import cli, errors
 from alexnet import config as config_lib
-from alexnet import errors
 from alexnet.data import registry
 from alexnet.run import stopping
 from alexnet.run.records import FINAL_CROPS, FINAL_ERROR

@@ -11,7 +11,6 @@ Python between fork and exec in this multithreaded (JAX) process.
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -39,7 +38,8 @@ TIMING_FIELDS = ('time', 'images_per_second', 'host_memory_gib', 'device_memory_
                  'train_seconds')
 
 
-_LAUNCH_WITH_SIGINT = ('import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); '
+_LAUNCH_WITH_SIGINT = ('import runpy, signal; '
+                       'signal.signal(signal.SIGINT, signal.default_int_handler); '
                        'runpy.run_module("alexnet.main", run_name="__main__", alter_sys=True)')
 
 
@@ -96,7 +96,8 @@ def signal_when(process: subprocess.Popen, ready: Callable[[], bool], signum: in
   """Sends ``signum`` as soon as ``ready()`` holds; fails if the process ends first."""
   deadline = time.monotonic() + timeout_s
   while not ready():
-    assert process.poll() is None, f'the run ended before it was signalled:\n{process.stdout.read()}'
+    assert process.poll() is None, (
+        f'the run ended before it was signalled:\n{process.stdout.read()}')
     assert time.monotonic() < deadline, 'the moment to signal never came'
     time.sleep(poll_s)
   process.send_signal(signum)

@@ -80,7 +80,7 @@ PreemptMode=REQUEUE
 NodeName={node} CPUs={cpus} State=UNKNOWN
 PartitionName=low Nodes={node} Default=YES MaxTime=INFINITE State=UP PriorityTier=1 PreemptMode=REQUEUE GraceTime={GRACE_SECONDS}
 PartitionName=high Nodes={node} MaxTime=INFINITE State=UP PriorityTier=2 PreemptMode=OFF
-"""
+"""  # noqa: E501 - slurm.conf's lines, as slurm.conf has them
 
 
 @dataclasses.dataclass

@@ -13,9 +13,9 @@ import fake_data
 from tiny_run import ROOT
 
 sys.path.insert(0, str(ROOT / 'experiments'))
-import ablations  # noqa: E402
-import figures  # noqa: E402
-import runner  # noqa: E402
+import ablations
+import figures
+import runner
 
 # The sweep fixture runs once, on one xdist worker.
 pytestmark = pytest.mark.xdist_group('ablations')

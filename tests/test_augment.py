@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from alexnet.config import PCA_CONVENTIONS
 from alexnet.data import augment, host_augmentation, views
 from alexnet.data.tensorflow_import import tf
-from alexnet.config import PCA_CONVENTIONS
 
 
 def _coordinate_image(size: int) -> np.ndarray:
@@ -25,7 +25,7 @@ def test_random_draws_depend_only_on_seed_and_position():
   np.testing.assert_array_equal(whole, piecewise)
   assert not np.array_equal(whole, views.stateless_uniform(8, positions, 0))
   assert not np.array_equal(whole, views.stateless_uniform(7, positions, 1))
-  assert 0 <= whole.min() and whole.max() < 1
+  assert whole.min() >= 0 and whole.max() < 1
 
 
 def test_random_draws_are_uniform_and_normal():

@@ -1,4 +1,5 @@
-"""alexnet/run/checkpoint.py and checkpoint_files.py: saves that verify, restore onto any mesh, and damage set aside.
+"""alexnet/run/checkpoint.py and checkpoint_files.py: saves that verify, restore onto any
+mesh, and damage set aside.
 
 Tiny states saved and restored in this process: no trainer, no dataset, no subprocess.
 """
@@ -91,7 +92,7 @@ def test_a_checkpoint_of_another_network_is_refused_with_the_differing_shapes(tm
 
 
 def test_every_checkpoint_carries_the_checksums_of_all_its_files_and_verifies(tmp_path):
-  net, tx = saved_at_steps_4_and_8(tmp_path)
+  _net, _tx = saved_at_steps_4_and_8(tmp_path)
   for step in (4, 8):
     directory = tmp_path / 'checkpoints' / str(step)
     listed = json.loads((directory / checkpoint_files.CHECKSUMS_FILE).read_text())
@@ -110,7 +111,7 @@ def test_a_flipped_byte_in_a_checkpoint_is_detected_and_the_checkpoint_before_us
   content[len(content) // 2] ^= 0x01  # one bit of one byte
   arrays.write_bytes(bytes(content))
   assert 'differ from the checksums' in checkpoint_files.verify(tmp_path / 'checkpoints' / '8')
-  with pytest.raises(checkpoint.DamagedCheckpointError, match='step 8 .* is damaged'):
+  with pytest.raises(checkpoint.DamagedCheckpointError, match=r'step 8 .* is damaged'):
     checkpoint.Checkpoints(Workdir(tmp_path), keep=3).restore(
         steps.abstract_train_state(net, tx), step=8)  # asked for by number: refused
   restored, progress = checkpoint.Checkpoints(Workdir(tmp_path), keep=3).restore(
@@ -129,7 +130,7 @@ def test_damaged_metrics_read_before_any_verification_make_a_damaged_checkpoint(
   (tmp_path / 'checkpoints' / '8' / 'metrics' / 'metrics').write_bytes(damage)
   reader = checkpoint.CheckpointReader(Workdir(tmp_path))  # a tool: reads, moves nothing
   assert reader.best_step() == 4 and 'checkpoint at step 8 is not ranked' in caplog.text
-  with pytest.raises(checkpoint.DamagedCheckpointError, match='step 8 .* is damaged'):
+  with pytest.raises(checkpoint.DamagedCheckpointError, match=r'step 8 .* is damaged'):
     reader.restore(steps.abstract_train_state(net, tx), 8)
   assert Workdir(tmp_path).checkpoint_steps() == [4, 8]
   restored, progress = checkpoint.Checkpoints(Workdir(tmp_path), keep=3).restore(

@@ -61,8 +61,9 @@ def test_the_summary_prints_its_table_first():
 
 
 def test_tensorboard_finds_the_runs_numbers_grouped_and_no_constants(tiny_run):
-  import alexnet.data.tensorflow_import  # noqa: F401 - TensorBoard's reader imports TensorFlow
   from tensorboard.backend.event_processing import event_accumulator
+
+  import alexnet.data.tensorflow_import  # noqa: F401 - TensorBoard's reader imports TensorFlow
 
   events = event_accumulator.EventAccumulator(str(tiny_run / 'tensorboard'))
   events.Reload()

@@ -11,12 +11,12 @@ from absl import flags
 from ml_collections import config_flags
 
 from alexnet import cli, config, errors
-
-# ml_collections loads config files with the deprecated load_module.
-pytestmark = pytest.mark.filterwarnings('ignore:the load_module:DeprecationWarning')
 from alexnet.data import views
 from alexnet.model import network
 from alexnet.training import optim
+
+# ml_collections loads config files with the deprecated load_module.
+pytestmark = pytest.mark.filterwarnings('ignore:the load_module:DeprecationWarning')
 
 
 def test_every_activation_and_initialisation_the_config_allows_is_one_the_network_has():

@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 
 import fake_data
-from alexnet.data import input_pipeline, pixel_statistics, registry
 from alexnet.config import ConfigError, ModelConfig
+from alexnet.data import input_pipeline, pixel_statistics, registry
 from alexnet.data.builders import fashion_mnist, image_folder
 from alexnet.data.builders import imagenet as imagenet_builder
 from alexnet.data.dataset import Dataset, DatasetInfo
@@ -467,7 +467,7 @@ def test_one_channel_keeps_grey_images_grey_and_equals_the_rgb_pipelines_first_c
 
 def test_one_channel_is_refused_for_colour_images(folder):
   config, _ = folder
-  with pytest.raises(ConfigError, match='model.input_channels=1 is not allowed'):
+  with pytest.raises(ConfigError, match=r'model.input_channels=1 is not allowed'):
     _open(config, CROP, 1)
 
 
@@ -478,7 +478,7 @@ def test_a_class_none_of_whose_images_can_be_read_stops_the_preparation_naming_i
     path.write_bytes(b'not an image')
   config = _paper_data_config(dataset='image_folder', folder=str(root),
                               data_dir=str(tmp_path / 'tfds'), resize_size=RESIZE)
-  with pytest.raises(image_folder.FolderLayoutError, match="no image of class 'dog' in .* could "
+  with pytest.raises(image_folder.FolderLayoutError, match=r"no image of class 'dog' in .* could "
                                                            'be read'):
     prepare(config, _net(CROP))
 

@@ -64,7 +64,7 @@ def raised_from(cause: BaseException, outer: BaseException) -> BaseException:
       raise cause
     except BaseException as inner:
       raise outer from inner
-  except BaseException as error:
+  except BaseException as error:  # noqa: BLE001 - the chain as raised, whatever its types
     return error
 
 

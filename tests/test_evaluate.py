@@ -85,7 +85,7 @@ def test_best_checkpoint_is_the_evaluated_one_and_unknown_steps_are_named(tiny_r
   assert trained_run.load_run(tiny_run, '4').step == 4
   with pytest.raises(ValueError, match=r"checkpoint '5' .* saved steps .*\[4, 8\]"):
     trained_run.load_run(tiny_run, '5')
-  with pytest.raises(trained_run.RunNotFoundError, match='holds no config.json'):
+  with pytest.raises(trained_run.RunNotFoundError, match=r'holds no config.json'):
     trained_run.load_run(tiny_run.parent)
 
 
@@ -110,7 +110,8 @@ def test_command_line_prints_the_errors_of_the_latest_checkpoint(tiny_run):
     ('test[:0]', r'holds no example'),
 ])
 def test_a_split_slice_out_of_range_or_empty_is_refused_naming_the_flag(tiny_run, split, message):
-  with pytest.raises(ConfigError, match=rf"--split='{re.escape(split)}' is not allowed: .*{message}"):
+  with pytest.raises(ConfigError,
+                     match=rf"--split='{re.escape(split)}' is not allowed: .*{message}"):
     trained_run.load_run(tiny_run).dataset.split_examples(split, '--split')
 
 

@@ -14,8 +14,8 @@ import pytest
 from PIL import Image
 
 from alexnet import export, trained_run
-from alexnet.model import parallel
 from alexnet.data.tensorflow_import import tf
+from alexnet.model import parallel
 from tiny_run import ROOT, tiny_run  # noqa: F401 - the fixture
 
 # Commands and tools on the tiny run, trained once per xdist worker: all its users on one.

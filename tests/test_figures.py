@@ -13,8 +13,8 @@ from alexnet.data.builders import image_folder
 from tiny_run import ROOT, tiny_run  # noqa: F401 - the fixture
 
 sys.path.insert(0, str(ROOT / 'experiments'))
-import colour_patches  # noqa: E402
-import figures  # noqa: E402
+import colour_patches
+import figures
 
 # The tiny run is trained once per xdist worker: all its users on one.
 pytestmark = pytest.mark.xdist_group('tiny_run')

@@ -23,10 +23,21 @@ import pytest
 import fake_data
 from alexnet import trained_run
 from alexnet.run import checkpoint, checkpoint_files
-from alexnet.training import plan, trainer
 from alexnet.run.workdir import Workdir
-from processes import (ROOT, SMOKE, assert_same_parameters, final_parameters, finish,
-                       logged_step, run, signal_when, snapshot, start, training_records)
+from alexnet.training import plan, trainer
+from processes import (
+  ROOT,
+  SMOKE,
+  assert_same_parameters,
+  final_parameters,
+  finish,
+  logged_step,
+  run,
+  signal_when,
+  snapshot,
+  start,
+  training_records,
+)
 
 # Every test runs trainers; xdist keeps them on one worker, which runs the shared run once.
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group('lifecycle')]
@@ -117,9 +128,9 @@ def test_sigterm_during_an_asynchronous_save_keeps_that_save_and_saves_the_stopp
 def test_sigint_while_the_dataset_is_prepared_stops_there_and_leaves_no_workdir(tmp_path):
   fake_data.write_fashion_mnist_idx(str(tmp_path / 'manual'), train=40_000, test=100)
   tfds_dir = tmp_path / 'tfds'
-  overrides = [f'--config.data.data_dir={tfds_dir}', f'--config.data.manual_dir={tmp_path / "manual"}',
-               '--config.train.num_steps=2', '--config.data.eval_split=test',
-               '--config.data.eval_crops=1']
+  overrides = [f'--config.data.data_dir={tfds_dir}',
+               f'--config.data.manual_dir={tmp_path / "manual"}', '--config.train.num_steps=2',
+               '--config.data.eval_split=test', '--config.data.eval_crops=1']
   preparing = lambda: any(tfds_dir.glob('alexnet_fashion_mnist/incomplete*'))
   process = start(tmp_path / 'run', *overrides)
   signal_when(process, preparing, signal.SIGINT, poll_s=0.01)
@@ -141,7 +152,8 @@ def test_a_second_ctrl_c_exits_at_once_and_the_saved_checkpoints_still_resume(tm
   for attempt in range(5):
     workdir = tmp_path / f'attempt{attempt}'
     process = start(workdir, *data)
-    signal_when(process, lambda: 4 in Workdir(workdir).checkpoint_steps(), signal.SIGINT)
+    signal_when(process, lambda workdir=workdir: 4 in Workdir(workdir).checkpoint_steps(),
+                signal.SIGINT)
     while 'SIGINT received' not in (line := process.stdout.readline()):
       assert line, 'the run ended without saying it received SIGINT'
     process.send_signal(signal.SIGINT)
@@ -325,7 +337,8 @@ def test_a_run_whose_checkpoints_are_all_damaged_is_refused_saying_what_was_move
   for _ in range(2):  # and again: never a silent restart from step 0
     with pytest.raises(checkpoint.DamagedCheckpointError,
                        match=rf'no checkpoint of this run can be read: {len(steps)} damaged '
-                             rf'checkpoint\(s\) \(steps 8, 16, 20, 24\) are in .*damaged_checkpoints'
+                             r'checkpoint\(s\) \(steps 8, 16, 20, 24\) are in '
+                             r'.*damaged_checkpoints'
                              r'.*Nothing was deleted\. To start this run again from step 0 here, '
                              r'move .*damaged_checkpoints away'):
       trainer.train_and_evaluate(config, finished_run)

@@ -14,10 +14,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from alexnet.model import lowering, parallel
-from alexnet.training import optim, steps
-from alexnet.model import network as model_lib
 from alexnet.config import ModelConfig, OptimConfig
+from alexnet.model import lowering, parallel
+from alexnet.model import network as model_lib
+from alexnet.training import optim, steps
 
 sliced_max = lowering.sliced_max
 reduce_window_max = lowering.reduce_window_max
@@ -32,7 +32,7 @@ def values_and_gradients(pool, x, window, stride):
 
 
 INPUTS = {
-    'normal': lambda key, shape: jax.random.normal(key, shape),
+    'normal': jax.random.normal,
     'relu': lambda key, shape: jax.nn.relu(jax.random.normal(key, shape)),  # ties at 0
     'few_values': lambda key, shape: jax.random.randint(key, shape, 0, 3).astype(jnp.float32),
 }
@@ -152,7 +152,7 @@ def test_the_cpu_lowering_computes_what_xla_defaults_compute_to_float32_round_of
 def test_maps_smaller_than_the_window_pool_alike_in_both_lowerings(monkeypatch, size):
   """model.max_pool pads such maps with -inf before either lowering sees them."""
   x = jax.random.normal(jax.random.key(size), (2, size, size + 1, 3))
-  pool = lambda v, window, stride: model_lib.max_pool(v, window, stride)
+  pool = model_lib.max_pool
   fast, fast_grad = values_and_gradients(pool, x, 3, 2)
   _without_cpu(monkeypatch, lowering.POOLING)
   plain, plain_grad = values_and_gradients(pool, x, 3, 2)

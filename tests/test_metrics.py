@@ -108,7 +108,7 @@ def test_a_metrics_line_cut_short_by_a_kill_or_a_full_disk_is_left_out_and_other
   run.metrics_file.write_text('\n'.join(whole) + '\n{"step": 3, "lo')
   assert [r['step'] for r in run.read_metrics()] == [1, 2]
   run.metrics_file.write_text('{"step": 1, "lo\n' + whole[1] + '\n')
-  with pytest.raises(ValueError, match='metrics.jsonl:1 is not a JSON record'):
+  with pytest.raises(ValueError, match=r'metrics.jsonl:1 is not a JSON record'):
     run.read_metrics()
 
 

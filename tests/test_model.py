@@ -15,9 +15,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from alexnet.config import ModelConfig
 from alexnet.model import network as model_lib
 from alexnet.model import parallel
-from alexnet.config import ModelConfig
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TINY = dict(num_classes=10, width=1 / 16, image_size=67)
@@ -175,7 +175,8 @@ def test_lrn_switch_removes_only_the_normalisation():
   images = 50 * tiny_images()
   with_lrn, params = apply_tiny(dict(TINY, init='he'), images)
   without_lrn, _ = apply_tiny(dict(TINY, init='he', lrn=False), images, params=params)
-  assert parameter_count(one_device_net(**TINY, lrn=False)) == parameter_count(one_device_net(**TINY))
+  assert (parameter_count(one_device_net(**TINY, lrn=False))
+          == parameter_count(one_device_net(**TINY)))
   assert not np.allclose(with_lrn, without_lrn)
 
 

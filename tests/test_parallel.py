@@ -10,9 +10,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from alexnet.config import ModelConfig, OptimConfig
 from alexnet.model import parallel
 from alexnet.training import optim, steps
-from alexnet.config import ModelConfig, OptimConfig
 
 TWO_TOWER_MESHES = [(1, 1), (1, 2), (2, 2), (4, 2)]
 ONE_TOWER_MESHES = [(1, 1), (2, 1), (4, 1)]
@@ -61,7 +61,7 @@ def test_logits_loss_and_gradients_do_not_depend_on_the_mesh(towers, meshes, tra
       params = jax.device_get(net.init(jax.random.key(0)))
     sharded = jax.device_put(params, net.param_shardings)
     results.append(loss_logits_and_gradients(net, sharded, batch, dropout_key))
-  for shape, result in zip(meshes[1:], results[1:]):
+  for result in results[1:]:
     assert_trees_close(result, results[0])
   if training:  # dropout really was on: evaluation mode gives other logits
     evaluation = loss_logits_and_gradients(net, sharded, batch, None)
@@ -192,12 +192,12 @@ def test_compiled_train_step_exchanges_activations_only_where_the_papers_gpus_di
 
 def test_model_axis_that_does_not_divide_the_towers_says_what_to_set():
   mesh = parallel.make_mesh(1, 3, jax.devices()[:3])
-  with pytest.raises(ValueError, match='mesh.model=1 .* or mesh.model=2'):
+  with pytest.raises(ValueError, match=r'mesh.model=1 .* or mesh.model=2'):
     parallel.ShardedAlexNet(ModelConfig(**TINY), mesh)
 
 
 def test_one_tower_net_on_a_model_axis_of_two_says_to_use_one():
-  with pytest.raises(ValueError, match='Set mesh.model=1'):
+  with pytest.raises(ValueError, match=r'Set mesh.model=1'):
     net_on((1, 2), towers=1, **TINY)
 
 
@@ -205,7 +205,7 @@ def test_one_tower_net_on_a_model_axis_of_two_says_to_use_one():
 def test_batch_not_divisible_by_the_data_axis_says_what_to_change():
   net = net_on((4, 2), **TINY)
   params = net.init(jax.random.key(0))
-  with pytest.raises(ValueError, match='batch of 6 images .* multiple of 4'):
+  with pytest.raises(ValueError, match=r'batch of 6 images .* multiple of 4'):
     net.apply(params, jnp.zeros((6, 67, 67, 3)))
 
 

@@ -96,7 +96,7 @@ def test_load_image_refuses_an_empty_file_and_a_directory(tiny_run, tmp_path):
   run = trained_run.load_run(tiny_run)
   empty = tmp_path / 'empty.png'
   empty.write_bytes(b'')
-  with pytest.raises(predict.ImageError, match='empty.png: the file is empty'):
+  with pytest.raises(predict.ImageError, match=r'empty.png: the file is empty'):
     predict.load_image(empty, run, crops=1)
   with pytest.raises(predict.ImageError, match='cannot be read'):
     predict.load_image(tmp_path, run, crops=1)

@@ -8,7 +8,7 @@ import pytest
 from tiny_run import ROOT
 
 sys.path.insert(0, str(ROOT / 'experiments'))
-import stats  # noqa: E402
+import stats
 
 
 def test_a_mean_difference_is_paired_by_seed_with_a_t_interval_and_p():

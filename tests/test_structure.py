@@ -50,8 +50,8 @@ def test_the_tools_do_not_import_the_training_loop():
              'alexnet.summary']
   loaded = subprocess.run(
       [sys.executable, '-c', f'import sys; import {", ".join(modules)}; '
-       "print(' '.join(m for m in ('alexnet.training.trainer', 'alexnet.training.metrics', 'tensorboardX') "
-       'if m in sys.modules))'],
+       "print(' '.join(m for m in ('alexnet.training.trainer', 'alexnet.training.metrics', "
+       "'tensorboardX') if m in sys.modules))"],
       cwd=ROOT, capture_output=True, text=True, timeout=300, check=True).stdout.split()
   assert loaded == []
 

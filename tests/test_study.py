@@ -11,11 +11,11 @@ import fake_data
 from tiny_run import ROOT
 
 sys.path.insert(0, str(ROOT / 'experiments'))
-import ablations  # noqa: E402
-import plan  # noqa: E402
-import runner  # noqa: E402
-import stats  # noqa: E402
-import study  # noqa: E402
+import ablations
+import plan
+import runner
+import stats
+import study
 
 
 def test_every_claim_names_a_regime_arms_it_runs_and_an_outcome_there_is():

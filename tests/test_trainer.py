@@ -21,12 +21,20 @@ import numpy as np
 import pytest
 
 import fake_data
-from alexnet.data import input_pipeline, pixel_statistics, preparation, registry
-from alexnet.training import loop, optim, trainer
 from alexnet.config import ModelConfig, OptimConfig
+from alexnet.data import input_pipeline, pixel_statistics, preparation, registry
 from alexnet.run.workdir import Workdir
-from processes import (ROOT, SMOKE, assert_same_parameters, final_parameters, logged_step, run,
-                       start, training_records)
+from alexnet.training import loop, optim, trainer
+from processes import (
+  ROOT,
+  SMOKE,
+  assert_same_parameters,
+  final_parameters,
+  logged_step,
+  run,
+  start,
+  training_records,
+)
 from tiny_run import smoke_config
 
 # Patience 1 makes the plateau rule divide the learning rate within the smoke run, so
@@ -113,7 +121,9 @@ def test_the_evaluations_of_a_run_reuse_its_dataset_without_reading_it_again(
   calls = collections.Counter()
   for module, name in ((registry, 'validate_data'), (registry, 'spec'),
                        (pixel_statistics, 'load'), (input_pipeline, 'source')):
-    def counted(*args, _name=name, _function=getattr(module, name), **kwargs):
+    original = getattr(module, name)
+
+    def counted(*args, _name=name, _function=original, **kwargs):
       calls[_name] += 1
       return _function(*args, **kwargs)
     monkeypatch.setattr(module, name, counted)
@@ -162,8 +172,9 @@ def test_between_logged_steps_the_loop_refuses_what_would_make_it_wait_for_the_d
 @pytest.mark.integration
 @pytest.mark.parametrize('override, message', [
     ('--config.model.towers=3', r'model.towers=3 is not allowed: it must be 1 or 2'),
-    ('--config.data.dataset=imagenet2013', r"data.dataset='imagenet2013' is not allowed: it "
-                                           r'must be imagenet2012 or fashion_mnist or image_folder'),
+    ('--config.data.dataset=imagenet2013',
+     r"data.dataset='imagenet2013' is not allowed: it must be imagenet2012 or fashion_mnist or "
+     r'image_folder'),
     ('--config.train.batch_size=12', r'batch of 12 images .* multiple of 8'),
 ])
 def test_config_errors_stop_before_any_work_with_one_line_naming_the_field(

@@ -166,7 +166,7 @@ def test_a_config_json_edited_into_invalid_json_is_named(tmp_path):
 
 
 def test_a_directory_without_config_json_is_not_a_run(tmp_path):
-  with pytest.raises(workdir_lib.RunNotFoundError, match='holds no config.json'):
+  with pytest.raises(workdir_lib.RunNotFoundError, match=r'holds no config\.json'):
     Workdir(tmp_path).read_config()
   assert Workdir(tmp_path).read_changes() == []
 

@@ -130,7 +130,7 @@ def reported(main: Callable[[Sequence[str]], None]) -> Callable[[Sequence[str]],
     except KeyboardInterrupt:  # a tool (not the trainer, which stops cleanly) was interrupted
       print('interrupted', file=sys.stderr)
       sys.exit(130)
-    except Exception as error:  # noqa: BLE001 - sorted into known failures and bugs below
+    except Exception as error:  # sorted into known failures and bugs below
       status = errors.exit_status(error)
       if status is None:
         raise
@@ -207,7 +207,7 @@ def parse_config_flags(flag_values, argv: list[str]) -> list[str]:
     if 'Error whilst parsing config file' not in str(error):
       raise
     raise ConfigFileError.from_loading(error, paths) from error
-  except Exception as error:  # noqa: BLE001 - only a config file runs user code while parsing
+  except Exception as error:
     raise ConfigFileError.from_loading(error, paths) from error
 
 

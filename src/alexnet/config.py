@@ -79,7 +79,7 @@ class _Section:
     for name, value in fields.items():
       expected = types[name]
       if expected is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
+        value = float(value)  # noqa: PLW2901 - the int given for a float field, as a float
       if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
         raise ConfigError(f'{section}.{name}={value!r} is not allowed: it must be a '
                           f'{expected.__name__}.')
@@ -114,7 +114,8 @@ class ModelConfig(_Section):
     require(self.towers in (1, 2), 'model.towers', self.towers, '1 or 2')
     require(self.num_classes >= 1, 'model.num_classes', self.num_classes, 'a positive integer')
     require(self.width > 0, 'model.width', self.width, 'a positive number')
-    require(self.input_channels >= 1, 'model.input_channels', self.input_channels, 'a positive integer')
+    require(self.input_channels >= 1, 'model.input_channels', self.input_channels,
+            'a positive integer')
     require(self.conv1_kernel >= 1, 'model.conv1_kernel', self.conv1_kernel, 'a positive integer')
     require(self.conv1_stride >= 1, 'model.conv1_stride', self.conv1_stride, 'a positive integer')
     require(self.image_size >= self.conv1_kernel, 'model.image_size', self.image_size,
@@ -158,8 +159,10 @@ class DataConfig(_Section):
        'threads'})
 
   dataset: str = 'imagenet2012'  # §2: ILSVRC-2012; or another name in alexnet.data.registry
-  data_dir: str = ''  # not in the paper: TFDS data_dir; '' = $TFDS_DATA_DIR or ~/tensorflow_datasets
-  manual_dir: str = ''  # not in the paper: holds the ILSVRC2012 tars; '' = <data_dir>/downloads/manual
+  # Not in the paper: TFDS data_dir; '' = $TFDS_DATA_DIR or ~/tensorflow_datasets.
+  data_dir: str = ''
+  # Not in the paper: holds the ILSVRC2012 tars; '' = <data_dir>/downloads/manual.
+  manual_dir: str = ''
   folder: str = ''  # not in the paper: root of <class>/<image> folders for dataset='image_folder'
   train_split: str = 'train'  # §2: the 1.2 million training images
   eval_split: str = 'validation'  # §6: ILSVRC-2012 results are on the 50,000 validation images
@@ -170,16 +173,16 @@ class DataConfig(_Section):
   # Not in the paper: training images the final evaluation also measures as it does the test
   # (centre crop, no dropout), so that the test − train gap compares like with like; '' = none.
   train_eval_split: str = ''
-  resize_size: int = 256  # §2: shorter side to 256, central 256×256 crop (done once, at preparation)
+  resize_size: int = 256  # §2: shorter side to 256, central 256×256 crop (once, at preparation)
   mean: str = 'pixel'  # §2: per-pixel mean image of the training set; 'channel' = per-channel mean
-  divide_by_std: bool = False  # §2 feeds raw values minus the mean; True also divides by the RGB std
+  divide_by_std: bool = False  # §2 feeds raw values minus the mean; True also divides by RGB std
   translate: bool = True  # §4.1: training crops at random positions; False = the centre crop
   flip: bool = True  # §4.1: horizontal reflections of the training crops
   pca_std: float = 0.1  # §4.1: α ~ N(0, 0.1) per image per use; 0 turns the colour shift off
   pca_eigen: str = 'computed'  # §4.1: PCA of the training set's RGB; 'imagenet' = published values
   pca_convention: str = 'lambda'  # §4.1's text: α·λ; 'sqrt_lambda' = α·√λ as in cuda-convnet2
   eval_crops: int = 10  # §4.1: average of the 10 patches' softmax; 1 = centre crop only
-  threads: int = 0  # not in the paper: tf.data's threads and parallel calls; 0 = one per usable core
+  threads: int = 0  # not in the paper: tf.data's threads and parallel calls; 0 = one per core
 
   @property
   def final_split(self) -> str:
@@ -212,7 +215,8 @@ class OptimConfig(_Section):
   weight_decay: float = 5e-4  # §5
   weight_decay_on_biases: bool = False  # §5 decays weights; cuda-convnet2 and Caffe spare biases
   update_rule: str = 'paper'  # §5: v ← 0.9v − 0.0005εw − εg, w ← w + v; 'usual' = (μv + g)·ε
-  schedule: str = 'plateau'  # §5: ÷10 when validation error stops improving; 'step', 'cosine', 'constant'
+  # §5: ÷10 when validation error stops improving; or 'step', 'cosine', 'constant'.
+  schedule: str = 'plateau'
   plateau_patience: int = 4  # not in the paper: evaluations without improvement before ÷10
   plateau_factor: float = 0.1  # §5: "divide the learning rate by 10"
   plateau_max_reductions: int = 3  # §5: "reduced three times prior to termination"
@@ -255,7 +259,8 @@ class TrainConfig(_Section):
 
   batch_size: int = 128  # §5: "batch size of 128 examples" (global, over all devices)
   num_epochs: float = 90.0  # §5: "roughly 90 cycles through the training set"
-  num_steps: int = USE_NUM_EPOCHS  # not in the paper: when positive, overrides num_epochs (smoke runs)
+  # Not in the paper: when positive, overrides num_epochs (smoke runs).
+  num_steps: int = USE_NUM_EPOCHS
   eval_every_epochs: float = 1.0  # not in the paper: how often the plateau rule sees the error
   eval_batch_size: int = 128  # not in the paper: global batch of evaluation
   log_every_steps: int = 100  # not in the paper: metrics.jsonl, TensorBoard and console

@@ -3,7 +3,8 @@
 A failure the user can act on (a config field, a file, a workdir, a checkpoint) is
 printed as one line, ``error: <what is wrong and what to do>``, with no traceback, by
 :func:`alexnet.cli.run`, which every command runs through. The exception types below mark
-them, and the modules that detect each raise a subclass that says what it is about (``config.ConfigError``, ``workdir.WorkdirInUseError``, …).
+them, and the modules that detect each raise a subclass that says what it is about
+(``config.ConfigError``, ``workdir.WorkdirInUseError``, …).
 Setting ``ALEXNET_TRACEBACK=1`` shows the traceback as well, for debugging.
 
 Exit statuses, which a batch script acts on (``slurm/train.sbatch`` requeues only the

@@ -55,7 +55,8 @@ def load_image(path: str | Path, run: trained_run.Run, crops: int) -> np.ndarray
   return load_image_with_note(path, run, crops)[0]
 
 
-def load_image_with_note(path: str | Path, run: trained_run.Run, crops: int) -> tuple[np.ndarray, str]:
+def load_image_with_note(path: str | Path, run: trained_run.Run,
+                         crops: int) -> tuple[np.ndarray, str]:
   """:func:`load_image`, and what evaluation's preprocessing did to the image that one may
   not expect ('' if nothing): the file is read once for both."""
   try:

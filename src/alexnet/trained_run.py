@@ -21,14 +21,14 @@ import numpy as np
 from absl import flags
 
 from alexnet import errors
+from alexnet.config import EVAL_CROPS, ModelConfig, RunConfig
 from alexnet.data import preparation
 from alexnet.data.dataset import Dataset
 from alexnet.model import lowering, parallel
-from alexnet.training import optim, steps
-from alexnet.run.checkpoint import CheckpointDeletedError, CheckpointReader
-from alexnet.config import EVAL_CROPS, ModelConfig, RunConfig
 from alexnet.model.towers import DATA_AXIS
+from alexnet.run.checkpoint import CheckpointDeletedError, CheckpointReader
 from alexnet.run.workdir import RunNotFoundError, Workdir
+from alexnet.training import optim, steps
 
 CHECKPOINT_CHOICES = "'latest', 'best' or a step number"
 # A live trainer may delete the chosen checkpoint (its retention) while it is read: choose again.

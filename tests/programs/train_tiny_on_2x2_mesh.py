@@ -13,9 +13,9 @@ import jax
 import numpy as np
 from jax.experimental import multihost_utils
 
+from alexnet.config import ModelConfig, OptimConfig
 from alexnet.model import parallel
 from alexnet.training import optim, steps
-from alexnet.config import ModelConfig, OptimConfig
 
 STEPS = 3
 BATCH = 8

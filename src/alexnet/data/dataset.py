@@ -33,13 +33,15 @@ class DatasetInfo:
   """What the trainer needs to know about a prepared dataset."""
 
   num_classes: int
-  class_names: tuple[str, ...]  # ImageNet: WordNet names; Fashion-MNIST: TFDS's; folders: folder names
+  # ImageNet: WordNet names; Fashion-MNIST: TFDS's; folders: folder names.
+  class_names: tuple[str, ...]
   num_examples: dict[str, int]  # per split
   train_examples: int  # in data_config.train_split, which may be a slice such as 'train[:10%]'
   skipped_images: int  # unreadable files left out at preparation (0 where not applicable)
   tfds_name: str  # name/config:version, for the log
   prepared_dir: str  # where TFDS wrote the records, and the statistics beside them
-  stored_shape: tuple[int, int, int]  # one stored image: (256, 256, 3) for §2, (28, 28, 1) for Fashion-MNIST
+  # One stored image: (256, 256, 3) for §2, (28, 28, 1) for Fashion-MNIST.
+  stored_shape: tuple[int, int, int]
   statistics_file: str
 
 

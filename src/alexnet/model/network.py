@@ -21,8 +21,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from alexnet.model import lowering, towers
 from alexnet.config import ModelConfig
+from alexnet.model import lowering, towers
 
 # model.activation's values (config.ACTIVATIONS), as functions.
 ACTIVATION_FUNCTIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
@@ -70,7 +70,8 @@ INIT_RULES: dict[str, Callable[[str, int], tuple[float, float]]] = {
 def layer_features(config: ModelConfig) -> dict[str, int]:
   """Kernels (or neurons) of each layer, summed over the towers."""
   per_tower = _FEATURES_PER_TOWER[config.towers]
-  features = {name: config.towers * max(1, round(n * config.width)) for name, n in per_tower.items()}
+  features = {name: config.towers * max(1, round(n * config.width))
+              for name, n in per_tower.items()}
   features['fc8'] = config.num_classes
   return features
 
@@ -144,7 +145,7 @@ def lrn_term(x: jax.Array, *, groups: int, size: int, alpha: float,
   ones = (1,) * by_tower.ndim
   window_sums = jax.lax.reduce_window(
       jnp.square(by_tower), 0.0, jax.lax.add,
-      window_dimensions=ones[:-1] + (size,), window_strides=ones,
+      window_dimensions=(*ones[:-1], size), window_strides=ones,
       padding=((0, 0),) * (by_tower.ndim - 1) + ((half, half),))
   scale = alpha / size if alpha_over_size else alpha
   return (scale * window_sums).reshape(x.shape)

@@ -28,7 +28,6 @@ from alexnet.run import console, records
 from alexnet.run.workdir import DamagedMetricsError, Workdir
 
 
-
 class MetricsWriter:
   """Writes training and evaluation records of one run, from process 0 only."""
 

@@ -21,8 +21,8 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from alexnet.model import lowering
-from alexnet.run import console, stopping
 from alexnet.model.parallel import ShardedAlexNet, global_batch
+from alexnet.run import console, stopping
 
 # The network's float input from the batch the host sent, inside a jitted step.
 InputImages = Callable[[Mapping[str, jax.Array]], jax.Array]
@@ -166,7 +166,8 @@ def evaluate_batches(eval_step, params, batches: Iterator[Mapping[str, np.ndarra
                      progress: console.Progress | None = None) -> dict[str, float] | None:
   """Top-1 and top-5 error (and the loss) of ``params`` over one pass of ``batches``
   (this process's rows of each global batch, as
-  :meth:`alexnet.data.dataset.Dataset.eval_batches` yields them), summed by ``eval_step`` (:func:`make_eval_step`).
+  :meth:`alexnet.data.dataset.Dataset.eval_batches` yields them), summed by ``eval_step``
+  (:func:`make_eval_step`).
 
   None if a stop was requested during the pass (looked at before every batch, a point
   every process passes together: :func:`stopping.reached_sync_point`). ``progress``, if

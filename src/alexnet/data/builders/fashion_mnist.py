@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 import struct
 
-from alexnet.run import stopping
 from alexnet.data.tensorflow_import import tfds
+from alexnet.run import stopping
 
 DEBIAN_DIR = '/usr/share/datasets/fashion-mnist'
 _FILES = {

@@ -26,12 +26,12 @@ import dataclasses
 import hashlib
 import os
 import re
-
+from typing import ClassVar
 
 from alexnet import errors
-from alexnet.run import stopping
 from alexnet.data.builders import skipped, stored_format
 from alexnet.data.tensorflow_import import tfds
+from alexnet.run import stopping
 
 _SPLIT_DIRS = {'train': 'train', 'val': 'validation', 'validation': 'validation', 'test': 'test'}
 
@@ -118,7 +118,7 @@ class AlexnetImageFolder(tfds.core.GeneratorBasedBuilder):
   """Images in class folders, stored as §2's central crops."""
 
   VERSION = tfds.core.Version('1.0.0')
-  RELEASE_NOTES = {'1.0.0': 'First version.'}
+  RELEASE_NOTES: ClassVar[dict[str, str]] = {'1.0.0': 'First version.'}
 
   def _info(self) -> tfds.core.DatasetInfo:
     class_names, _ = scan(self.builder_config.folder)

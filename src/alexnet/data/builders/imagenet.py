@@ -18,16 +18,18 @@ from __future__ import annotations
 import dataclasses
 import os
 import tarfile
+from typing import ClassVar
 
 from alexnet import errors
-from alexnet.run import stopping
 from alexnet.data.builders import skipped, stored_format
 from alexnet.data.tensorflow_import import tfds
+from alexnet.run import stopping
 
+# isort: split
 # After alexnet.data.tensorflow_import, which makes TensorFlow's process settings before its
 # import.
-from tensorflow_datasets.datasets.imagenet2012 import imagenet2012_dataset_builder  # noqa: E402
-from tensorflow_datasets.datasets.siscore import labels as imagenet_labels  # noqa: E402
+from tensorflow_datasets.datasets.imagenet2012 import imagenet2012_dataset_builder
+from tensorflow_datasets.datasets.siscore import labels as imagenet_labels
 
 REQUIRED_TARS = ('ILSVRC2012_img_train.tar', 'ILSVRC2012_img_val.tar')
 OPTIONAL_TAR = 'ILSVRC2012_img_test.tar'
@@ -85,7 +87,7 @@ def check_tars(manual_dir: str) -> None:
 class AlexnetImagenet2012(imagenet2012_dataset_builder.Builder):
   """TFDS ``imagenet2012`` with §2's resizing done once, at preparation."""
 
-  BUILDER_CONFIGS = [config_for(256)]
+  BUILDER_CONFIGS: ClassVar[list[ResizedConfig]] = [config_for(256)]
 
   MANUAL_DOWNLOAD_INSTRUCTIONS = """\
   manual_dir must contain ILSVRC2012_img_train.tar and ILSVRC2012_img_val.tar
