@@ -49,7 +49,7 @@ def main() -> None:
   size = sum(leaf.nbytes for leaf in jax.tree.leaves(state))
   root = Path(tempfile.mkdtemp(dir=args.dir, prefix='alexnet_checkpoint_integrity_'))
   try:
-    ckpt = checkpoint.Checkpoints(Workdir(root), keep=args.saves + 1)
+    ckpt = checkpoint.Checkpoints.open(Workdir(root), keep=args.saves + 1)
     held, on_disk, hashing, verifying, restoring = [], [], [], [], []
     for step in range(1, args.saves + 1):
       started = time.perf_counter()

@@ -122,7 +122,7 @@ def finish(process: subprocess.Popen, status: int) -> str:
 def final_parameters(workdir: Path) -> dict:
   """The parameters of the latest checkpoint, read as plain arrays onto this process's first
   device (whatever processes and devices saved it)."""
-  ckpt = checkpoint.Checkpoints(Workdir(workdir), keep=3)
+  ckpt = checkpoint.Checkpoints.open(Workdir(workdir), keep=3)
   step = ckpt.steps()[-1]
   device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
   target = jax.tree.map(lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=device),

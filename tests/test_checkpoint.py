@@ -37,13 +37,13 @@ def test_a_checkpoint_saved_on_one_mesh_restores_on_others(tmp_path):
   batch = dict(image=jax.random.normal(jax.random.key(0), (8, 35, 35, 3)),
                label=np.arange(8) % 10)
   state, _ = steps.make_train_step(net, tx)(state, batch, 0.01)
-  saved = checkpoint.Checkpoints(Workdir(tmp_path), keep=2)
+  saved = checkpoint.Checkpoints.open(Workdir(tmp_path), keep=2)
   saved.save(1, state, {'plateau': {}})
   saved.wait()
   expected = jax.device_get(state)
   for shape in [(1, 1), (4, 2), (8, 1)]:
     other_net, other_tx = tiny_state(shape)
-    restored, progress = checkpoint.Checkpoints(Workdir(tmp_path), keep=2).restore(
+    restored, progress = checkpoint.Checkpoints.open(Workdir(tmp_path), keep=2).restore(
         steps.abstract_train_state(other_net, other_tx))
     assert progress == {'plateau': {}}
     kernel = restored.params['conv2']['kernel']
@@ -56,7 +56,7 @@ def saved_at_steps_4_and_8(workdir: Path):
   0.4) in ``workdir``; returns the net and optimizer that restore them."""
   net, tx = tiny_state((1, 1))
   state = steps.create_train_state(net, tx, seed=0)
-  ckpt = checkpoint.Checkpoints(Workdir(workdir), keep=3)
+  ckpt = checkpoint.Checkpoints.open(Workdir(workdir), keep=3)
   for step, error in ((4, 0.5), (8, 0.4)):
     ckpt.save(step, state.replace(step=np.int32(step)), {'step': step},
               metrics={records.RANKING_FIELD: error})
@@ -72,7 +72,7 @@ def test_a_damaged_latest_checkpoint_is_set_aside_and_the_previous_one_used(tmp_
       os.truncate(path, path.stat().st_size // 2)
   # A save cut short leaves a temporary directory, which is never read.
   (tmp_path / 'checkpoints' / '12.orbax-checkpoint-tmp-1').mkdir()
-  restored, progress = checkpoint.Checkpoints(Workdir(tmp_path), keep=3).restore(
+  restored, progress = checkpoint.Checkpoints.open(Workdir(tmp_path), keep=3).restore(
       steps.abstract_train_state(net, tx))
   assert progress == {'step': 4} and int(restored.step) == 4
   assert (tmp_path / 'damaged_checkpoints' / '8').is_dir()
@@ -81,13 +81,14 @@ def test_a_damaged_latest_checkpoint_is_set_aside_and_the_previous_one_used(tmp_
 
 def test_a_checkpoint_of_another_network_is_refused_with_the_differing_shapes(tmp_path):
   net, tx = tiny_state((1, 1))
-  ckpt = checkpoint.Checkpoints(Workdir(tmp_path), keep=3)
+  ckpt = checkpoint.Checkpoints.open(Workdir(tmp_path), keep=3)
   ckpt.save(1, steps.create_train_state(net, tx, seed=0), {})
   ckpt.wait()
   wider = parallel.ShardedAlexNet(ModelConfig(num_classes=10, width=1 / 8, image_size=35),
                                   parallel.make_mesh(1, 1, jax.devices()[:1]))
   with pytest.raises(checkpoint.IncompatibleCheckpointError, match='params/conv1/kernel'):
-    checkpoint.Checkpoints(Workdir(tmp_path), keep=3).restore(steps.abstract_train_state(wider, tx))
+    checkpoint.Checkpoints.open(Workdir(tmp_path), keep=3).restore(
+        steps.abstract_train_state(wider, tx))
   assert (tmp_path / 'checkpoints' / '1').is_dir()  # refused, not set aside
 
 
@@ -112,9 +113,9 @@ def test_a_flipped_byte_in_a_checkpoint_is_detected_and_the_checkpoint_before_us
   arrays.write_bytes(bytes(content))
   assert 'differ from the checksums' in checkpoint_files.verify(tmp_path / 'checkpoints' / '8')
   with pytest.raises(checkpoint.DamagedCheckpointError, match=r'step 8 .* is damaged'):
-    checkpoint.Checkpoints(Workdir(tmp_path), keep=3).restore(
+    checkpoint.Checkpoints.open(Workdir(tmp_path), keep=3).restore(
         steps.abstract_train_state(net, tx), step=8)  # asked for by number: refused
-  restored, progress = checkpoint.Checkpoints(Workdir(tmp_path), keep=3).restore(
+  restored, progress = checkpoint.Checkpoints.open(Workdir(tmp_path), keep=3).restore(
       steps.abstract_train_state(net, tx))
   assert progress == {'step': 4} and int(restored.step) == 4
   assert (tmp_path / 'damaged_checkpoints' / '8').is_dir()
@@ -133,7 +134,7 @@ def test_damaged_metrics_read_before_any_verification_make_a_damaged_checkpoint(
   with pytest.raises(checkpoint.DamagedCheckpointError, match=r'step 8 .* is damaged'):
     reader.restore(steps.abstract_train_state(net, tx), 8)
   assert Workdir(tmp_path).checkpoint_steps() == [4, 8]
-  restored, progress = checkpoint.Checkpoints(Workdir(tmp_path), keep=3).restore(
+  restored, progress = checkpoint.Checkpoints.open(Workdir(tmp_path), keep=3).restore(
       steps.abstract_train_state(net, tx))  # the trainer: sets it aside, uses the one before
   assert progress == {'step': 4} and int(restored.step) == 4
   assert (tmp_path / 'damaged_checkpoints' / '8').is_dir()

@@ -33,6 +33,7 @@ import json
 import logging
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -182,38 +183,50 @@ def _refuse_a_restart_over_damaged(directory: Path, damaged_directory: Path) -> 
         f'{damaged_directory} away; or give the new run another --workdir.')
 
 
+def _manager_options(keep: int, on_saved: Callable[[], None]) -> ocp.CheckpointManagerOptions:
+  """The latest ``keep`` checkpoints kept, and the one of lowest error; ``on_saved`` called
+  in orbax's thread when a save's files are written, before it is renamed into place."""
+  policies = ocp.checkpoint_managers
+  lowest_error = lambda metrics: metrics[records.RANKING_FIELD]
+  return ocp.CheckpointManagerOptions(
+      best_fn=lowest_error, best_mode='min',  # writes the metrics, ranks by them
+      preservation_policy=policies.AnyPreservationPolicy([
+          policies.LatestN(keep),
+          # reverse=True sorts errors downwards, so the one kept is the lowest.
+          policies.BestN(get_metric_fn=lowest_error, reverse=True, n=1,
+                         keep_checkpoints_without_metrics=False),
+      ]),
+      enable_async_checkpointing=True,
+      async_options=ocp.AsyncOptions(post_finalization_callback=on_saved),
+      cleanup_tmp_directories=True,  # a save cut short by a kill leaves only a tmp directory
+  )
+
+
 class Checkpoints:
   """The checkpoints of one run, under ``<workdir>/checkpoints``, as its trainer writes them.
 
-  Only the trainer, which holds the workdir's lock, opens them so: orbax's manager creates
-  the directory and removes the temporary directories of saves cut short.
+  Only the trainer, which holds the workdir's lock, opens them so (:meth:`open`): orbax's
+  manager creates the directory and removes the temporary directories of saves cut short.
   """
 
-  def __init__(self, workdir: Workdir, *, keep: int):
+  def __init__(self, workdir: Workdir):
     self.directory = workdir.checkpoints_dir
     self.damaged_directory = workdir.damaged_dir
     self._checksum_queue: collections.deque[int] = collections.deque()
     self.manager: ocp.CheckpointManager | None = None
-    for step in workdir.checkpoint_steps():  # before orbax reads their metrics
-      self._set_aside_if_unranked(step)
-    policies = ocp.checkpoint_managers
-    lowest_error = lambda metrics: metrics[records.RANKING_FIELD]
-    options = ocp.CheckpointManagerOptions(
-        best_fn=lowest_error, best_mode='min',  # writes the metrics, ranks by them
-        preservation_policy=policies.AnyPreservationPolicy([
-            policies.LatestN(keep),
-            # reverse=True sorts errors downwards, so the one kept is the lowest.
-            policies.BestN(get_metric_fn=lowest_error, reverse=True, n=1,
-                           keep_checkpoints_without_metrics=False),
-        ]),
-        enable_async_checkpointing=True,
-        async_options=ocp.AsyncOptions(post_finalization_callback=self._write_checksums),
-        cleanup_tmp_directories=True,  # a save cut short by a kill leaves only a tmp directory
-    )
-    self.manager = ocp.CheckpointManager(
-        self.directory, options=options,
+
+  @classmethod
+  def open(cls, workdir: Workdir, *, keep: int) -> Checkpoints:
+    """The run's checkpoints, ready to restore and save: those whose metrics are damaged set
+    aside first (orbax reads the metrics on opening), then orbax's manager opened."""
+    checkpoints = cls(workdir)
+    for step in workdir.checkpoint_steps():
+      checkpoints._set_aside_if_unranked(step)
+    checkpoints.manager = ocp.CheckpointManager(
+        checkpoints.directory, options=_manager_options(keep, checkpoints._write_checksums),
         item_handlers=dict(state=ocp.StandardCheckpointHandler(),
                            progress=ocp.JsonCheckpointHandler()))
+    return checkpoints
 
   def steps(self) -> list[int]:
     return sorted(self.manager.all_steps())

@@ -20,6 +20,7 @@ import json
 import math
 import time
 from collections.abc import Mapping
+from pathlib import Path
 
 import tensorboardX
 
@@ -31,18 +32,26 @@ from alexnet.run.workdir import DamagedMetricsError, Workdir
 class MetricsWriter:
   """Writes training and evaluation records of one run, from process 0 only."""
 
-  def __init__(self, workdir: Workdir, *, start_step: int, total_steps: int, enabled: bool):
-    self.enabled = enabled
-    self.path = workdir.metrics_file
+  def __init__(self, path: Path, tensorboard: tensorboardX.SummaryWriter | None,
+               progress: console.Progress | None):
+    self.path, self.tensorboard, self.progress = path, tensorboard, progress
+    self.enabled = tensorboard is not None
+
+  @classmethod
+  def open(cls, workdir: Workdir, *, start_step: int, total_steps: int,
+           enabled: bool) -> MetricsWriter:
+    """The logs of a run (re)started at ``start_step``: metrics.jsonl cut back to it, and
+    TensorBoard told to purge what came after. A writer not ``enabled`` writes nothing."""
+    path = workdir.metrics_file
     if not enabled:
-      return
-    if self.path.exists():  # left by a run that stopped after its last checkpoint
-      kept = [line for line, record in self._readable_lines(workdir)
+      return cls(path, None, None)
+    if path.exists():  # left by a run that stopped after its last checkpoint
+      kept = [line for line, record in cls._readable_lines(workdir)
               if record['step'] <= start_step]
-      self.path.write_text(''.join(line + '\n' for line in kept))
-    self.tensorboard = tensorboardX.SummaryWriter(str(workdir.tensorboard_dir),
-                                                  purge_step=start_step)
-    self.progress = console.Progress('step', total_steps, unit='step', done=start_step)
+      path.write_text(''.join(line + '\n' for line in kept))
+    tensorboard = tensorboardX.SummaryWriter(str(workdir.tensorboard_dir), purge_step=start_step)
+    return cls(path, tensorboard,
+               console.Progress('step', total_steps, unit='step', done=start_step))
 
   @staticmethod
   def _readable_lines(workdir: Workdir) -> list[tuple[str, dict]]:

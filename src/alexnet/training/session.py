@@ -42,7 +42,7 @@ class Session:
       self._lock.acquire()
 
   def open_checkpoints(self, keep: int) -> Checkpoints:
-    self.checkpoints = Checkpoints(self.workdir, keep=keep)
+    self.checkpoints = Checkpoints.open(self.workdir, keep=keep)
     return self.checkpoints
 
   def commit(self, config: config_lib.RunConfig, changes: dict[str, tuple[Any, Any]], *,
@@ -58,8 +58,8 @@ class Session:
     process_0 = jax.process_index() == 0
     if process_0:
       self.workdir.write_config(config.to_dict(), history)
-    self.writer = MetricsWriter(self.workdir, start_step=start_step, total_steps=total_steps,
-                                enabled=process_0)
+    self.writer = MetricsWriter.open(self.workdir, start_step=start_step,
+                                     total_steps=total_steps, enabled=process_0)
     return self.writer
 
   def __exit__(self, kind, failure: BaseException | None, traceback) -> None:
