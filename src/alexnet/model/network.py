@@ -32,7 +32,7 @@ ACTIVATION_FUNCTIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
 CONV_LAYERS = ('conv1', 'conv2', 'conv3', 'conv4', 'conv5')
 FC_LAYERS = ('fc6', 'fc7', 'fc8')
 LAYERS = CONV_LAYERS + FC_LAYERS
-# Every output the forward pass reports to its `observe` hook, in order.
+# Every output the forward pass sows (nnx.Intermediate, under its name), in order.
 LAYER_OUTPUTS = ('conv1', 'pool1', 'conv2', 'pool2', 'conv3', 'conv4', 'conv5', 'pool5',
                  'fc6', 'fc7', 'fc8')
 # The forward pass's stages in order, each under its jax.named_scope: what profiles show.
@@ -224,8 +224,8 @@ class AlexNet(nnx.Module):
     self.fc7 = Dense('fc7', config, features['fc6'], features['fc7'], rngs=rngs)
     self.fc8 = Dense('fc8', config, features['fc7'], features['fc8'], replicated=True, rngs=rngs)
 
-  def __call__(self, images: jax.Array, dropout_masks: Mapping[str, jax.Array] | None = None,
-               *, observe: Callable[[str, jax.Array], None] | None = None) -> jax.Array:
+  def __call__(self, images: jax.Array,
+               dropout_masks: Mapping[str, jax.Array] | None = None) -> jax.Array:
     """Logits of this device's batch rows, computed by this device's towers.
 
     Args:
@@ -234,12 +234,15 @@ class AlexNet(nnx.Module):
         this device's rows and neurons (see
         :meth:`alexnet.model.parallel.ShardedAlexNet.dropout_masks`); None evaluates
         the network without dropout.
-      observe: called with each layer's name and this device's part of its
-        output (conv1, pool1, ..., fc8), e.g. to print the summary.
+
+    Each output of ``LAYER_OUTPUTS`` (this device's part of it) is sown as an
+    ``nnx.Intermediate`` of its name, for a caller that runs the model under
+    ``nnx.capture(model, nnx.Intermediate)``. Run it under a capture in any case: a capture
+    of no variable type keeps nothing, where ``sow`` outside one adds the values to the
+    module's state (see :meth:`alexnet.model.parallel.ShardedAlexNet.apply`).
     """
     config = self.config
     activation = ACTIVATION_FUNCTIONS[config.activation]
-    seen = observe or (lambda name, value: None)
 
     def layer(name: str, fn: Callable[[jax.Array], jax.Array], x: jax.Array) -> jax.Array:
       """``fn(x)`` under the layer's name: profiles (benchmarks/step_profile.py, TensorBoard)
@@ -247,7 +250,7 @@ class AlexNet(nnx.Module):
       with jax.named_scope(name):
         y = fn(x)
       if name in LAYER_OUTPUTS:
-        seen(name, y)
+        self.sow(nnx.Intermediate, name, y)
       return y
 
     x = images.astype(config.compute_dtype)
