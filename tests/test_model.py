@@ -9,6 +9,7 @@ import math
 import pathlib
 import re
 import runpy
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -207,6 +208,16 @@ def test_dropout_zeroes_about_half_of_fc6_and_fc7_and_only_in_training():
   no_dropout, _ = apply_tiny(dict(TINY, dropout_rate=0.0), images, params=params,
                              dropout_key=jax.random.key(1))
   np.testing.assert_array_equal(no_dropout, evaluation)
+
+
+def test_training_forward_pass_keeps_none_of_the_outputs_the_layers_sow():
+  """``apply`` runs the model under a capture of no variable type: ``Module.sow`` outside
+  any capture would add every layer's output to the model's state, and warns that it does."""
+  net = one_device_net(**TINY)
+  images = jax.ShapeDtypeStruct((2, 67, 67, 3), jnp.float32)
+  with warnings.catch_warnings():
+    warnings.simplefilter('error', DeprecationWarning)
+    jax.eval_shape(net.apply, net.abstract_params, images, jax.random.key(0))
 
 
 @pytest.mark.integration

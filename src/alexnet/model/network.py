@@ -32,7 +32,7 @@ ACTIVATION_FUNCTIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
 CONV_LAYERS = ('conv1', 'conv2', 'conv3', 'conv4', 'conv5')
 FC_LAYERS = ('fc6', 'fc7', 'fc8')
 LAYERS = CONV_LAYERS + FC_LAYERS
-# Every output the forward pass reports to its `observe` hook, in order.
+# Every output the forward pass sows (nnx.Intermediate, under its name), in order.
 LAYER_OUTPUTS = ('conv1', 'pool1', 'conv2', 'pool2', 'conv3', 'conv4', 'conv5', 'pool5',
                  'fc6', 'fc7', 'fc8')
 # The forward pass's stages in order, each under its jax.named_scope: what profiles show.
@@ -195,32 +195,22 @@ class TowerConv(nnx.Module):
     return y + self.bias[...].astype(x.dtype)
 
 
-class TowerDense(nnx.Module):
-  """A fully-connected layer whose neurons are divided equally between the towers."""
+class Dense(nnx.Module):
+  """A fully-connected layer whose neurons are divided equally between the towers (fc6, fc7).
 
-  def __init__(self, layer: str, config: ModelConfig, in_features: int, out_features: int, *,
-               rngs: nnx.Rngs):
-    kernel, bias = _initial_values(config, layer, rngs, (in_features, out_features),
-                                   (out_features,))
-    self.kernel = towers.TowerParam(kernel)
-    self.bias = towers.TowerParam(bias)
-
-  def __call__(self, x: jax.Array) -> jax.Array:
-    return x @ self.kernel[...].astype(x.dtype) + self.bias[...].astype(x.dtype)
-
-
-class Classifier(nnx.Module):
-  """fc8: every device holds all of it and computes all logits (§3.2 replicated layer).
-
-  Splitting it like the other layers would force a fifth exchange, of the logits,
-  before the softmax; replicating it costs 4M parameters per device and no traffic.
+  ``replicated``: every device holds all of it and computes every output instead (fc8, the
+  §3.2 replicated layer). Splitting fc8 like the other layers would force a fifth exchange,
+  of the logits, before the softmax; replicating it costs 4M parameters per device and no
+  traffic.
   """
 
-  def __init__(self, config: ModelConfig, in_features: int, *, rngs: nnx.Rngs):
-    kernel, bias = _initial_values(config, 'fc8', rngs, (in_features, config.num_classes),
-                                   (config.num_classes,))
-    self.kernel = nnx.Param(kernel)
-    self.bias = nnx.Param(bias)
+  def __init__(self, layer: str, config: ModelConfig, in_features: int, out_features: int, *,
+               replicated: bool = False, rngs: nnx.Rngs):
+    kernel, bias = _initial_values(config, layer, rngs, (in_features, out_features),
+                                   (out_features,))
+    param = nnx.Param if replicated else towers.TowerParam
+    self.kernel = param(kernel)
+    self.bias = param(bias)
 
   def __call__(self, x: jax.Array) -> jax.Array:
     return x @ self.kernel[...].astype(x.dtype) + self.bias[...].astype(x.dtype)
@@ -245,12 +235,12 @@ class AlexNet(nnx.Module):
     self.conv5 = TowerConv('conv5', config, features['conv4'], features['conv5'], 3, stride=1,
                            padding=(1, 1), own_tower_input=True, rngs=rngs)
     flat = sizes['pool5'] ** 2 * features['conv5']
-    self.fc6 = TowerDense('fc6', config, flat, features['fc6'], rngs=rngs)
-    self.fc7 = TowerDense('fc7', config, features['fc6'], features['fc7'], rngs=rngs)
-    self.fc8 = Classifier(config, features['fc7'], rngs=rngs)
+    self.fc6 = Dense('fc6', config, flat, features['fc6'], rngs=rngs)
+    self.fc7 = Dense('fc7', config, features['fc6'], features['fc7'], rngs=rngs)
+    self.fc8 = Dense('fc8', config, features['fc7'], features['fc8'], replicated=True, rngs=rngs)
 
-  def __call__(self, images: jax.Array, dropout_masks: Mapping[str, jax.Array] | None = None,
-               *, observe: Callable[[str, jax.Array], None] | None = None) -> jax.Array:
+  def __call__(self, images: jax.Array,
+               dropout_masks: Mapping[str, jax.Array] | None = None) -> jax.Array:
     """Logits of this device's batch rows, computed by this device's towers.
 
     Args:
@@ -259,12 +249,15 @@ class AlexNet(nnx.Module):
         this device's rows and neurons (see
         :meth:`alexnet.model.parallel.ShardedAlexNet.dropout_masks`); None evaluates
         the network without dropout.
-      observe: called with each layer's name and this device's part of its
-        output (conv1, pool1, ..., fc8), e.g. to print the summary.
+
+    Each output of ``LAYER_OUTPUTS`` (this device's part of it) is sown as an
+    ``nnx.Intermediate`` of its name, for a caller that runs the model under
+    ``nnx.capture(model, nnx.Intermediate)``. Run it under a capture in any case: a capture
+    of no variable type keeps nothing, where ``sow`` outside one adds the values to the
+    module's state (see :meth:`alexnet.model.parallel.ShardedAlexNet.apply`).
     """
     config = self.config
     activation = ACTIVATION_FUNCTIONS[config.activation]
-    seen = observe or (lambda name, value: None)
 
     def layer(name: str, fn: Callable[[jax.Array], jax.Array], x: jax.Array) -> jax.Array:
       """``fn(x)`` under the layer's name: profiles (benchmarks/step_profile.py, TensorBoard)
@@ -272,7 +265,7 @@ class AlexNet(nnx.Module):
       with jax.named_scope(name):
         y = fn(x)
       if name in LAYER_OUTPUTS:
-        seen(name, y)
+        self.sow(nnx.Intermediate, name, y)
       return y
 
     x = images.astype(config.compute_dtype)

@@ -11,7 +11,7 @@ device is a 1×1 mesh on which the exchanges move nothing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import jax
 import numpy as np
@@ -123,6 +123,15 @@ def from_process_0(value: bool) -> bool:
   return bool(multihost_utils.broadcast_one_to_all(np.int32(value)))
 
 
+def _output_spec(layer: str) -> P:
+  """How a layer's global output lies on the mesh: rows over ``data``, a tower-split layer's
+  channels over ``model``; fc8 is replicated over ``model``."""
+  if layer == 'fc8':
+    return P(DATA_AXIS)
+  return P(DATA_AXIS, MODEL_AXIS) if layer.startswith('fc') else P(
+      DATA_AXIS, None, None, MODEL_AXIS)
+
+
 class ShardedAlexNet:
   """The network with its towers split over a ``('data', 'model')`` mesh.
 
@@ -173,7 +182,9 @@ class ShardedAlexNet:
     mask_specs = jax.tree.map(lambda _: P(DATA_AXIS, MODEL_AXIS), masks)
 
     def per_device(params, images, masks):
-      return nnx.merge(self.graphdef, params)(images, masks)
+      # A capture of no variable type keeps none of the outputs the layers sow: the training
+      # step's program and state are the network's alone.
+      return nnx.capture(nnx.merge(self.graphdef, params))(images, masks)
 
     return jax.shard_map(per_device, mesh=self.mesh,
                          in_specs=(self.param_specs, P(DATA_AXIS), mask_specs),
@@ -190,36 +201,29 @@ class ShardedAlexNet:
     unknown = set(layers) - set(LAYER_OUTPUTS)
     if unknown:
       raise ValueError(f'Unknown layers {sorted(unknown)}; known: {LAYER_OUTPUTS}.')
-
-    def per_device(params, images):
-      outputs = {}
-      keep = lambda name, value: outputs.__setitem__(name, value) if name in layers else None
-      nnx.merge(self.graphdef, params)(images, observe=keep)
-      return outputs
-
-    def spec(name: str) -> P:
-      if name == 'fc8':
-        return P(DATA_AXIS)
-      return P(DATA_AXIS, MODEL_AXIS) if name.startswith('fc') else P(
-          DATA_AXIS, None, None, MODEL_AXIS)
-
-    return jax.shard_map(per_device, mesh=self.mesh,
-                         in_specs=(self.param_specs, P(DATA_AXIS)),
-                         out_specs={name: spec(name) for name in layers})(params, images)
+    return self._sown(layers)(params, images)
 
   def layer_outputs(self, batch_size: int = 1) -> dict[str, jax.ShapeDtypeStruct]:
     """Shape and dtype of each layer's output on one device, traced only: nothing is computed."""
     config = self.config
     images = jax.ShapeDtypeStruct(
         (batch_size, config.image_size, config.image_size, config.input_channels), np.float32)
-    outputs = {}
+    outputs = jax.eval_shape(self._sown(LAYER_OUTPUTS), self.abstract_params, images)
+    return {name: jax.ShapeDtypeStruct(
+        NamedSharding(self.mesh, _output_spec(name)).shard_shape(outputs[name].shape),
+        outputs[name].dtype) for name in LAYER_OUTPUTS}
+
+  def _sown(self, layers: tuple[str, ...]) -> Callable[[Mapping, jax.Array], dict]:
+    """``(params, images) -> {layer: global output}`` in evaluation mode: the outputs the
+    forward pass sows, captured on each device (``nnx.capture``), laid out as ``_output_spec``
+    says."""
 
     def per_device(params, images):
-      record = lambda name, value: outputs.setdefault(name, jax.ShapeDtypeStruct(value.shape,
-                                                                                 value.dtype))
-      return nnx.merge(self.graphdef, params)(images, observe=record)
+      model = nnx.merge(self.graphdef, params)
+      _, sown = nnx.capture(model, nnx.Intermediate)(images)
+      values = nnx.to_pure_dict(sown)
+      return {name: values[name][0] for name in layers}  # sow's tuple: one value per pass
 
-    jax.eval_shape(jax.shard_map(per_device, mesh=self.mesh,
-                                 in_specs=(self.param_specs, P(DATA_AXIS)),
-                                 out_specs=P(DATA_AXIS)), self.abstract_params, images)
-    return outputs
+    return jax.shard_map(per_device, mesh=self.mesh,
+                         in_specs=(self.param_specs, P(DATA_AXIS)),
+                         out_specs={name: _output_spec(name) for name in layers})
