@@ -39,12 +39,12 @@ def main() -> None:
   tx = optim.make_optimizer(OptimConfig())
   state = steps.create_train_state(net, tx, seed=0)
   # A trained run's momentum is not zeros (which would compress to nothing on disk).
-  velocity = jax.tree.map(lambda v: v + 1e-3 * jax.random.normal(jax.random.key(1), v.shape,
-                                                                  v.dtype),
-                          state.opt_state.inner_state[-1].trace)
-  state = state.replace(opt_state=state.opt_state._replace(inner_state=(
-      *state.opt_state.inner_state[:-1],
-      state.opt_state.inner_state[-1]._replace(trace=velocity))))
+  velocity = jax.tree.map(
+      lambda v: v + 1e-3 * jax.random.normal(jax.random.key(1), v.shape, v.dtype),
+      state.opt_state.inner_state[-1].trace)
+  state = state.replace(opt_state=state.opt_state._replace(
+      inner_state=(*state.opt_state.inner_state[:-1],
+                   state.opt_state.inner_state[-1]._replace(trace=velocity))))
   state = jax.block_until_ready(state)
   size = sum(leaf.nbytes for leaf in jax.tree.leaves(state))
   root = Path(tempfile.mkdtemp(dir=args.dir, prefix='alexnet_checkpoint_integrity_'))

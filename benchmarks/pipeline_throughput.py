@@ -42,8 +42,8 @@ import time
 _BATCH = 128
 _CROP = 227
 _SIZE = 256
-_PHOTOS = ('astronaut', 'coffee', 'chelsea', 'rocket', 'hubble_deep_field',
-           'immunohistochemistry', 'retina', 'colorwheel', 'cat', 'logo')
+_PHOTOS = ('astronaut', 'coffee', 'chelsea', 'rocket', 'hubble_deep_field', 'immunohistochemistry',
+           'retina', 'colorwheel', 'cat', 'logo')
 
 
 def write_jpegs(root: str, count: int, size: int | tuple[int, int], seed: int = 0) -> list[str]:
@@ -138,23 +138,24 @@ def measure_grain(workdir: str, steps: int, workers: int) -> dict[str, float]:
   source = dataset.source('train')
   count = len(source)
   offsets = views.random_crop_offsets(
-      np.stack([views.stateless_uniform(0, np.arange(count), s) for s in range(2)], 1),
-      _SIZE, _CROP)
+      np.stack([views.stateless_uniform(0, np.arange(count), s) for s in range(2)], 1), _SIZE,
+      _CROP)
 
   def example(index: int, record: bytes) -> dict[str, np.ndarray]:
     features = tf.train.Example.FromString(record).features.feature
-    image = np.asarray(Image.open(io.BytesIO(features['image'].bytes_list.value[0]))
-                       .convert('RGB'))
+    image = np.asarray(Image.open(io.BytesIO(features['image'].bytes_list.value[0])).convert('RGB'))
     top, left = offsets[index % count]
-    return {'image': image[top:top + _CROP, left:left + _CROP],
-            'label': np.int32(features['label'].int64_list.value[0]),
-            'offset': offsets[index % count]}
+    return {
+        'image': image[top:top + _CROP, left:left + _CROP],
+        'label': np.int32(features['label'].int64_list.value[0]), 'offset': offsets[index % count]
+    }
 
   ds = grain.MapDataset.source(source).map_with_index(example).repeat().batch(_BATCH)
   # Two batches buffered, as tf.data's prefetch(2): a deeper buffer filled during the
   # warm-up would be counted as throughput.
-  iterable = ds.to_iter_dataset(grain.ReadOptions(num_threads=max(1, len(os.sched_getaffinity(0))),
-                                                  prefetch_buffer_size=2 * _BATCH))
+  iterable = ds.to_iter_dataset(
+      grain.ReadOptions(num_threads=max(1, len(os.sched_getaffinity(0))),
+                        prefetch_buffer_size=2 * _BATCH))
   if workers:
     from absl import flags
     flags.FLAGS.mark_as_parsed()  # grain's worker processes read absl flags; this script has none
@@ -178,6 +179,7 @@ def measure_torch(workdir: str, steps: int, workers: int) -> dict[str, float]:
     return m.flip(-1) if flip else m
 
   class PilStyle(torch.utils.data.Dataset):
+
     def __len__(self):
       return len(paths)
 
@@ -191,6 +193,7 @@ def measure_torch(workdir: str, steps: int, workers: int) -> dict[str, float]:
       return F.pil_to_tensor(image).float() - window(i, j, flip), k % 4
 
   class TensorStyle(PilStyle):
+
     def __getitem__(self, k):
       image = torchvision.io.decode_jpeg(torchvision.io.read_file(paths[k]))
       i, j = np.random.randint(0, _SIZE - _CROP + 1, 2)
@@ -233,14 +236,17 @@ def measure_reading(workdir: str, steps: int) -> dict[str, float]:
       yield np.array(source.__getitems__(indices(step).tolist()), dtype=object)
       step += 1
 
-  by_generator = tf.data.Dataset.from_generator(
-      generator, output_signature=tf.TensorSpec([_BATCH], tf.string)).prefetch(2)
+  by_generator = tf.data.Dataset.from_generator(generator, output_signature=tf.TensorSpec([
+      _BATCH
+  ], tf.string)).prefetch(2)
   read = lambda step: np.array(source.__getitems__(indices(int(step)).tolist()), dtype=object)
   by_numpy_function = tf.data.Dataset.range(1 << 40).map(
       lambda step: tf.ensure_shape(tf.numpy_function(read, [step], tf.string), [_BATCH]),
       num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(2)
-  return {'read_from_generator': _rate(iter(by_generator), steps * 4),
-          'read_numpy_function': _rate(iter(by_numpy_function), steps * 4)}
+  return {
+      'read_from_generator': _rate(iter(by_generator), steps * 4),
+      'read_numpy_function': _rate(iter(by_numpy_function), steps * 4)
+  }
 
 
 def measure_decoding(workdir: str, steps: int) -> dict[str, float]:
@@ -267,13 +273,12 @@ def measure_decoding(workdir: str, steps: int) -> dict[str, float]:
                    tf.float32)
 
   def all_of_stored(encoded):
-    return tf.cast(tf.io.decode_jpeg(encoded, channels=3)[10:10 + _CROP, 10:10 + _CROP],
-                   tf.float32)
+    return tf.cast(tf.io.decode_jpeg(encoded, channels=3)[10:10 + _CROP, 10:10 + _CROP], tf.float32)
 
   rates = {}
   for name, files, fn in (('decode_resize_at_read_500x375', large, resize_at_read),
-                          ('decode_window_of_stored_256', small, window_of_stored),
-                          ('decode_all_of_stored_256', small, all_of_stored)):
+                          ('decode_window_of_stored_256', small,
+                           window_of_stored), ('decode_all_of_stored_256', small, all_of_stored)):
     ds = tf.data.Dataset.from_tensor_slices(files).repeat().map(
         fn, num_parallel_calls=tf.data.AUTOTUNE).batch(_BATCH).prefetch(2)
     rates[name] = _rate(iter(ds), steps)
@@ -283,8 +288,11 @@ def measure_decoding(workdir: str, steps: int) -> dict[str, float]:
 
 
 def _run(args, python: str, measure: str, cpus: str, extra: tuple[str, ...] = ()) -> dict:
-  command = [python, os.path.abspath(__file__), '--workdir', args.workdir, '--steps',
-             str(args.steps), '--measure', measure, '--cpus', cpus, *extra]
+  command = [
+      python,
+      os.path.abspath(__file__), '--workdir', args.workdir, '--steps',
+      str(args.steps), '--measure', measure, '--cpus', cpus, *extra
+  ]
   out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
   return json.loads(out.strip().splitlines()[-1])
 
@@ -295,9 +303,10 @@ def main() -> None:
   parser.add_argument('--images', type=int, default=1024)
   parser.add_argument('--steps', type=int, default=20, help='timed batches of 128 per figure')
   parser.add_argument('--torch-python', default='/work/venv-torch/bin/python')
-  parser.add_argument('--measure', choices=('tf', 'grain', 'torch', 'read', 'decode'),
-                      help='one measurement only, in this process (pinned to --cpus); the '
-                      'files are prepared first if they are missing')
+  parser.add_argument(
+      '--measure', choices=('tf', 'grain', 'torch', 'read', 'decode'),
+      help='one measurement only, in this process (pinned to --cpus); the '
+      'files are prepared first if they are missing')
   parser.add_argument('--cpus', default='', help='with --measure: the CPUs to pin it to')
   parser.add_argument('--json', default='', help='with --measure: also write the result here')
   args = parser.parse_args()
@@ -308,13 +317,15 @@ def main() -> None:
     cpus = {int(c) for c in args.cpus.split(',')} if args.cpus else os.sched_getaffinity(0)
     os.sched_setaffinity(0, cpus)
     os.environ['CUDA_VISIBLE_DEVICES'] = ''
-    result = {'tf': lambda: measure_tf(args.workdir, args.steps),
-              'torch': lambda: measure_torch(args.workdir, args.steps,
-                                             workers=0 if len(cpus) == 1 else len(cpus)),
-              'grain': lambda: measure_grain(args.workdir, args.steps,
-                                             workers=0 if len(cpus) == 1 else len(cpus)),
-              'read': lambda: measure_reading(args.workdir, args.steps),
-              'decode': lambda: measure_decoding(args.workdir, args.steps)}[args.measure]()
+    result = {
+        'tf': lambda: measure_tf(args.workdir, args.steps),
+        'torch': lambda: measure_torch(args.workdir, args.steps, workers=0
+                                       if len(cpus) == 1 else len(cpus)),
+        'grain': lambda: measure_grain(args.workdir, args.steps, workers=0
+                                       if len(cpus) == 1 else len(cpus)),
+        'read': lambda: measure_reading(args.workdir, args.steps),
+        'decode': lambda: measure_decoding(args.workdir, args.steps)
+    }[args.measure]()
     if args.measure == 'tf':
       result['img_per_s'] = result['tf']
     print(json.dumps(result))
@@ -328,12 +339,16 @@ def main() -> None:
   all_cpus = ','.join(str(c) for c in sorted(os.sched_getaffinity(0)))
   one = str(min(os.sched_getaffinity(0)))
   results = {
-      'one_core': {**_run(args, sys.executable, 'tf', one),
-                   **_run(args, args.torch_python, 'torch', one)},
-      'all_cores': {**_run(args, sys.executable, 'tf', all_cpus),
-                    **_run(args, args.torch_python, 'torch', all_cpus)},
-      'supporting': {**_run(args, sys.executable, 'read', one),
-                     **_run(args, sys.executable, 'decode', one)},
+      'one_core': {
+          **_run(args, sys.executable, 'tf', one), **_run(args, args.torch_python, 'torch', one)
+      },
+      'all_cores': {
+          **_run(args, sys.executable, 'tf', all_cpus),
+          **_run(args, args.torch_python, 'torch', all_cpus)
+      },
+      'supporting': {
+          **_run(args, sys.executable, 'read', one), **_run(args, sys.executable, 'decode', one)
+      },
   }
   with open('/proc/cpuinfo') as f:
     cpu = next(line.split(':', 1)[1].strip() for line in f if line.startswith('model name'))

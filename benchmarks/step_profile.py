@@ -145,15 +145,15 @@ def profile(config_path: str, batch_size: int, steps: int, image_size: int | Non
     layer, direction = _where(sources[name])
     ms = micros / steps / 1e3
     layers[layer][direction] += ms
-    thunks.append(dict(thunk=name, layer=layer, direction=direction, ms=ms,
-                       op_name=collections.Counter(sources[name]).most_common(1)[0][0]
-                       if sources[name] else ''))
-  return dict(config=config_path, batch=batch_size, image_size=model_config.image_size,
-              steps=steps, lowering=lowering_name, wall_ms_per_step=wall_ms,
-              backend=jax.default_backend(),
-              layers={layer: layers[layer] for layer in (*network.STAGES, 'update')
-                      if layer in layers},
-              thunks=sorted(thunks, key=lambda t: -t['ms']))
+    thunks.append(
+        dict(
+            thunk=name, layer=layer, direction=direction, ms=ms, op_name=collections.Counter(
+                sources[name]).most_common(1)[0][0] if sources[name] else ''))
+  return dict(
+      config=config_path, batch=batch_size, image_size=model_config.image_size, steps=steps,
+      lowering=lowering_name, wall_ms_per_step=wall_ms, backend=jax.default_backend(),
+      layers={layer: layers[layer] for layer in (*network.STAGES, 'update') if layer in layers},
+      thunks=sorted(thunks, key=lambda t: -t['ms']))
 
 
 def main() -> None:

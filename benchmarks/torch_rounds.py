@@ -62,9 +62,10 @@ def main() -> None:
   parser.add_argument('--reference', required=True, help='fashion_torch_reference.py')
   parser.add_argument('--batch', type=int, default=128)
   parser.add_argument('--threads', type=int, default=0, help='0: torch default')
-  parser.add_argument('--warmup_seconds', type=float, default=8.0,
-                      help='untimed steps per mode first: torch.compile\'s step still speeds '
-                      'up over its first seconds')
+  parser.add_argument(
+      '--warmup_seconds', type=float, default=8.0,
+      help='untimed steps per mode first: torch.compile\'s step still speeds '
+      'up over its first seconds')
   parser.add_argument('--modes', nargs='+', default=list(MODES), choices=MODES)
   args = parser.parse_args()
   if args.threads:
@@ -78,12 +79,15 @@ def main() -> None:
       steps[mode] = step
     except Exception as error:  # noqa: BLE001 - e.g. no C++ compiler for torch.compile
       failed[mode] = f'{type(error).__name__}: {error}'[:300]
-  print(json.dumps(dict(ready=list(steps), failed=failed, torch=torch.__version__,
-                        threads=torch.get_num_threads())), flush=True)
+  print(
+      json.dumps(
+          dict(ready=list(steps), failed=failed, torch=torch.__version__,
+               threads=torch.get_num_threads())), flush=True)
   for line in sys.stdin:
     mode, seconds = line.split()
-    print(json.dumps(dict(mode=mode, img_per_s=timed_round(steps[mode], args.batch,
-                                                           float(seconds)))), flush=True)
+    print(
+        json.dumps(dict(mode=mode, img_per_s=timed_round(steps[mode], args.batch, float(seconds)))),
+        flush=True)
 
 
 if __name__ == '__main__':

@@ -26,7 +26,8 @@ pytestmark = pytest.mark.integration
 def tiny_state(mesh_shape):
   data, model = mesh_shape
   net = parallel.ShardedAlexNet(ModelConfig(num_classes=10, width=1 / 16, image_size=35),
-                                parallel.make_mesh(data, model, jax.devices()[:data * model]))
+                                parallel.make_mesh(data, model,
+                                                   jax.devices()[:data * model]))
   tx = optim.make_optimizer(OptimConfig())
   return net, tx
 
@@ -34,8 +35,7 @@ def tiny_state(mesh_shape):
 def test_a_checkpoint_saved_on_one_mesh_restores_on_others(tmp_path):
   net, tx = tiny_state((1, 2))
   state = steps.create_train_state(net, tx, seed=3)
-  batch = dict(image=jax.random.normal(jax.random.key(0), (8, 35, 35, 3)),
-               label=np.arange(8) % 10)
+  batch = dict(image=jax.random.normal(jax.random.key(0), (8, 35, 35, 3)), label=np.arange(8) % 10)
   state, _ = steps.make_train_step(net, tx)(state, batch, 0.01)
   saved = checkpoint.Checkpoints.open(Workdir(tmp_path), keep=2)
   saved.save(1, state, {'plateau': {}})
@@ -85,10 +85,11 @@ def test_a_checkpoint_of_another_network_is_refused_with_the_differing_shapes(tm
   ckpt.save(1, steps.create_train_state(net, tx, seed=0), {})
   ckpt.wait()
   wider = parallel.ShardedAlexNet(ModelConfig(num_classes=10, width=1 / 8, image_size=35),
-                                  parallel.make_mesh(1, 1, jax.devices()[:1]))
+                                  parallel.make_mesh(1, 1,
+                                                     jax.devices()[:1]))
   with pytest.raises(checkpoint.IncompatibleCheckpointError, match='params/conv1/kernel'):
-    checkpoint.Checkpoints.open(Workdir(tmp_path), keep=3).restore(
-        steps.abstract_train_state(wider, tx))
+    checkpoint.Checkpoints.open(Workdir(tmp_path),
+                                keep=3).restore(steps.abstract_train_state(wider, tx))
   assert (tmp_path / 'checkpoints' / '1').is_dir()  # refused, not set aside
 
 
@@ -97,8 +98,10 @@ def test_every_checkpoint_carries_the_checksums_of_all_its_files_and_verifies(tm
   for step in (4, 8):
     directory = tmp_path / 'checkpoints' / str(step)
     listed = json.loads((directory / checkpoint_files.CHECKSUMS_FILE).read_text())
-    items = {str(p.relative_to(directory)) for item in ('state', 'progress', 'metrics')
-             for p in (directory / item).rglob('*') if p.is_file()}
+    items = {
+        str(p.relative_to(directory)) for item in ('state', 'progress', 'metrics')
+        for p in (directory / item).rglob('*') if p.is_file()
+    }
     assert set(listed) == items and len(items) > 3 and 'metrics/metrics' in items
     assert checkpoint_files.verify(directory) == ''
 
@@ -113,14 +116,16 @@ def test_a_flipped_byte_in_a_checkpoint_is_detected_and_the_checkpoint_before_us
   arrays.write_bytes(bytes(content))
   assert 'differ from the checksums' in checkpoint_files.verify(tmp_path / 'checkpoints' / '8')
   with pytest.raises(checkpoint.DamagedCheckpointError, match=r'step 8 .* is damaged'):
-    checkpoint.Checkpoints.open(Workdir(tmp_path), keep=3).restore(
-        steps.abstract_train_state(net, tx), step=8)  # asked for by number: refused
+    checkpoint.Checkpoints.open(Workdir(tmp_path),
+                                keep=3).restore(steps.abstract_train_state(net, tx),
+                                                step=8)  # asked for by number: refused
   restored, progress = checkpoint.Checkpoints.open(Workdir(tmp_path), keep=3).restore(
       steps.abstract_train_state(net, tx))
   assert progress == {'step': 4} and int(restored.step) == 4
   assert (tmp_path / 'damaged_checkpoints' / '8').is_dir()
-  assert re.search(r'checkpoint at step 8 cannot be used \(1 of its files differ from the '
-                   r'checksums written when it was saved', caplog.text)
+  assert re.search(
+      r'checkpoint at step 8 cannot be used \(1 of its files differ from the '
+      r'checksums written when it was saved', caplog.text)
 
 
 @pytest.mark.parametrize('damage', [b'{"top1_error": 0.1}', b'\x00garbage'],

@@ -92,7 +92,7 @@ def test_the_smoke_config_and_its_overrides_pass_the_checks():
     ('--config.optim.learning_rate=-0.1', r'optim.learning_rate=-0.1 is not allowed'),
     ('--config.data.eval_crops=5', r'data.eval_crops=5 .* 1 or 10'),
     ('--config.train.num_steps=0', r'train.num_steps=0 .* positive number of steps, or -1 to '
-                                   'train train.num_epochs'),
+     'train train.num_epochs'),
 ])
 def test_a_wrong_override_is_one_line_naming_the_field_or_the_nearest_one(override, message):
   with pytest.raises(errors.UsageError) as raised:
@@ -117,13 +117,12 @@ def test_a_value_of_the_wrong_type_on_the_command_line_is_refused_by_the_flag_pa
 ])
 def test_a_typo_in_a_config_file_is_one_line_naming_the_nearest_field(tmp_path, line, message):
   config_file = tmp_path / 'mine.py'
-  config_file.write_text(
-      'import runpy\n'
-      f'_BASE = runpy.run_path({str(ROOT / "configs" / "fashion_mnist.py")!r})\n'
-      'def get_config():\n'
-      '  config = _BASE["get_config"]("smoke")\n'
-      f'  {line}\n'
-      '  return config\n')
+  config_file.write_text('import runpy\n'
+                         f'_BASE = runpy.run_path({str(ROOT / "configs" / "fashion_mnist.py")!r})\n'
+                         'def get_config():\n'
+                         '  config = _BASE["get_config"]("smoke")\n'
+                         f'  {line}\n'
+                         '  return config\n')
   with pytest.raises(errors.UsageError) as raised:
     checked(f'--config={config_file}')
   assert re.search(message, said(raised.value))

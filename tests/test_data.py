@@ -41,8 +41,7 @@ def _paper_data_config(**overrides) -> ml_collections.ConfigDict:
 def imagenet(tmp_path_factory) -> tuple[ml_collections.ConfigDict, DatasetInfo]:
   """TFDS's imagenet2012 builder (our §2 subclass) prepared from generated ILSVRC tars."""
   root = tmp_path_factory.mktemp('imagenet')
-  fake_data.write_ilsvrc_tars(str(root / 'manual'), num_synsets=3, per_synset=6,
-                              num_val=NUM_VAL)
+  fake_data.write_ilsvrc_tars(str(root / 'manual'), num_synsets=3, per_synset=6, num_val=NUM_VAL)
   config = _paper_data_config(data_dir=str(root / 'tfds'), manual_dir=str(root / 'manual'),
                               resize_size=RESIZE)
   return config, prepare(config, _net(CROP)).info
@@ -68,8 +67,7 @@ def _finished(dataset: Dataset, batches, crops: int | None = None):
   """The batches as the steps see them: the host's uint8 and draws, finished as on the
   device (float32 images; crops given for evaluation batches)."""
   for batch in batches:
-    image = (dataset.finish_train(batch) if crops is None
-             else dataset.finish_eval(batch, crops))
+    image = (dataset.finish_train(batch) if crops is None else dataset.finish_eval(batch, crops))
     yield {**batch, 'image': image}
 
 
@@ -133,8 +131,8 @@ def test_statistics_are_the_mean_image_and_rgb_covariance_of_the_training_split(
   stored = _stored_images(config, 'train').astype(np.float64)
   statistics = pixel_statistics.load(info.statistics_file)
   np.testing.assert_allclose(statistics.mean_image, stored.mean(0), atol=1e-3)
-  np.testing.assert_allclose(statistics.rgb_covariance, np.cov((stored / 255).reshape(-1, 3).T,
-                                                               bias=True), atol=1e-5)
+  np.testing.assert_allclose(statistics.rgb_covariance,
+                             np.cov((stored / 255).reshape(-1, 3).T, bias=True), atol=1e-5)
   assert statistics.num_images == NUM_TRAIN
 
 
@@ -168,11 +166,14 @@ def test_seed_changes_order_and_augmentation(imagenet):
 def test_global_batch_is_the_same_for_one_or_two_processes(imagenet):
   config, _ = imagenet
   whole = _take(_train_batches(config, CROP, global_batch_size=8, seed=2), 3)
-  halves = [_take(_train_batches(config, CROP, global_batch_size=8, seed=2, process_index=p,
-                                                   process_count=2), 3) for p in (0, 1)]
+  halves = [
+      _take(
+          _train_batches(config, CROP, global_batch_size=8, seed=2, process_index=p,
+                         process_count=2), 3) for p in (0, 1)
+  ]
   for step in range(3):
-    np.testing.assert_array_equal(
-        whole[step]['image'], np.concatenate([h[step]['image'] for h in halves]))
+    np.testing.assert_array_equal(whole[step]['image'],
+                                  np.concatenate([h[step]['image'] for h in halves]))
 
 
 def _match(rows: np.ndarray, references: np.ndarray) -> list[int]:
@@ -190,8 +191,9 @@ def test_two_processes_together_read_one_training_epoch_exactly_once(imagenet):
                 - pixel_statistics.load(info.statistics_file).mean_image)
   seen = {}
   for p in (0, 1):  # 18 examples = 3 global batches of 6
-    batches = _take(_train_batches(plain, RESIZE, global_batch_size=6, seed=0,
-                                                       process_index=p, process_count=2), 3)
+    batches = _take(
+        _train_batches(plain, RESIZE, global_batch_size=6, seed=0, process_index=p,
+                       process_count=2), 3)
     seen[p] = _match(np.concatenate([b['image'] for b in batches]), references)
   assert not set(seen[0]) & set(seen[1])
   assert sorted(seen[0] + seen[1]) == list(range(NUM_TRAIN))
@@ -204,7 +206,7 @@ def test_two_processes_together_evaluate_the_split_exactly_once(imagenet):
   seen = []
   for p in (0, 1):
     for batch in _eval_batches(config, RESIZE, 'validation', global_batch_size=4, crops=1,
-                                                    process_index=p, process_count=2):
+                               process_index=p, process_count=2):
       assert batch['image'].shape == (2, 1, RESIZE, RESIZE, 3)
       seen += _match(batch['image'][batch['mask'], 0], references)
   assert sorted(seen) == list(range(NUM_VAL))
@@ -229,8 +231,7 @@ def test_ten_crop_eval_holds_five_patches_and_their_mirrors(imagenet):
           - pixel_statistics.load(info.statistics_file).mean_image)
   far, c = RESIZE - CROP, (RESIZE - CROP) // 2
   for k, (top, left) in enumerate([(c, c), (0, 0), (0, far), (far, 0), (far, far)]):
-    np.testing.assert_allclose(images[:, k], full[:, top:top + CROP, left:left + CROP],
-                               atol=1e-4)
+    np.testing.assert_allclose(images[:, k], full[:, top:top + CROP, left:left + CROP], atol=1e-4)
 
 
 def test_preprocess_gives_what_evaluation_gives(imagenet):
@@ -247,8 +248,7 @@ def test_preprocess_takes_any_image_file(imagenet):
   config, _ = imagenet
   png = io.BytesIO()
   Image.fromarray(np.zeros((40, 90, 4), np.uint8)).save(png, format='PNG')  # RGBA, not square
-  assert _open(config, CROP).preprocess(png.getvalue(), crops=1).shape == (
-      1, CROP, CROP, 3)
+  assert _open(config, CROP).preprocess(png.getvalue(), crops=1).shape == (1, CROP, CROP, 3)
 
 
 def test_preprocess_rejects_bytes_that_are_not_an_image(imagenet):
@@ -301,16 +301,17 @@ def test_a_split_the_dataset_lacks_is_refused_at_preparation_naming_the_splits(i
   for field, split in (('eval_split', 'test'), ('train_split', 'train[:200%]')):
     wrong = ml_collections.ConfigDict(config.to_dict())
     wrong[field] = split
-    with pytest.raises(ConfigError, match=rf"data.{field}='{re.escape(split)}' is not allowed: "
-                                          r'it must be a split of .* \(train, validation\)'):
+    with pytest.raises(
+        ConfigError, match=rf"data.{field}='{re.escape(split)}' is not allowed: "
+        r'it must be a split of .* \(train, validation\)'):
       prepare(wrong, _net(CROP))
 
 
 @pytest.mark.parametrize('overrides, message', [
     ({'dataset': 'imagenet2013'}, r"^data.dataset='imagenet2013' is not allowed: it must be "
-                                  r'imagenet2012 or fashion_mnist or image_folder\.$'),
+     r'imagenet2012 or fashion_mnist or image_folder\.$'),
     ({'dataset': 'image_folder'}, r"^data.folder='' is not allowed: it must be the root of the "
-                                  r"image folder when data.dataset='image_folder'\.$"),
+     r"image folder when data.dataset='image_folder'\.$"),
 ])
 def test_a_dataset_not_in_the_registry_or_without_a_field_it_needs_is_refused_before_any_write(
     tmp_path, overrides, message):
@@ -331,8 +332,8 @@ def test_unprepared_dataset_is_an_error_that_says_to_prepare(tmp_path):
 def folder(tmp_path_factory) -> tuple[ml_collections.ConfigDict, DatasetInfo]:
   """An Imagenette-like folder with one corrupt and one truncated JPEG."""
   root = tmp_path_factory.mktemp('folder') / 'pets'
-  fake_data.write_image_folder(str(root), {'train': {'cat': 4, 'dog': 5},
-                                           'val': {'cat': 2, 'dog': 1}})
+  fake_data.write_image_folder(str(root),
+                               {'train': {'cat': 4, 'dog': 5}, 'val': {'cat': 2, 'dog': 1}})
   (root / 'train' / 'cat' / 'corrupt.jpg').write_bytes(b'\xff\xd8\xff\xe0 not really a JPEG')
   whole = (root / 'train' / 'dog' / '0.jpg').read_bytes()
   (root / 'train' / 'dog' / 'truncated.jpg').write_bytes(whole[:len(whole) // 2])
@@ -351,8 +352,9 @@ def test_corrupt_and_truncated_images_in_a_folder_are_skipped_and_counted(folder
   assert prepare(config, _net(CROP)).info.skipped_images == 2  # reported on later starts
 
 
-@pytest.mark.parametrize('case', ['missing', 'no_classes', 'one_class', 'stray_files',
-                                  'empty_class', 'unknown_val_class'])
+@pytest.mark.parametrize('case', [
+    'missing', 'no_classes', 'one_class', 'stray_files', 'empty_class', 'unknown_val_class'
+])
 def test_folder_that_cannot_be_classes_of_images_is_an_error_saying_why(tmp_path, case):
   root = tmp_path / 'root'
   if case != 'missing':
@@ -366,12 +368,14 @@ def test_folder_that_cannot_be_classes_of_images_is_an_error_saying_why(tmp_path
   elif case == 'one_class':
     fake_data.write_image_folder(str(root), {'': {'a': 2}})
   elif case == 'unknown_val_class':
-    fake_data.write_image_folder(str(root), {'train': {'a': 1, 'b': 1},
-                                             'val': {'a': 1, 'zebra': 1}})
-  expected = {'missing': 'does not exist', 'no_classes': 'no class folders',
-              'one_class': r'1 class folder \(a\): a classifier needs at least two',
-              'stray_files': 'loose.jpg', 'empty_class': 'without images in .*: b',
-              'unknown_val_class': 'that train lacks: zebra'}[case]
+    fake_data.write_image_folder(str(root),
+                                 {'train': {'a': 1, 'b': 1}, 'val': {'a': 1, 'zebra': 1}})
+  expected = {
+      'missing': 'does not exist', 'no_classes': 'no class folders',
+      'one_class': r'1 class folder \(a\): a classifier needs at least two',
+      'stray_files': 'loose.jpg', 'empty_class': 'without images in .*: b',
+      'unknown_val_class': 'that train lacks: zebra'
+  }[case]
   config = _paper_data_config(dataset='image_folder', folder=str(root),
                               data_dir=str(tmp_path / 'tfds'))
   with pytest.raises(image_folder.FolderLayoutError, match=expected):
@@ -402,8 +406,7 @@ def test_fashion_mnist_grey_images_become_three_equal_channels(fmnist):
   batch = next(_train_batches(config, FMNIST_CROP, global_batch_size=8, seed=0))
   assert batch['image'].shape == (8, FMNIST_CROP, FMNIST_CROP, 3)
   np.testing.assert_allclose(batch['image'][..., 0], batch['image'][..., 2], atol=1e-3)
-  evaluation = next(_eval_batches(config, FMNIST_CROP, 'test', global_batch_size=8,
-                                                           crops=10))
+  evaluation = next(_eval_batches(config, FMNIST_CROP, 'test', global_batch_size=8, crops=10))
   assert evaluation['image'].shape == (8, 10, FMNIST_CROP, FMNIST_CROP, 3)
 
 
@@ -448,7 +451,7 @@ def test_divide_by_std_scales_the_pixels_by_the_training_sets_standard_deviation
   scaled = next(_train_batches(config, FMNIST_CROP, global_batch_size=8, seed=0))['image']
   np.testing.assert_allclose(scaled, plain / std, rtol=1e-5, atol=1e-5)
   evaluated = next(_eval_batches(config, FMNIST_CROP, 'test', global_batch_size=8,
-                                                          crops=1))['image']
+                                 crops=1))['image']
   assert 0.2 < float(np.std(evaluated)) < 5.0 < float(std[0])
 
 
@@ -459,8 +462,7 @@ def test_one_channel_keeps_grey_images_grey_and_equals_the_rgb_pipelines_first_c
   assert grey.shape == (8, FMNIST_CROP, FMNIST_CROP, 1)
   np.testing.assert_array_equal(grey, rgb[..., :1])
   grey, rgb = (next(_eval_batches(config, FMNIST_CROP, 'test', c, global_batch_size=8,
-                                                              crops=10))['image']
-               for c in (1, 3))
+                                  crops=10))['image'] for c in (1, 3))
   assert grey.shape == (8, 10, FMNIST_CROP, FMNIST_CROP, 1)
   np.testing.assert_array_equal(grey, rgb[..., :1])
 
@@ -479,7 +481,7 @@ def test_a_class_none_of_whose_images_can_be_read_stops_the_preparation_naming_i
   config = _paper_data_config(dataset='image_folder', folder=str(root),
                               data_dir=str(tmp_path / 'tfds'), resize_size=RESIZE)
   with pytest.raises(image_folder.FolderLayoutError, match=r"no image of class 'dog' in .* could "
-                                                           'be read'):
+                     'be read'):
     prepare(config, _net(CROP))
 
 
@@ -506,8 +508,10 @@ def test_a_sixteen_bit_png_in_a_folder_trains_as_its_picture(tmp_path):
   config = _paper_data_config(dataset='image_folder', folder=str(root), eval_split='train',
                               data_dir=str(tmp_path / 'tfds'), resize_size=RESIZE)
   prepare(config, _net(CROP))
-  stored = [example['image'] for example in registry.spec(config).builder.as_data_source('train')
-            if example['file_name'].decode() == 'a/ramp.png']
+  stored = [
+      example['image'] for example in registry.spec(config).builder.as_data_source('train')
+      if example['file_name'].decode() == 'a/ramp.png'
+  ]
   assert len(stored) == 1 and 100 < stored[0].mean() < 155  # a ramp, not a white square
 
 

@@ -16,20 +16,23 @@ class Bug(Exception):
   """Not a failure the user can act on: a traceback is its report."""
 
 
-@pytest.mark.parametrize('error, status', [
-    (errors.UsageError('no such field'), 2),
-    (errors.RunFailure('the loss became NaN'), 1),
-    (errors.DiskFullError('/runs/a', 'a checkpoint'), 1),
-    (errors.Stopped('stopped at step 5 by SIGTERM', 128 + signal.SIGTERM), 143),
-    (OSError(errno.ENOSPC, 'No space left on device', '/runs/a/metrics.jsonl'), 1),
-    (OSError(errno.ENOTDIR, 'Not a directory', '/runs/afile/run'), 2),
-    (OSError(errno.ENAMETOOLONG, 'File name too long', '/runs/x'), 2),
-    (OSError(errno.EROFS, 'Read-only file system', '/runs/lock'), 1),
-    (PermissionError(errno.EACCES, 'Permission denied', '/runs'), 1),
-    (OSError(errno.ENOTDIR, 'Not a directory'), None),  # no path to name: not the user's
-    (OSError(errno.EIO, 'Input/output error', '/runs/a'), None),
-    (Bug('index out of range'), None),
-], ids=lambda value: type(value).__name__ if isinstance(value, Exception) else str(value))
+@pytest.mark.parametrize(
+    'error, status',
+    [
+        (errors.UsageError('no such field'), 2),
+        (errors.RunFailure('the loss became NaN'), 1),
+        (errors.DiskFullError('/runs/a', 'a checkpoint'), 1),
+        (errors.Stopped('stopped at step 5 by SIGTERM', 128 + signal.SIGTERM), 143),
+        (OSError(errno.ENOSPC, 'No space left on device', '/runs/a/metrics.jsonl'), 1),
+        (OSError(errno.ENOTDIR, 'Not a directory', '/runs/afile/run'), 2),
+        (OSError(errno.ENAMETOOLONG, 'File name too long', '/runs/x'), 2),
+        (OSError(errno.EROFS, 'Read-only file system', '/runs/lock'), 1),
+        (PermissionError(errno.EACCES, 'Permission denied', '/runs'), 1),
+        (OSError(errno.ENOTDIR, 'Not a directory'), None),  # no path to name: not the user's
+        (OSError(errno.EIO, 'Input/output error', '/runs/a'), None),
+        (Bug('index out of range'), None),
+    ],
+    ids=lambda value: type(value).__name__ if isinstance(value, Exception) else str(value))
 def test_each_known_failure_has_its_exit_status_and_an_unexpected_one_none(error, status):
   assert errors.exit_status(error) == status
 

@@ -51,10 +51,10 @@ def ten_patches_by_hand(image: np.ndarray, run: trained_run.Run) -> np.ndarray:
 
 def errors_by_hand(probabilities: np.ndarray, labels: np.ndarray) -> dict[str, float]:
   ranked = np.argsort(-probabilities, axis=1)
-  return dict(top1_error=float(np.mean(ranked[:, 0] != labels)),
-              top5_error=float(np.mean([label not in row[:5] for label, row in
-                                        zip(labels, ranked)])),
-              loss=float(np.mean(-np.log(probabilities[np.arange(len(labels)), labels] + 1e-12))))
+  return dict(
+      top1_error=float(np.mean(ranked[:, 0] != labels)),
+      top5_error=float(np.mean([label not in row[:5] for label, row in zip(labels, ranked)])),
+      loss=float(np.mean(-np.log(probabilities[np.arange(len(labels)), labels] + 1e-12))))
 
 
 def test_ten_crop_error_equals_a_hand_computation_over_the_ten_patches(tiny_run):
@@ -76,7 +76,7 @@ def test_ten_crop_error_equals_a_hand_computation_over_the_ten_patches(tiny_run)
   assert result['loss'] == pytest.approx(expected['loss'], rel=1e-5)
   centre = evaluate.evaluate_run(run, split='test', crops=1)
   assert (centre['top1_error'], centre['top5_error']) == (centre_only['top1_error'],
-                                                         centre_only['top5_error'])
+                                                          centre_only['top5_error'])
   assert centre['loss'] == pytest.approx(centre_only['loss'], rel=1e-5)
 
 
@@ -121,4 +121,5 @@ def test_an_unknown_split_is_one_line_naming_the_splits_there_are(tiny_run):
   assert result.stderr.splitlines() == [
       "error: --split='bogus' is not allowed: it must be a split of alexnet_fashion_mnist "
       "(train, test) or a slice of one such as 'train[:10%]' (Unknown split 'bogus'. Should be "
-      "one of ['train', 'test'].)"], result.stderr
+      "one of ['train', 'test'].)"
+  ], result.stderr

@@ -39,8 +39,12 @@ def test_a_grey_tower_beside_a_colour_tower_is_unlikely_under_a_random_split():
 
 def test_the_mosaic_puts_each_towers_kernels_in_its_own_rows():
   rng = np.random.default_rng(0)
-  kernel = np.concatenate([np.repeat(rng.normal(size=(5, 5, 1, 3)), 3, axis=2),  # tower 1: grey
-                           rng.normal(size=(5, 5, 3, 3))], axis=3)  # tower 2: colour
+  kernel = np.concatenate(
+      [
+          np.repeat(rng.normal(size=(5, 5, 1, 3)), 3, axis=2),  # tower 1: grey
+          rng.normal(size=(5, 5, 3, 3))
+      ],
+      axis=3)  # tower 2: colour
   mosaic = figures.kernel_mosaic(kernel, towers=2, columns=3)
   half = mosaic.shape[0] // 2
   spread = lambda part: np.abs(part - part.mean(axis=-1, keepdims=True)).max()
@@ -56,9 +60,10 @@ def test_nearest_finds_the_euclidean_nearest_rows_in_order():
 
 @pytest.mark.integration
 def test_figure3_command_draws_the_kernels_and_writes_each_towers_mean_chroma(tiny_run, tmp_path):
-  result = subprocess.run([sys.executable, 'experiments/figures.py', '--figure=kernels',
-                           f'--workdir={tiny_run}', f'--out={tmp_path / "figure3.png"}'],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+  result = subprocess.run([
+      sys.executable, 'experiments/figures.py', '--figure=kernels', f'--workdir={tiny_run}',
+      f'--out={tmp_path / "figure3.png"}'
+  ], cwd=ROOT, capture_output=True, text=True, timeout=300)
   assert result.returncode == 0, result.stderr[-2000:]
   with Image.open(tmp_path / 'figure3.png') as image:
     assert image.format == 'PNG'

@@ -26,17 +26,17 @@ from alexnet.run import checkpoint, checkpoint_files
 from alexnet.run.workdir import Workdir
 from alexnet.training import plan, trainer
 from processes import (
-  ROOT,
-  SMOKE,
-  assert_same_parameters,
-  final_parameters,
-  finish,
-  logged_step,
-  run,
-  signal_when,
-  snapshot,
-  start,
-  training_records,
+    ROOT,
+    SMOKE,
+    assert_same_parameters,
+    final_parameters,
+    finish,
+    logged_step,
+    run,
+    signal_when,
+    snapshot,
+    start,
+    training_records,
 )
 
 # Every test runs trainers; xdist keeps them on one worker, which runs the shared run once.
@@ -45,9 +45,11 @@ pytestmark = [pytest.mark.integration, pytest.mark.xdist_group('lifecycle')]
 # Patience 1 makes the plateau rule divide the learning rate within the run, so a resume
 # that lost the rule's state, or an evaluation, would go on with another rate. Evaluations
 # of 2,000 images take long enough for a signal to land inside one.
-LIFECYCLE = ['--config.optim.plateau_patience=1', '--config.optim.plateau_min_improvement=0.5',
-             '--config.train.log_every_steps=1', '--config.data.eval_split=test',
-             '--config.data.eval_crops=1']
+LIFECYCLE = [
+    '--config.optim.plateau_patience=1', '--config.optim.plateau_min_improvement=0.5',
+    '--config.train.log_every_steps=1', '--config.data.eval_split=test',
+    '--config.data.eval_crops=1'
+]
 STOP_LINE = r'stopped at step (\d+)(, during its evaluation[^\n]*)? by {}; rerun the same ' \
             r'command to resume'
 
@@ -56,8 +58,10 @@ STOP_LINE = r'stopped at step (\d+)(, during its evaluation[^\n]*)? by {}; rerun
 def data(tmp_path_factory) -> list[str]:
   root = tmp_path_factory.mktemp('lifecycle_data')
   fake_data.write_fashion_mnist_idx(str(root / 'manual'), train=512, test=2000)
-  return [f'--config.data.data_dir={root / "tfds"}', f'--config.data.manual_dir={root / "manual"}',
-          *LIFECYCLE]
+  return [
+      f'--config.data.data_dir={root / "tfds"}', f'--config.data.manual_dir={root / "manual"}',
+      *LIFECYCLE
+  ]
 
 
 @pytest.fixture(scope='module')
@@ -65,8 +69,9 @@ def uninterrupted(tmp_path_factory, data) -> Path:
   """A finished 24-step run with the lifecycle overrides, never interrupted."""
   workdir = tmp_path_factory.mktemp('uninterrupted') / 'run'
   output = run(workdir, *data)
-  assert len({r['learning_rate'] for r in training_records(workdir) if 'learning_rate' in r}) > 1, (
-      'the plateau rule never divided the rate: the tests would prove less\n' + output)
+  assert len({r['learning_rate'] for r in training_records(workdir) if 'learning_rate' in r
+             }) > 1, ('the plateau rule never divided the rate: the tests would prove less\n'
+                      + output)
   return workdir
 
 
@@ -78,8 +83,8 @@ def stopped_at(output: str, signal_name: str) -> tuple[int, bool]:
   return int(found[0][0]), bool(found[0][1])
 
 
-def assert_resumes_to_the_uninterrupted_run(workdir: Path, data: list[str],
-                                            uninterrupted: Path, stop_step: int) -> None:
+def assert_resumes_to_the_uninterrupted_run(workdir: Path, data: list[str], uninterrupted: Path,
+                                            stop_step: int) -> None:
   assert stop_step in Workdir(workdir).checkpoint_steps()  # a checkpoint of the stopping step
   output = run(workdir, *data)
   assert f'resumed at step {stop_step}' in output
@@ -128,9 +133,10 @@ def test_sigterm_during_an_asynchronous_save_keeps_that_save_and_saves_the_stopp
 def test_sigint_while_the_dataset_is_prepared_stops_there_and_leaves_no_workdir(tmp_path):
   fake_data.write_fashion_mnist_idx(str(tmp_path / 'manual'), train=40_000, test=100)
   tfds_dir = tmp_path / 'tfds'
-  overrides = [f'--config.data.data_dir={tfds_dir}',
-               f'--config.data.manual_dir={tmp_path / "manual"}', '--config.train.num_steps=2',
-               '--config.data.eval_split=test', '--config.data.eval_crops=1']
+  overrides = [
+      f'--config.data.data_dir={tfds_dir}', f'--config.data.manual_dir={tmp_path / "manual"}',
+      '--config.train.num_steps=2', '--config.data.eval_split=test', '--config.data.eval_crops=1'
+  ]
   preparing = lambda: any(tfds_dir.glob('alexnet_fashion_mnist/incomplete*'))
   process = start(tmp_path / 'run', *overrides)
   signal_when(process, preparing, signal.SIGINT, poll_s=0.01)
@@ -178,8 +184,9 @@ def test_a_second_trainer_on_a_held_workdir_is_refused_at_once_and_the_first_fin
     second = run(tmp_path, *data, status=2)
   finally:
     first.send_signal(signal.SIGCONT)
-  assert re.search(rf'error: {re.escape(str(tmp_path))} is in use by another training run: '
-                   rf'process {first.pid} on host \S+, started ', second), second
+  assert re.search(
+      rf'error: {re.escape(str(tmp_path))} is in use by another training run: '
+      rf'process {first.pid} on host \S+, started ', second), second
   assert 'Traceback' not in second
   finish(first, 0)
   assert training_records(tmp_path) == training_records(uninterrupted)
@@ -193,11 +200,13 @@ def start_tools(workdir: Path, scratch: Path) -> list[subprocess.Popen]:
     image.write_bytes(fake_data.jpeg_bytes(np.random.default_rng(0), 40, 40))
   env = {**os.environ, 'XLA_FLAGS': '--xla_force_host_platform_device_count=1'}
   commands = [['-m', 'alexnet.evaluate', '--crops=1', '--split=test[:64]'],
-              ['-m', 'alexnet.predict', '--crops=1', str(image)],
-              ['-m', 'alexnet.export', f'--output={scratch / "params.npz"}']]
-  return [subprocess.Popen([sys.executable, *command, f'--workdir={workdir}'], cwd=ROOT, env=env,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-          for command in commands]
+              ['-m', 'alexnet.predict', '--crops=1',
+               str(image)], ['-m', 'alexnet.export', f'--output={scratch / "params.npz"}']]
+  return [
+      subprocess.Popen([sys.executable, *command, f'--workdir={workdir}'], cwd=ROOT, env=env,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+      for command in commands
+  ]
 
 
 def freeze_during_a_save(trainer: subprocess.Popen, workdir: Path) -> bool:
@@ -247,12 +256,12 @@ def finished_run(tmp_path, uninterrupted) -> Path:
   return workdir
 
 
-def test_a_refused_resume_leaves_every_file_byte_identical_and_the_run_usable(
-    finished_run, data):
+def test_a_refused_resume_leaves_every_file_byte_identical_and_the_run_usable(finished_run, data):
   before = snapshot(finished_run)
   output = run(finished_run, *data, '--config.model.width=0.125', status=2)
-  assert re.search(r'error: this config cannot resume the run in .*: model.width: the run has '
-                   r'0.0625, this command 0.125\.', output), output
+  assert re.search(
+      r'error: this config cannot resume the run in .*: model.width: the run has '
+      r'0.0625, this command 0.125\.', output), output
   assert 'Traceback' not in output
   assert snapshot(finished_run) == before
   assert trained_run.load_run(finished_run).step == 24  # the tools still read the run
@@ -264,13 +273,17 @@ def the_runs_config(workdir: Path) -> ml_collections.ConfigDict:
 
 def shown(value) -> str:
   """A value as the messages write it."""
-  return repr(value) if isinstance(value, str) else f'{value:g}' if isinstance(
-      value, float) else str(value)
+  return repr(value) if isinstance(
+      value, str) else f'{value:g}' if isinstance(value, float) else str(value)
 
 
 @pytest.mark.parametrize('field, value', [
-    ('train.batch_size', 16), ('data.train_split', 'train[:256]'), ('seed', 1),
-    ('model.lrn', False), ('data.flip', False), ('optim.update_rule', 'usual'),
+    ('train.batch_size', 16),
+    ('data.train_split', 'train[:256]'),
+    ('seed', 1),
+    ('model.lrn', False),
+    ('data.flip', False),
+    ('optim.update_rule', 'usual'),
 ])
 def test_a_resume_that_would_change_what_the_checkpoint_means_is_refused_naming_both_values(
     finished_run, field, value):
@@ -279,8 +292,9 @@ def test_a_resume_that_would_change_what_the_checkpoint_means_is_refused_naming_
   old = (config[section] if section else config)[name]
   (config[section] if section else config)[name] = value
   before = snapshot(finished_run)
-  with pytest.raises(plan.ResumeMismatchError, match=re.escape(
-      f'{field}: the run has {shown(old)}, this command {shown(value)}')):
+  with pytest.raises(
+      plan.ResumeMismatchError,
+      match=re.escape(f'{field}: the run has {shown(old)}, this command {shown(value)}')):
     trainer.train_and_evaluate(config, finished_run)
   assert snapshot(finished_run) == before
 
@@ -297,8 +311,9 @@ def test_a_resume_may_change_the_rate_length_and_intervals_and_config_json_recor
   trainer.train_and_evaluate(config, finished_run)
   captured = capsys.readouterr()
   printed = captured.out + captured.err
-  assert re.search(r'changed on resume, from step 24: .*optim.learning_rate '
-                   rf'{old_rate:g} → {old_rate / 10:g}; .*train.num_steps 24 → 28', printed)
+  assert re.search(
+      r'changed on resume, from step 24: .*optim.learning_rate '
+      rf'{old_rate:g} → {old_rate / 10:g}; .*train.num_steps 24 → 28', printed)
   changes = Workdir(finished_run).read_changes()
   assert [c['step'] for c in changes] == [24]
   assert changes[0]['fields']['optim.learning_rate'] == [old_rate, old_rate / 10]
@@ -311,8 +326,9 @@ def test_rerunning_a_finished_run_says_so_and_writes_nothing(finished_run, data)
   before = snapshot(finished_run)
   output = run(finished_run, *data)
   final = Workdir(finished_run).final_record()
-  assert re.search(rf'this run finished at step 24; its final test error \(centre crop\) was top-1 '
-                   rf'{100 * final["final_top1_error"]:.2f} %', output), output
+  assert re.search(
+      rf'this run finished at step 24; its final test error \(centre crop\) was top-1 '
+      rf'{100 * final["final_top1_error"]:.2f} %', output), output
   assert 'training (steps' not in output
   assert snapshot(finished_run) == before
 
@@ -335,12 +351,13 @@ def test_a_run_whose_checkpoints_are_all_damaged_is_refused_saying_what_was_move
   config = the_runs_config(finished_run)
   config.train.num_steps = 30  # not finished: it must resume from a checkpoint
   for _ in range(2):  # and again: never a silent restart from step 0
-    with pytest.raises(checkpoint.DamagedCheckpointError,
-                       match=rf'no checkpoint of this run can be read: {len(steps)} damaged '
-                             r'checkpoint\(s\) \(steps 8, 16, 20, 24\) are in '
-                             r'.*damaged_checkpoints'
-                             r'.*Nothing was deleted\. To start this run again from step 0 here, '
-                             r'move .*damaged_checkpoints away'):
+    with pytest.raises(
+        checkpoint.DamagedCheckpointError,
+        match=rf'no checkpoint of this run can be read: {len(steps)} damaged '
+        r'checkpoint\(s\) \(steps 8, 16, 20, 24\) are in '
+        r'.*damaged_checkpoints'
+        r'.*Nothing was deleted\. To start this run again from step 0 here, '
+        r'move .*damaged_checkpoints away'):
       trainer.train_and_evaluate(config, finished_run)
   assert Workdir(finished_run).damaged_steps() == steps
   assert Workdir(finished_run).checkpoint_steps() == []
@@ -372,12 +389,16 @@ def test_a_full_disk_stops_the_run_with_one_line_naming_the_directory_and_keeps_
   out.mkdir()
   script = tmp_path / 'fill_the_disk.sh'
   script.write_text(FILL_THE_DISK)
-  command = [sys.executable, '-m', 'alexnet.main', *SMOKE, f'--workdir={mount / "run"}', *data,
-             '--config.train.num_steps=200', '--config.train.eval_every_epochs=100']
-  env = {**os.environ, 'MOUNT': str(mount), 'OUT': str(out),
-         'XLA_FLAGS': '--xla_force_host_platform_device_count=1'}
-  subprocess.run(['unshare', '--user', '--map-root-user', '--mount', 'bash', str(script),
-                  *command], cwd=ROOT, env=env, check=True, timeout=900)
+  command = [
+      sys.executable, '-m', 'alexnet.main', *SMOKE, f'--workdir={mount / "run"}', *data,
+      '--config.train.num_steps=200', '--config.train.eval_every_epochs=100'
+  ]
+  env = {
+      **os.environ, 'MOUNT': str(mount), 'OUT': str(out),
+      'XLA_FLAGS': '--xla_force_host_platform_device_count=1'
+  }
+  subprocess.run(['unshare', '--user', '--map-root-user', '--mount', 'bash',
+                  str(script), *command], cwd=ROOT, env=env, check=True, timeout=900)
   first = (out / 'first.txt').read_text()
   assert (out / 'first.status').read_text().strip() == '1', first
   lines = [line for line in first.splitlines() if line.startswith('error: ')]
@@ -412,13 +433,17 @@ def test_a_full_disk_while_preparing_the_data_is_one_line_and_the_next_run_clear
   fake_data.write_fashion_mnist_idx(str(tmp_path / 'manual'), train=512, test=128)
   script = tmp_path / 'fill_the_disk.sh'
   script.write_text(FILL_THE_DISK_WHILE_PREPARING)
-  command = [sys.executable, '-m', 'alexnet.main', *SMOKE, f'--workdir={tmp_path / "run"}',
-             f'--config.data.data_dir={mount / "tfds"}',
-             f'--config.data.manual_dir={tmp_path / "manual"}', '--config.train.num_steps=1']
-  env = {**os.environ, 'MOUNT': str(mount), 'OUT': str(out),
-         'XLA_FLAGS': '--xla_force_host_platform_device_count=1'}
-  subprocess.run(['unshare', '--user', '--map-root-user', '--mount', 'bash', str(script),
-                  *command], cwd=ROOT, env=env, check=True, timeout=900)
+  command = [
+      sys.executable, '-m', 'alexnet.main', *SMOKE, f'--workdir={tmp_path / "run"}',
+      f'--config.data.data_dir={mount / "tfds"}', f'--config.data.manual_dir={tmp_path / "manual"}',
+      '--config.train.num_steps=1'
+  ]
+  env = {
+      **os.environ, 'MOUNT': str(mount), 'OUT': str(out),
+      'XLA_FLAGS': '--xla_force_host_platform_device_count=1'
+  }
+  subprocess.run(['unshare', '--user', '--map-root-user', '--mount', 'bash',
+                  str(script), *command], cwd=ROOT, env=env, check=True, timeout=900)
   first = (out / 'first.txt').read_text()
   assert (out / 'first.status').read_text().strip() == '1', first
   assert first.strip().splitlines()[-1] == (
@@ -428,8 +453,9 @@ def test_a_full_disk_while_preparing_the_data_is_one_line_and_the_next_run_clear
   assert 'Traceback' not in first
   second = (out / 'second.txt').read_text()
   assert (out / 'second.status').read_text().strip() == '0', second
-  assert re.search(rf'removing {re.escape(str(mount))}\S*/incomplete\.\S+, left by a '
-                   'preparation that was cut short', second), second
+  assert re.search(
+      rf'removing {re.escape(str(mount))}\S*/incomplete\.\S+, left by a '
+      'preparation that was cut short', second), second
 
 
 def test_a_damaged_metrics_line_before_the_last_is_left_out_on_resume_and_the_file_kept(
@@ -438,8 +464,9 @@ def test_a_damaged_metrics_line_before_the_last_is_left_out_on_resume_and_the_fi
   lines[1] = lines[1][:len(lines[1]) // 2] + '\n'  # cut in the middle, the records after it whole
   Workdir(finished_run).metrics_file.write_text(''.join(lines))
   output = run(finished_run, *data, '--config.train.num_steps=32')
-  assert re.search(r'warning: \S*metrics.jsonl:2 is not a JSON record .*: left out; the file as '
-                   r'it was is kept as \S*metrics.jsonl.damaged\.', output), output
+  assert re.search(
+      r'warning: \S*metrics.jsonl:2 is not a JSON record .*: left out; the file as '
+      r'it was is kept as \S*metrics.jsonl.damaged\.', output), output
   assert (finished_run / 'metrics.jsonl.damaged').read_text() == ''.join(lines)
   steps = [record['step'] for record in Workdir(finished_run).read_metrics()]
   assert steps[-1] == 32 and 2 not in steps and {1, 3, 24} <= set(steps)

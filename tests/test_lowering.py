@@ -97,8 +97,8 @@ def _logits_and_gradients(config: ModelConfig, images, labels):
 
 @pytest.mark.integration
 @pytest.mark.parametrize('compute_dtype', ['float32', 'bfloat16'])
-def test_sliced_pooling_leaves_the_network_logits_and_gradients_unchanged(monkeypatch,
-                                                                         compute_dtype):
+def test_sliced_pooling_leaves_the_network_logits_and_gradients_unchanged(
+    monkeypatch, compute_dtype):
   config = ModelConfig(num_classes=10, width=1 / 16, image_size=67, compute_dtype=compute_dtype)
   images = 50 * jax.random.normal(jax.random.key(1), (4, 67, 67, 3))
   labels = jnp.arange(4)
@@ -118,23 +118,24 @@ def test_sliced_pooling_leaves_the_network_logits_and_gradients_unchanged(monkey
   np.testing.assert_allclose(fast[0], plain[0], rtol=1e-2, atol=1e-3)
   for (path, a), b in leaves:
     scale = float(jnp.max(jnp.abs(b))) or 1.0
-    np.testing.assert_allclose(np.asarray(a) / scale, np.asarray(b) / scale, rtol=0, atol=2e-2,
-                               err_msg=jax.tree_util.keystr(path))
+    np.testing.assert_allclose(
+        np.asarray(a) / scale,
+        np.asarray(b) / scale, rtol=0, atol=2e-2, err_msg=jax.tree_util.keystr(path))
 
 
 @pytest.mark.integration
 @pytest.mark.parametrize('layout', ['main job', 'paper'])
-def test_the_cpu_lowering_computes_what_xla_defaults_compute_to_float32_round_off(monkeypatch,
-                                                                                 layout):
+def test_the_cpu_lowering_computes_what_xla_defaults_compute_to_float32_round_off(
+    monkeypatch, layout):
   """The README's network (one grey channel, He init) and the paper's (three channels, its
   N(0, 0.01) init, LRN), small: logits and every parameter gradient of the CPU lowering
   against XLA's defaults (reduce_window pooling, YNNPACK convolutions)."""
   fields = dict(num_classes=10, width=1 / 16)
-  fields.update(image_size=64, input_channels=1, init='he') if layout == 'main job' else (
-      fields.update(image_size=67))
+  fields.update(image_size=64, input_channels=1,
+                init='he') if layout == 'main job' else (fields.update(image_size=67))
   config = ModelConfig(**fields)
-  images = jax.random.normal(jax.random.key(1), (8, config.image_size, config.image_size,
-                                                  config.input_channels))
+  images = jax.random.normal(jax.random.key(1),
+                             (8, config.image_size, config.image_size, config.input_channels))
   labels = jnp.arange(8) % 10
   project = _logits_and_gradients(config, images, labels)
   _without_cpu(monkeypatch, lowering.POOLING, lowering.COMPILER_OPTIONS)
@@ -144,8 +145,9 @@ def test_the_cpu_lowering_computes_what_xla_defaults_compute_to_float32_round_of
   for (path, a), b in zip(jax.tree_util.tree_leaves_with_path(project[1]),
                           jax.tree.leaves(defaults[1])):
     scale = float(jnp.max(jnp.abs(b))) or 1.0
-    np.testing.assert_allclose(np.asarray(a) / scale, np.asarray(b) / scale, rtol=0, atol=1e-5,
-                               err_msg=jax.tree_util.keystr(path))
+    np.testing.assert_allclose(
+        np.asarray(a) / scale,
+        np.asarray(b) / scale, rtol=0, atol=1e-5, err_msg=jax.tree_util.keystr(path))
 
 
 @pytest.mark.parametrize('size', [1, 2])

@@ -32,8 +32,7 @@ def scalars(workdir: Workdir) -> dict[str, list[tuple[int, float]]]:
 
 
 def writer(workdir: Workdir, start_step: int = 0, enabled: bool = True) -> metrics.MetricsWriter:
-  return metrics.MetricsWriter.open(workdir, start_step=start_step, total_steps=10,
-                                    enabled=enabled)
+  return metrics.MetricsWriter.open(workdir, start_step=start_step, total_steps=10, enabled=enabled)
 
 
 def test_each_record_is_one_json_line_and_its_scalars_go_to_tensorboard(tmp_path):

@@ -37,9 +37,9 @@ def paper_parameter_count(conv, fc, groups, num_classes=1000, pool5=6, conv1_in=
   c1, c2, c3, c4, c5 = conv
   f6, f7 = fc
   g2, g4, g5 = groups
-  weights = (11 * 11 * conv1_in * c1 + 5 * 5 * (c1 // g2) * c2 + 3 * 3 * c2 * c3
-             + 3 * 3 * (c3 // g4) * c4 + 3 * 3 * (c4 // g5) * c5
-             + pool5 * pool5 * c5 * f6 + f6 * f7 + f7 * num_classes)
+  weights = (11 * 11 * conv1_in * c1 + 5 * 5 * (c1 // g2) * c2 + 3 * 3 * c2 * c3 + 3 * 3 *
+             (c3 // g4) * c4 + 3 * 3 *
+             (c4 // g5) * c5 + pool5 * pool5 * c5 * f6 + f6 * f7 + f7 * num_classes)
   return weights + c1 + c2 + c3 + c4 + c5 + f6 + f7 + num_classes
 
 
@@ -85,8 +85,8 @@ def test_one_tower_net_halves_conv1_to_conv4_and_keeps_conv5_and_the_fc_layers()
   assert params['fc7']['kernel'].shape == (4096, 4096)
   # Every input of every layer comes from the single tower: no kernel groups.
   assert params['conv2']['kernel'].shape == (5, 5, 48, 128)
-  assert parameter_count(net) == paper_parameter_count(
-      (48, 128, 192, 192, 256), (4096, 4096), (1, 1, 1))
+  assert parameter_count(net) == paper_parameter_count((48, 128, 192, 192, 256), (4096, 4096),
+                                                       (1, 1, 1))
 
 
 def test_two_towers_group_conv2_conv4_conv5_but_not_conv3():
@@ -145,8 +145,8 @@ def test_lrn_equals_the_papers_formula_in_float64(groups, alpha_over_size):
   # Large activations and a large α so that the normalisation is far from the identity.
   x = 30 * jax.random.normal(jax.random.key(0), (2, 3, 3, 16))
   constants = dict(k=2.0, alpha=1e-3, beta=0.75)
-  ours = model_lib.local_response_norm(x, groups=groups, size=5,
-                                       alpha_over_size=alpha_over_size, **constants)
+  ours = model_lib.local_response_norm(x, groups=groups, size=5, alpha_over_size=alpha_over_size,
+                                       **constants)
   expected = lrn_reference(x, groups=groups, n=5, alpha_over_size=alpha_over_size, **constants)
   assert not np.allclose(expected, np.asarray(x) / 2 ** 0.75, rtol=1e-2)
   np.testing.assert_allclose(ours, expected, rtol=2e-6, atol=1e-6)
@@ -155,8 +155,8 @@ def test_lrn_equals_the_papers_formula_in_float64(groups, alpha_over_size):
 def test_lrn_window_does_not_cross_from_one_tower_into_the_other():
   x = jax.random.normal(jax.random.key(1), (1, 1, 1, 8))
   changed = x.at[..., 4].set(100.0)  # first channel of the second tower
-  lrn = lambda v: model_lib.local_response_norm(v, groups=2, k=2.0, size=5, alpha=1e-2,
-                                                beta=0.75, alpha_over_size=False)
+  lrn = lambda v: model_lib.local_response_norm(v, groups=2, k=2.0, size=5, alpha=1e-2, beta=0.75,
+                                                alpha_over_size=False)
   np.testing.assert_array_equal(lrn(x)[..., :4], lrn(changed)[..., :4])
   assert not np.allclose(lrn(x)[..., 5:], lrn(changed)[..., 5:])
 
@@ -176,8 +176,8 @@ def test_lrn_switch_removes_only_the_normalisation():
   images = 50 * tiny_images()
   with_lrn, params = apply_tiny(dict(TINY, init='he'), images)
   without_lrn, _ = apply_tiny(dict(TINY, init='he', lrn=False), images, params=params)
-  assert (parameter_count(one_device_net(**TINY, lrn=False))
-          == parameter_count(one_device_net(**TINY)))
+  assert (parameter_count(one_device_net(**TINY,
+                                         lrn=False)) == parameter_count(one_device_net(**TINY)))
   assert not np.allclose(with_lrn, without_lrn)
 
 

@@ -24,10 +24,18 @@ PROGRAM = Path(__file__).parent / 'programs' / 'train_tiny_on_2x2_mesh.py'
 def run_processes(output: Path, count: int) -> None:
   env = {k: v for k, v in os.environ.items() if k != 'XLA_FLAGS'}  # devices set by the program
   port = processes.free_port()
-  commands = [[sys.executable, str(PROGRAM), '--output', str(output), '--process', str(i),
-               '--processes', str(count), '--port', str(port)] for i in range(count)]
-  running = [subprocess.Popen(c, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True) for c in commands]
+  commands = [[
+      sys.executable,
+      str(PROGRAM), '--output',
+      str(output), '--process',
+      str(i), '--processes',
+      str(count), '--port',
+      str(port)
+  ] for i in range(count)]
+  running = [
+      subprocess.Popen(c, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+      for c in commands
+  ]
   for process in running:
     log, _ = process.communicate(timeout=300)
     assert process.returncode == 0, log
@@ -48,12 +56,13 @@ def test_sigterm_to_one_of_two_processes_stops_both_at_the_same_step_and_they_re
   workdir = tmp_path / 'stopped'
   began = time.time_ns()
   pair = processes.start_trainers(workdir, overrides)
-  processes.signal_when(pair[1], lambda: processes.logged_step(workdir, began) >= 5,
-                        signal.SIGTERM)
+  processes.signal_when(pair[1], lambda: processes.logged_step(workdir, began) >= 5, signal.SIGTERM)
   signalled = f'SIGTERM sent to process 1 after step {processes.logged_step(workdir, began)}'
   outputs = processes.finish_trainers(pair, 128 + signal.SIGTERM, signalled)
-  steps = [re.findall(r'stopped at step (\d+)[^\n]* by SIGTERM; rerun the same command', output)
-           for output in outputs]
+  steps = [
+      re.findall(r'stopped at step (\d+)[^\n]* by SIGTERM; rerun the same command', output)
+      for output in outputs
+  ]
   assert steps[0] == steps[1] and len(steps[0]) == 1, (signalled, outputs)
   step = int(steps[0][0])
   assert all(f"stopped at step {step}, with the run's other processes, by SIGTERM" in output

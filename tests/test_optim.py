@@ -16,8 +16,12 @@ LEARNING_RATES = [0.01, 0.01, 0.01, 0.001, 0.001, 0.0001]
 
 def random_params_and_grads(steps):
   keys = jax.random.split(jax.random.key(0), 2 + steps)
-  params = {'conv1': {'kernel': jax.random.normal(keys[0], (3, 3, 2, 4)),
-                      'bias': jax.random.normal(keys[1], (4,))}}
+  params = {
+      'conv1': {
+          'kernel': jax.random.normal(keys[0], (3, 3, 2, 4)),
+          'bias': jax.random.normal(keys[1], (4,))
+      }
+  }
   grads = [jax.tree.map(lambda p, k=k: jax.random.normal(k, p.shape), params) for k in keys[2:]]
   return params, grads
 

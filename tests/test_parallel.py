@@ -33,6 +33,7 @@ def tiny_batch(size=67):
 
 
 def loss_logits_and_gradients(net, params, batch, dropout_key):
+
   def loss_fn(params):
     logits = net.apply(params, batch['image'], dropout_key)
     return steps.cross_entropy(logits, batch['label']), logits
@@ -136,9 +137,11 @@ def replica_groups(groups: str) -> set[frozenset[int]]:
 def mesh_axis_of(groups: str, mesh) -> str:
   """Which axis of the ('data', 'model') mesh a collective runs over."""
   positions = np.arange(mesh.devices.size).reshape(mesh.devices.shape)
-  along = {'model': {frozenset(row) for row in positions.tolist()},
-           'data': {frozenset(col) for col in positions.T.tolist()},
-           'both': {frozenset(positions.ravel().tolist())}}
+  along = {
+      'model': {frozenset(row) for row in positions.tolist()},
+      'data': {frozenset(col) for col in positions.T.tolist()},
+      'both': {frozenset(positions.ravel().tolist())}
+  }
   found = replica_groups(groups)
   for axis, expected in along.items():
     if found == expected:
@@ -165,16 +168,21 @@ def test_compiled_train_step_exchanges_activations_only_where_the_papers_gpus_di
   batch = tiny_batch()
   hlo = steps.make_train_step(net, tx).lower(state, batch, 0.01).compile().as_text()
   collectives = [m.groupdict() for m in _COLLECTIVE.finditer(hlo)]
-  assert len(collectives) == len(re.findall(
-      r'\b(all-gather|reduce-scatter|all-reduce|all-to-all|collective-permute)(-start)?\(', hlo))
-  over = lambda axis, kind: [c for c in collectives
-                             if c['kind'] == kind and mesh_axis_of(c['groups'], net.mesh) == axis]
+  assert len(collectives) == len(
+      re.findall(
+          r'\b(all-gather|reduce-scatter|all-reduce|all-to-all|collective-permute)(-start)?\(',
+          hlo))
+  over = lambda axis, kind: [
+      c for c in collectives if c['kind'] == kind and mesh_axis_of(c['groups'], net.mesh) == axis
+  ]
 
   # Forward: the inputs of conv3, fc6, fc7 and fc8 gathered from both towers.
   outputs = net.layer_outputs(BATCH)  # per-device shapes: half the rows, one tower's channels
   both_towers = lambda name: (*outputs[name].shape[:-1], 2 * outputs[name].shape[-1])
-  inputs_of = {'conv3': both_towers('pool2'), 'fc6': both_towers('pool5'),
-               'fc7': both_towers('fc6'), 'fc8': both_towers('fc7')}
+  inputs_of = {
+      'conv3': both_towers('pool2'), 'fc6': both_towers('pool5'), 'fc7': both_towers('fc6'),
+      'fc8': both_towers('fc7')
+  }
   gathered = sorted(dims_of(c['result']) for c in over('model', 'all-gather'))
   assert gathered == sorted(inputs_of.values())
   # Backward: each gather's transpose hands every tower the summed gradients of its
@@ -227,8 +235,8 @@ def test_layer_activations_are_the_same_global_arrays_on_every_mesh():
     net = net_on(shape, **TINY)
     params = jax.device_get(net.init(jax.random.key(0))) if params is None else params
     sharded = jax.device_put(params, net.param_shardings)
-    results.append(jax.device_get(jax.jit(net.activations, static_argnums=2)(
-        sharded, batch['image'], layers)))
+    results.append(
+        jax.device_get(jax.jit(net.activations, static_argnums=2)(sharded, batch['image'], layers)))
     logits = net.apply(sharded, batch['image'])
     np.testing.assert_allclose(results[-1]['fc8'], logits, rtol=1e-6)
   assert results[0]['fc7'].shape == (BATCH, 256) and results[0]['pool2'].shape[-1] == 16

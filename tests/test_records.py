@@ -6,12 +6,17 @@ from alexnet.run import records
 
 
 @pytest.mark.parametrize('key, tag', [
-    ('loss', 'train/loss'), ('train_top1_error', 'train/top1_error'),
-    ('learning_rate', 'train/learning_rate'), ('eval_top1_error', 'eval/top1_error'),
+    ('loss', 'train/loss'),
+    ('train_top1_error', 'train/top1_error'),
+    ('learning_rate', 'train/learning_rate'),
+    ('eval_top1_error', 'eval/top1_error'),
     ('final_top5_error', 'final/top5_error'),
     ('final_centre_top1_error', 'final/centre_top1_error'),
-    ('final_train_loss', 'final/train_loss'), ('epoch', None), ('eval_examples', None),
-    ('final_crops', None), ('train_seconds', None),
+    ('final_train_loss', 'final/train_loss'),
+    ('epoch', None),
+    ('eval_examples', None),
+    ('final_crops', None),
+    ('train_seconds', None),
 ])
 def test_each_field_of_a_record_has_its_tensorboard_group_and_constants_none(key, tag):
   assert records.tensorboard_tag(key) == tag

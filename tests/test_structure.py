@@ -32,8 +32,7 @@ def test_tensorflow_is_imported_only_after_the_settings_of_alexnet_tensorflow_im
   if path == ROOT / 'src' / 'alexnet' / 'data' / 'tensorflow_import.py':
     return
   imports = _imported_modules(ast.parse(path.read_text()))
-  first_tf = next((line for line, module in imports if module.split('.')[0] in _TENSORFLOW),
-                  None)
+  first_tf = next((line for line, module in imports if module.split('.')[0] in _TENSORFLOW), None)
   if first_tf is None:
     return
   settings = [line for line, module in imports if module == 'alexnet.data.tensorflow_import']
@@ -46,13 +45,15 @@ def test_tensorflow_is_imported_only_after_the_settings_of_alexnet_tensorflow_im
 @pytest.mark.integration
 def test_the_tools_do_not_import_the_training_loop():
   """Nor its logging (tensorboardX); tqdm is not asked about, as TFDS imports it too."""
-  modules = ['alexnet.evaluate', 'alexnet.predict', 'alexnet.export', 'alexnet.trained_run',
-             'alexnet.summary']
-  loaded = subprocess.run(
-      [sys.executable, '-c', f'import sys; import {", ".join(modules)}; '
-       "print(' '.join(m for m in ('alexnet.training.trainer', 'alexnet.training.metrics', "
-       "'tensorboardX') if m in sys.modules))"],
-      cwd=ROOT, capture_output=True, text=True, timeout=300, check=True).stdout.split()
+  modules = [
+      'alexnet.evaluate', 'alexnet.predict', 'alexnet.export', 'alexnet.trained_run',
+      'alexnet.summary'
+  ]
+  loaded = subprocess.run([
+      sys.executable, '-c', f'import sys; import {", ".join(modules)}; '
+      "print(' '.join(m for m in ('alexnet.training.trainer', 'alexnet.training.metrics', "
+      "'tensorboardX') if m in sys.modules))"
+  ], cwd=ROOT, capture_output=True, text=True, timeout=300, check=True).stdout.split()
   assert loaded == []
 
 
@@ -114,8 +115,8 @@ def test_loading_every_config_file_imports_no_jax():
            f'for path in {files!r}:\n'
            "  runpy.run_path(path)['get_config']()\n"
            "print(' '.join(m for m in ('jax', 'flax', 'optax') if m in sys.modules))")
-  loaded = subprocess.run([sys.executable, '-c', loads], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300, check=True).stdout.split()
+  loaded = subprocess.run([sys.executable, '-c', loads], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300, check=True).stdout.split()
   assert loaded == []
 
 
@@ -162,5 +163,5 @@ def test_every_folder_of_the_package_is_a_package_an_install_finds():
   """Without __init__.py a folder imports from a checkout (a namespace package) but
   setuptools' find leaves it out of an installed wheel."""
   folders = {path.parent for path in PACKAGE.rglob('*.py')}
-  assert sorted(str(f.relative_to(PACKAGE)) for f in folders
-                if not (f / '__init__.py').exists()) == []
+  assert sorted(
+      str(f.relative_to(PACKAGE)) for f in folders if not (f / '__init__.py').exists()) == []

@@ -26,21 +26,22 @@ from alexnet.data import input_pipeline, pixel_statistics, preparation, registry
 from alexnet.run.workdir import Workdir
 from alexnet.training import loop, optim, trainer
 from processes import (
-  ROOT,
-  SMOKE,
-  assert_same_parameters,
-  final_parameters,
-  logged_step,
-  run,
-  start,
-  training_records,
+    ROOT,
+    SMOKE,
+    assert_same_parameters,
+    final_parameters,
+    logged_step,
+    run,
+    start,
+    training_records,
 )
 from tiny_run import smoke_config
 
 # Patience 1 makes the plateau rule divide the learning rate within the smoke run, so
 # a resume that lost its state would train with another rate.
-PLATEAU_EVERY_EVALUATION = ['--config.optim.plateau_patience=1',
-                            '--config.optim.plateau_min_improvement=0.5']
+PLATEAU_EVERY_EVALUATION = [
+    '--config.optim.plateau_patience=1', '--config.optim.plateau_min_improvement=0.5'
+]
 
 
 def kill_after_step(workdir: Path, step: int, *overrides: str) -> None:
@@ -112,20 +113,20 @@ def test_nonfinite_loss_stops_the_run_naming_the_step_and_keeps_the_last_good_ch
 
 
 @pytest.mark.integration
-def test_the_evaluations_of_a_run_reuse_its_dataset_without_reading_it_again(
-    tmp_path, monkeypatch):
+def test_the_evaluations_of_a_run_reuse_its_dataset_without_reading_it_again(tmp_path, monkeypatch):
   fake_data.write_fashion_mnist_idx(str(tmp_path / 'manual'), train=512, test=40)
   config = smoke_config(tmp_path)
   config.train.num_steps = 16  # evaluations at steps 8 and 16, then the final one
   preparation.prepare(config.data, ModelConfig.from_mapping(config.model))
   calls = collections.Counter()
-  for module, name in ((registry, 'validate_data'), (registry, 'spec'),
-                       (pixel_statistics, 'load'), (input_pipeline, 'source')):
+  for module, name in ((registry, 'validate_data'), (registry, 'spec'), (pixel_statistics, 'load'),
+                       (input_pipeline, 'source')):
     original = getattr(module, name)
 
     def counted(*args, _name=name, _function=original, **kwargs):
       calls[_name] += 1
       return _function(*args, **kwargs)
+
     monkeypatch.setattr(module, name, counted)
   trainer.train_and_evaluate(config, tmp_path / 'run')
   evaluations = [r for r in Workdir(tmp_path / 'run').read_metrics() if 'eval_top1_error' in r]
@@ -147,8 +148,10 @@ def test_profile_steps_write_a_trace_of_those_training_steps(tmp_path):
   events = json.loads(gzip.decompress(perfetto[0].read_bytes()))['traceEvents']
   calls = sorted((event['ts'], event['ts'] + event['dur']) for event in events
                  if event.get('name') == 'PjitFunction(train_step)')
-  outermost = [call for call in calls if not any(
-      other != call and other[0] <= call[0] and call[1] <= other[1] for other in calls)]
+  outermost = [
+      call for call in calls
+      if not any(other != call and other[0] <= call[0] and call[1] <= other[1] for other in calls)
+  ]
   assert len(outermost) == 2  # steps 3 and 4, not the first (compiling) ones
 
 
@@ -180,11 +183,12 @@ def test_between_logged_steps_the_loop_refuses_what_would_make_it_wait_for_the_d
 def test_config_errors_stop_before_any_work_with_one_line_naming_the_field(
     tmp_path, override, message):
   data_dir = tmp_path / 'tfds'
-  command = [sys.executable, '-m', 'alexnet.main', *SMOKE, f'--workdir={tmp_path / "run"}',
-             f'--config.data.data_dir={data_dir}', '--config.mesh.model=1', override]
+  command = [
+      sys.executable, '-m', 'alexnet.main', *SMOKE, f'--workdir={tmp_path / "run"}',
+      f'--config.data.data_dir={data_dir}', '--config.mesh.model=1', override
+  ]
   env = {**os.environ, 'XLA_FLAGS': '--xla_force_host_platform_device_count=8'}
-  result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=300)
+  result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
   assert result.returncode == 2, result.stderr[-2000:]
   said = [line for line in result.stderr.splitlines() if line.startswith('error: ')]
   assert len(said) == 1 and re.search(message, said[0]), result.stderr[-2000:]
@@ -206,17 +210,21 @@ def test_a_checkpoint_interval_in_minutes_saves_at_the_first_logged_step_after_i
 def test_a_known_error_is_one_line_and_alexnet_traceback_adds_the_traceback(tmp_path):
   manual = tmp_path / 'manual'
   manual.mkdir()
-  command = [sys.executable, '-m', 'alexnet.main', '--config=configs/imagenet_paper.py:smoke',
-             f'--workdir={tmp_path / "run"}', f'--config.data.manual_dir={manual}',
-             f'--config.data.data_dir={tmp_path / "tfds"}', '--config.mesh.model=1']
+  command = [
+      sys.executable, '-m', 'alexnet.main', '--config=configs/imagenet_paper.py:smoke',
+      f'--workdir={tmp_path / "run"}', f'--config.data.manual_dir={manual}',
+      f'--config.data.data_dir={tmp_path / "tfds"}', '--config.mesh.model=1'
+  ]
   for traceback in ('', '1'):
-    env = {**os.environ, 'XLA_FLAGS': '--xla_force_host_platform_device_count=1',
-           'ALEXNET_TRACEBACK': traceback}
-    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
-                            timeout=300)
+    env = {
+        **os.environ, 'XLA_FLAGS': '--xla_force_host_platform_device_count=1',
+        'ALEXNET_TRACEBACK': traceback
+    }
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 2, result.stderr[-3000:]
     last = result.stderr.strip().splitlines()[-1]
-    assert re.match(r'error: ImageNet tars missing: ILSVRC2012_img_train.tar, '
-                    r'ILSVRC2012_img_val.tar not found in ', last), result.stderr[-3000:]
+    assert re.match(
+        r'error: ImageNet tars missing: ILSVRC2012_img_train.tar, '
+        r'ILSVRC2012_img_val.tar not found in ', last), result.stderr[-3000:]
     assert ('Traceback' in result.stderr) == bool(traceback)
     assert not (tmp_path / 'run').exists()

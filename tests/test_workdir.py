@@ -28,9 +28,10 @@ def test_a_second_lock_on_a_held_workdir_is_refused_naming_its_holder(tmp_path):
   first = workdir.lock()
   first.acquire()
   try:
-    with pytest.raises(WorkdirInUseError, match=rf'{re.escape(str(workdir.path))} is in use by '
-                       rf'another training run: process {os.getpid()} on host '
-                       rf'{re.escape(socket.gethostname())}, started .*kill -TERM {os.getpid()}'):
+    with pytest.raises(
+        WorkdirInUseError, match=rf'{re.escape(str(workdir.path))} is in use by '
+        rf'another training run: process {os.getpid()} on host '
+        rf'{re.escape(socket.gethostname())}, started .*kill -TERM {os.getpid()}'):
       workdir.lock().acquire()
   finally:
     first.release()
@@ -42,10 +43,13 @@ def test_a_second_lock_on_a_held_workdir_is_refused_naming_its_holder(tmp_path):
 @pytest.mark.integration
 def test_the_lock_of_a_killed_trainer_does_not_block_the_next(tmp_path):
   workdir = Workdir(tmp_path / 'run')
-  holder = start(None, command=[sys.executable, '-c', (
-      'import sys, time; from alexnet.run.workdir import Workdir; '
-      f'Workdir({str(workdir.path)!r}).lock().acquire(); print("held", flush=True); '
-      'time.sleep(600)')])
+  holder = start(
+      None, command=[
+          sys.executable, '-c',
+          ('import sys, time; from alexnet.run.workdir import Workdir; '
+           f'Workdir({str(workdir.path)!r}).lock().acquire(); print("held", flush=True); '
+           'time.sleep(600)')
+      ])
   assert holder.stdout.readline().strip() == 'held'
   with pytest.raises(WorkdirInUseError, match=f'process {holder.pid} on host'):
     workdir.lock().acquire()
@@ -56,8 +60,7 @@ def test_the_lock_of_a_killed_trainer_does_not_block_the_next(tmp_path):
   lock.release()
 
 
-def test_a_lock_held_by_a_process_that_is_not_a_trainer_is_not_blamed_on_the_last_trainer(
-    tmp_path):
+def test_a_lock_held_by_a_process_that_is_not_a_trainer_is_not_blamed_on_the_last_trainer(tmp_path):
   workdir = Workdir(tmp_path)
   ended_pid = int(Path('/proc/sys/kernel/pid_max').read_text()) + 1  # no process has it
   last_trainer = dict(pid=ended_pid, host=socket.gethostname(), started='yesterday',
@@ -66,13 +69,15 @@ def test_a_lock_held_by_a_process_that_is_not_a_trainer_is_not_blamed_on_the_las
   holder = os.open(workdir.lock_file, os.O_RDONLY)  # as `flock lock sleep 600` holds it
   fcntl.flock(holder, fcntl.LOCK_EX)
   try:
-    with pytest.raises(WorkdirInUseError, match=rf'locked by a process other than a trainer '
-                       rf'.*names process {ended_pid}, .* which has ended\): find the '
-                       r'holder with `fuser -v'):
+    with pytest.raises(
+        WorkdirInUseError, match=rf'locked by a process other than a trainer '
+        rf'.*names process {ended_pid}, .* which has ended\): find the '
+        r'holder with `fuser -v'):
       workdir.lock().acquire()
     workdir.lock_file.write_text(json.dumps({**last_trainer, 'host': 'elsewhere'}) + '\n')
-    with pytest.raises(WorkdirInUseError, match=rf'process {ended_pid} on host elsewhere, '
-                       r'.*this host cannot check it'):
+    with pytest.raises(
+        WorkdirInUseError, match=rf'process {ended_pid} on host elsewhere, '
+        r'.*this host cannot check it'):
       workdir.lock().acquire()
   finally:
     os.close(holder)
@@ -95,10 +100,10 @@ def test_a_lock_taken_by_a_refused_run_is_put_back_as_it_was(tmp_path):
 
 CANNOT_BE_A_WORKDIR = {
     'a-file': (2, '{workdir} is a file, not a directory: give --workdir a new directory, or '
-                  'one of a run.'),
+               'one of a run.'),
     'under-a-file': (2, '{workdir}: a part of this path is a file, not a directory.'),
     'name-too-long': (2, '{workdir}: a name in this path is longer than its file system allows '
-                         '(often 255 bytes).'),
+                      '(often 255 bytes).'),
     'read-only': (1, '{workdir}/lock: the file system is read-only: use a writable place.'),
 }
 
@@ -107,8 +112,10 @@ def cannot_be_a_workdir(tmp_path: Path, case: str) -> Path:
   """The workdir of ``case`` in ``tmp_path``, beside a file ``afile`` and a directory ``ro``."""
   (tmp_path / 'afile').write_text('')
   (tmp_path / 'ro').mkdir()
-  return {'a-file': tmp_path / 'afile', 'under-a-file': tmp_path / 'afile' / 'run',
-          'name-too-long': tmp_path / ('x' * 256) / 'run', 'read-only': tmp_path / 'ro'}[case]
+  return {
+      'a-file': tmp_path / 'afile', 'under-a-file': tmp_path / 'afile' / 'run',
+      'name-too-long': tmp_path / ('x' * 256) / 'run', 'read-only': tmp_path / 'ro'
+  }[case]
 
 
 @pytest.mark.parametrize('case', ['a-file', 'under-a-file', 'name-too-long'])
@@ -135,12 +142,15 @@ def test_a_workdir_that_cannot_be_one_is_one_line_naming_it(tmp_path, case):
   if case == 'read-only':
     if subprocess.run(['unshare', '--user', '--map-root-user', '--mount', 'true']).returncode:
       pytest.skip('needs unshare (user and mount namespaces) to mount a read-only directory')
-    command = ['unshare', '--user', '--map-root-user', '--mount', 'sh', '-c', READ_ONLY,
-               'read-only', *command]
-  env = {**os.environ, 'DIRECTORY': str(tmp_path / 'ro'),
-         'XLA_FLAGS': '--xla_force_host_platform_device_count=1'}
-  result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=300)
+    command = [
+        'unshare', '--user', '--map-root-user', '--mount', 'sh', '-c', READ_ONLY, 'read-only',
+        *command
+    ]
+  env = {
+      **os.environ, 'DIRECTORY': str(tmp_path / 'ro'),
+      'XLA_FLAGS': '--xla_force_host_platform_device_count=1'
+  }
+  result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
   assert result.returncode == status, result.stderr[-2000:]
   assert result.stderr.splitlines() == ['error: ' + message.format(workdir=workdir)], result.stderr
   assert sorted(p.name for p in tmp_path.iterdir()) == ['afile', 'ro']  # nothing created

@@ -36,8 +36,8 @@ _CHECKPOINT_LIBRARIES = (f'{os.sep}orbax{os.sep}', f'{os.sep}tensorstore{os.sep}
 _EXPECTED_WARNINGS = (
     # TFDS, each time a builder is made with a config of its own (this project's ImageNet
     # and image-folder builders always are).
-    (os.path.join('tensorflow_datasets', 'core', 'dataset_builder.py'),
-     'Using custom data configuration'),
+    (os.path.join('tensorflow_datasets', 'core',
+                  'dataset_builder.py'), 'Using custom data configuration'),
     # TFDS, when asked whether a dataset not yet prepared is prepared (twice before every
     # first preparation).
     (os.path.join('tensorflow_datasets', 'core', 'utils', 'file_utils.py'), 'Variant folder '),
@@ -65,8 +65,8 @@ class _HideCheckpointLibraryErrors(logging.Filter):
     if record.name != 'asyncio':
       return True
     failed = record.exc_info[1] if record.exc_info else None
-    return not (any(p in record.getMessage() for p in _CHECKPOINT_LIBRARIES)
-                or (failed is not None and errors.disk_full_in(failed)))
+    return not (any(p in record.getMessage() for p in _CHECKPOINT_LIBRARIES) or
+                (failed is not None and errors.disk_full_in(failed)))
 
 
 _failure_reported = threading.Event()
@@ -89,8 +89,8 @@ def _report_failures_once() -> None:
     # tensorstore completes the writes of a save orbax abandoned (its disk filled up) into
     # the save's event loop, already closed: asyncio then raises this, in tensorstore's threads.
     late_callback = isinstance(error, RuntimeError) and str(error) == 'Event loop is closed'
-    return _failure_reported.is_set() or late_callback or (
-        error is not None and errors.disk_full_in(error))
+    return _failure_reported.is_set() or late_callback or (error is not None
+                                                           and errors.disk_full_in(error))
 
   def quiet_thread_failure(args) -> None:
     if not secondary(args.exc_value):
@@ -154,7 +154,7 @@ def check_override_names(args: Iterable[str]) -> None:
         name = arg[len(prefix):].split('=', 1)[0]
         if name not in names:
           raise config.ConfigError(f'config field {name} (given as {arg}) does not exist'
-                            f'{errors.did_you_mean(name, names)}.')
+                                   f'{errors.did_you_mean(name, names)}.')
 
 
 class ConfigFileError(errors.UsageError, ValueError):
@@ -172,8 +172,10 @@ class ConfigFileError(errors.UsageError, ValueError):
                  f'{error.msg}.')
     paths = {str(path.resolve()) for path in files}
     for raised in _chain(error):
-      lines = [frame for frame in traceback.extract_tb(raised.__traceback__)
-               if str(Path(frame.filename).resolve()) in paths]
+      lines = [
+          frame for frame in traceback.extract_tb(raised.__traceback__)
+          if str(Path(frame.filename).resolve()) in paths
+      ]
       if lines:
         message = ' '.join(str(raised).split())
         return cls(f'the config file cannot be loaded: {type(raised).__name__} at '

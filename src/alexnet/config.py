@@ -1,15 +1,13 @@
 """Every field of a run's config: its default (the paper's value), its check, its rule on resume.
 
-A run's config is an ``ml_collections.ConfigDict`` with a top-level ``seed`` and the sections
-``model``, ``mesh``, ``data``, ``optim`` and ``train``. Each section is described here by a
-frozen dataclass: its fields are the only ones that exist, their defaults are the paper's
-values (section numbers § cite Krizhevsky, Sutskever and Hinton, NIPS 2012) and
-``__post_init__`` checks the values. ``paper_config()`` is the paper's run, which the
-files in ``configs/`` start from and override.
+A run's config is an ``ml_collections.ConfigDict`` with a ``seed`` and the sections ``model``,
+``mesh``, ``data``, ``optim`` and ``train``, each a frozen dataclass here: its fields are the
+only ones, their defaults the paper's values (§ cites Krizhevsky, Sutskever and Hinton, NIPS
+2012), ``__post_init__`` checks them. The files in ``configs/`` override ``paper_config()``.
 
-:func:`validate` refuses, before any work, a field that does not exist (naming the
-nearest one that does), a value of the wrong type and a value the run cannot use, each
-as a :class:`ConfigError` naming the field and what it may be.
+:func:`validate` refuses, before any work, a field that does not exist (naming the nearest
+one that does), a value of the wrong type and a value the run cannot use, each as a
+:class:`ConfigError` naming the field and what it may be. Past it, functions take sections.
 
 **On resume** (the same command rerun on a workdir that has checkpoints) the fields that
 decide what a checkpoint and a step mean must be those the run was started with: the
@@ -31,11 +29,9 @@ import ml_collections
 
 from alexnet import errors
 
-# Each set of allowed values is defined here, once, so that a config can be checked without
-# importing what acts on it (JAX, optax). The module that acts on a value maps these names to
-# what they do (model: activations and initialisations; optim: update rules and schedules;
-# views: PCA conventions and test crops); tests/test_config.py checks that each map covers
-# its set.
+# Each set of allowed values is defined here, once, so that a config is checked without
+# importing what acts on it (JAX, optax); the module that acts on a value maps these names to
+# what they do, and tests/test_config.py checks that each map covers its set.
 ACTIVATIONS = ('relu', 'tanh')  # §3.1: ReLUs; tanh, Figure 1's saturating baseline
 INITS = ('paper', 'caffe', 'he')  # §5's; bvlc_alexnet's; He et al. (2015)
 UPDATE_RULES = ('paper', 'usual')  # §5's v ← μv − ε(g + λw), or v ← μv + (g + λw)
@@ -154,9 +150,10 @@ class DataConfig(_Section):
   """The dataset, §2's preprocessing and §4.1's augmentation."""
 
   # Where the data lives and what is evaluated; the training data itself must not change.
-  CHANGEABLE_ON_RESUME: ClassVar[frozenset[str]] = frozenset(
-      {'data_dir', 'manual_dir', 'eval_split', 'test_split', 'train_eval_split', 'eval_crops',
-       'threads'})
+  CHANGEABLE_ON_RESUME: ClassVar[frozenset[str]] = frozenset({
+      'data_dir', 'manual_dir', 'eval_split', 'test_split', 'train_eval_split', 'eval_crops',
+      'threads'
+  })
 
   dataset: str = 'imagenet2012'  # §2: ILSVRC-2012; or another name in alexnet.data.registry
   # Not in the paper: TFDS data_dir; '' = $TFDS_DATA_DIR or ~/tensorflow_datasets.
@@ -193,8 +190,8 @@ class DataConfig(_Section):
     require(self.mean in MEANS, 'data.mean', self.mean, ' or '.join(MEANS))
     require(self.pca_std >= 0, 'data.pca_std', self.pca_std, 'zero (off) or positive')
     require(self.pca_eigen in PCA_EIGEN, 'data.pca_eigen', self.pca_eigen, ' or '.join(PCA_EIGEN))
-    require(self.pca_convention in PCA_CONVENTIONS, 'data.pca_convention',
-            self.pca_convention, ' or '.join(PCA_CONVENTIONS))
+    require(self.pca_convention in PCA_CONVENTIONS, 'data.pca_convention', self.pca_convention,
+            ' or '.join(PCA_CONVENTIONS))
     require(self.eval_crops in EVAL_CROPS, 'data.eval_crops', self.eval_crops,
             ' or '.join(map(str, EVAL_CROPS)))
     require(self.threads >= 0, 'data.threads', self.threads, '0 (all cores) or positive')
@@ -205,10 +202,11 @@ class OptimConfig(_Section):
   """§5: SGD with momentum and weight decay, and the learning-rate rule."""
 
   # Hyperparameters of the update; the update rule decides what the stored velocity means.
-  CHANGEABLE_ON_RESUME: ClassVar[frozenset[str]] = frozenset(
-      {'learning_rate', 'momentum', 'weight_decay', 'weight_decay_on_biases', 'schedule',
-       'plateau_patience', 'plateau_factor', 'plateau_max_reductions',
-       'plateau_min_improvement', 'step_epochs', 'step_factor', 'warmup_epochs'})
+  CHANGEABLE_ON_RESUME: ClassVar[frozenset[str]] = frozenset({
+      'learning_rate', 'momentum', 'weight_decay', 'weight_decay_on_biases', 'schedule',
+      'plateau_patience', 'plateau_factor', 'plateau_max_reductions', 'plateau_min_improvement',
+      'step_epochs', 'step_factor', 'warmup_epochs'
+  })
 
   learning_rate: float = 0.01  # §5: "initialized at 0.01", equal for all layers
   momentum: float = 0.9  # §5
@@ -231,8 +229,7 @@ class OptimConfig(_Section):
     require(self.weight_decay >= 0, 'optim.weight_decay', self.weight_decay, 'zero or positive')
     require(self.update_rule in UPDATE_RULES, 'optim.update_rule', self.update_rule,
             ' or '.join(UPDATE_RULES))
-    require(self.schedule in SCHEDULES, 'optim.schedule', self.schedule,
-            ' or '.join(SCHEDULES))
+    require(self.schedule in SCHEDULES, 'optim.schedule', self.schedule, ' or '.join(SCHEDULES))
     require(self.plateau_patience >= 1, 'optim.plateau_patience', self.plateau_patience,
             'a positive number of evaluations')
     require(0 < self.plateau_factor < 1, 'optim.plateau_factor', self.plateau_factor, 'in (0, 1)')
@@ -240,8 +237,7 @@ class OptimConfig(_Section):
             self.plateau_max_reductions, 'zero or positive')
     require(self.step_epochs > 0, 'optim.step_epochs', self.step_epochs, 'positive')
     require(0 < self.step_factor < 1, 'optim.step_factor', self.step_factor, 'in (0, 1)')
-    require(self.warmup_epochs >= 0, 'optim.warmup_epochs', self.warmup_epochs,
-            'zero or positive')
+    require(self.warmup_epochs >= 0, 'optim.warmup_epochs', self.warmup_epochs, 'zero or positive')
 
 
 USE_NUM_EPOCHS = -1  # train.num_steps' value for "train num_epochs instead"
@@ -252,10 +248,10 @@ class TrainConfig(_Section):
   """How long a run trains, and how often it logs, evaluates and saves."""
 
   # All but batch_size, which decides what a step (and so the data position) is.
-  CHANGEABLE_ON_RESUME: ClassVar[frozenset[str]] = frozenset(
-      {'num_epochs', 'num_steps', 'eval_every_epochs', 'eval_batch_size', 'log_every_steps',
-       'checkpoint_every_steps', 'checkpoint_every_minutes', 'keep_checkpoints',
-       'profile_steps'})
+  CHANGEABLE_ON_RESUME: ClassVar[frozenset[str]] = frozenset({
+      'num_epochs', 'num_steps', 'eval_every_epochs', 'eval_batch_size', 'log_every_steps',
+      'checkpoint_every_steps', 'checkpoint_every_minutes', 'keep_checkpoints', 'profile_steps'
+  })
 
   batch_size: int = 128  # §5: "batch size of 128 examples" (global, over all devices)
   num_epochs: float = 90.0  # §5: "roughly 90 cycles through the training set"
@@ -283,8 +279,8 @@ class TrainConfig(_Section):
     require(self.num_epochs > 0 or self.num_steps > 0, 'train.num_epochs', self.num_epochs,
             'positive (or train.num_steps positive)')
     for field in ('log_every_steps', 'checkpoint_every_steps', 'keep_checkpoints'):
-      require(getattr(self, field) >= 1, f'train.{field}', getattr(self, field),
-              'a positive integer')
+      require(
+          getattr(self, field) >= 1, f'train.{field}', getattr(self, field), 'a positive integer')
     require(self.eval_every_epochs > 0, 'train.eval_every_epochs', self.eval_every_epochs,
             'positive')
     require(self.checkpoint_every_minutes >= 0, 'train.checkpoint_every_minutes',
@@ -331,8 +327,11 @@ class RunConfig:
     seed = config.get('seed', 0)
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
       raise ConfigError(f'seed={seed!r} is not allowed: it must be a non-negative integer.')
-    return cls(seed=seed, **{name: section.from_mapping(config.get(name, {}), name)
-                             for name, section in _SECTIONS.items()})
+    return cls(
+        seed=seed, **{
+            name: section.from_mapping(config.get(name, {}), name)
+            for name, section in _SECTIONS.items()
+        })
 
   def to_dict(self) -> dict[str, Any]:
     return dataclasses.asdict(self)
@@ -364,13 +363,10 @@ def _flatten(tree: Mapping, prefix: str = '') -> dict[str, Any]:
 
 def validate_data(data: Mapping, image_size: int) -> DataConfig:
   """The ``config.data`` fields that can be checked without reading any data."""
-  return _crops_fit(DataConfig.from_mapping(data, 'data'), image_size)
-
-
-def _crops_fit(data: DataConfig, image_size: int) -> DataConfig:
-  require(data.resize_size >= image_size, 'data.resize_size', data.resize_size,
+  checked = DataConfig.from_mapping(data, 'data')
+  require(checked.resize_size >= image_size, 'data.resize_size', checked.resize_size,
           f'at least model.image_size={image_size}: crops must fit inside the resized image')
-  return data
+  return checked
 
 
 def validate(config: Mapping) -> RunConfig:
@@ -381,19 +377,21 @@ def validate(config: Mapping) -> RunConfig:
   before any data is read.
   """
   checked = RunConfig.from_mapping(config)
-  _crops_fit(checked.data, checked.model.image_size)
+  validate_data(checked.data, checked.model.image_size)
   return checked
 
 
 def resume_differences(started: RunConfig, now: RunConfig
-                       ) -> tuple[dict[str, tuple[Any, Any]], dict[str, tuple[Any, Any]]]:
+                      ) -> tuple[dict[str, tuple[Any, Any]], dict[str, tuple[Any, Any]]]:
   """({field: (then, now)} that must match but differ, {field: (then, now)} changed and allowed).
 
   ``started`` is the config the workdir's checkpoints were made with.
   """
   then, current = _flatten(started.to_dict()), _flatten(now.to_dict())
-  changeable = {f'{section_name}.{name}' for section_name, section in _SECTIONS.items()
-                for name in section.CHANGEABLE_ON_RESUME}
+  changeable = {
+      f'{section_name}.{name}' for section_name, section in _SECTIONS.items()
+      for name in section.CHANGEABLE_ON_RESUME
+  }
   refused, allowed = {}, {}
   for name, value in current.items():
     if then[name] != value:

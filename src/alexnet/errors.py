@@ -91,8 +91,7 @@ _PATH_ERRORS = {
 
 
 def _path_error(error: BaseException) -> bool:
-  return (isinstance(error, OSError) and error.errno in _PATH_ERRORS
-          and error.filename is not None)
+  return (isinstance(error, OSError) and error.errno in _PATH_ERRORS and error.filename is not None)
 
 
 def show_tracebacks() -> bool:

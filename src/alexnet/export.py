@@ -78,8 +78,10 @@ class Export:
 
 def flat_parameters(params: Mapping) -> dict[str, np.ndarray]:
   """{'conv1/kernel': array, ...} from the model's nested {layer: {kind: array}}."""
-  return {f'{layer}/{kind}': np.asarray(jax.device_get(value), np.float32)
-          for layer, kinds in params.items() for kind, value in kinds.items()}
+  return {
+      f'{layer}/{kind}': np.asarray(jax.device_get(value), np.float32)
+      for layer, kinds in params.items() for kind, value in kinds.items()
+  }
 
 
 def export_run(run: trained_run.Run, path: str | Path) -> Path:

@@ -102,8 +102,8 @@ class Run:
       chunk = images[start:start + batch_size]
       rows = len(chunk)
       if rows < batch_size:
-        chunk = np.concatenate([chunk, np.zeros((batch_size - rows, *chunk.shape[1:]),
-                                                chunk.dtype)])
+        chunk = np.concatenate(
+            [chunk, np.zeros((batch_size - rows, *chunk.shape[1:]), chunk.dtype)])
       batch = parallel.global_batch({'image': chunk}, self.net.mesh)['image']
       outputs.append(np.asarray(jax.device_get(fn(self.params, batch)))[:rows])
     return np.concatenate(outputs)
@@ -171,15 +171,16 @@ def define_run_flags() -> None:
   Tools define their flags only when run as programs, so that tests can import several.
   """
   flags.DEFINE_string('workdir', None, 'Workdir of a training run.', required=True)
-  flags.DEFINE_string('checkpoint', 'latest',
-                      "'latest', 'best' (lowest centre-crop top-1 error on the run's "
-                      "data.eval_split, among the saved evaluations) or a step number.")
+  flags.DEFINE_string(
+      'checkpoint', 'latest', "'latest', 'best' (lowest centre-crop top-1 error on the run's "
+      "data.eval_split, among the saved evaluations) or a step number.")
 
 
 def define_crops_flag() -> None:
-  flags.DEFINE_enum('crops', None, [str(crops) for crops in EVAL_CROPS],
-                    "1 = the centre patch, 10 = §4.1's ten patches (softmax outputs "
-                    "averaged); default: the run's data.eval_crops.")
+  flags.DEFINE_enum(
+      'crops', None, [str(crops) for crops in EVAL_CROPS],
+      "1 = the centre patch, 10 = §4.1's ten patches (softmax outputs "
+      "averaged); default: the run's data.eval_crops.")
 
 
 def load_run_from_flags() -> Run:

@@ -34,8 +34,8 @@ def main() -> None:
     jax.distributed.initialize(f'127.0.0.1:{args.port}', num_processes=args.processes,
                                process_id=args.process)
   mesh = parallel.make_mesh(data=2, model=2)
-  net = parallel.ShardedAlexNet(
-      ModelConfig(num_classes=10, width=1 / 16, image_size=35, init='he'), mesh)
+  net = parallel.ShardedAlexNet(ModelConfig(num_classes=10, width=1 / 16, image_size=35, init='he'),
+                                mesh)
   tx = optim.make_optimizer(OptimConfig())
   state = steps.create_train_state(net, tx, seed=0)
   train_step = steps.make_train_step(net, tx)
@@ -51,8 +51,9 @@ def main() -> None:
 
   params = multihost_utils.process_allgather(state.params, tiled=True)
   if args.process == 0:
-    flat = {'/'.join(k.key for k in path): v
-            for path, v in jax.tree_util.tree_leaves_with_path(params)}
+    flat = {
+        '/'.join(k.key for k in path): v for path, v in jax.tree_util.tree_leaves_with_path(params)
+    }
     np.savez(args.output, **flat)
 
 

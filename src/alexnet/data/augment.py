@@ -63,8 +63,8 @@ def bilinear_matrix(source_size: int, size: int) -> np.ndarray:
 
 
 def resize_crop_flip_batch(images: jax.Array, mean_image: jax.Array, offsets: jax.Array,
-                           flips: jax.Array, shifts: jax.Array, scale: jax.Array,
-                           resize_size: int, crop_size: int) -> jax.Array:
+                           flips: jax.Array, shifts: jax.Array, scale: jax.Array, resize_size: int,
+                           crop_size: int) -> jax.Array:
   """Small images resized here, the whole batch at once: (n, s, s, 1 or 3) uint8 →
   (n, crop, crop, c) float32 = crop of (bilinear resize to resize_size − mean image),
   mirrored where ``flips``, plus ``shifts``, times ``scale``; c is the larger channel count
@@ -107,8 +107,10 @@ def ten_crops(images: jax.Array, crop_size: int) -> jax.Array:
   ``ten_crop_offsets``, then their horizontal reflections in the same order;
   shape (n, 10, crop_size, crop_size, C)."""
   full_size = images.shape[1]
-  patches = jnp.stack([images[:, top:top + crop_size, left:left + crop_size]
-                       for top, left in ten_crop_offsets(full_size, crop_size)], axis=1)
+  patches = jnp.stack([
+      images[:, top:top + crop_size, left:left + crop_size]
+      for top, left in ten_crop_offsets(full_size, crop_size)
+  ], axis=1)
   return jnp.concatenate([patches, patches[:, :, :, ::-1]], axis=1)
 
 
@@ -132,11 +134,11 @@ class DeviceAugmentation:
     shifts = batch['shift'][:, :self.channels]  # a grey dataset's shift is equal in all three
     if self.windows_from_host:
       finish = jax.vmap(finish_patch, in_axes=(0, None, 0, 0, 0, None))
-      return finish(batch['image'], jnp.asarray(mirrored_means(self.mean_image)),
-                    batch['offset'], batch['flip'], shifts, jnp.asarray(self.scale))
-    return resize_crop_flip_batch(batch['image'], jnp.asarray(self.mean_image),
-                                  batch['offset'], batch['flip'], shifts,
-                                  jnp.asarray(self.scale), self.resize_size, self.image_size)
+      return finish(batch['image'], jnp.asarray(mirrored_means(self.mean_image)), batch['offset'],
+                    batch['flip'], shifts, jnp.asarray(self.scale))
+    return resize_crop_flip_batch(batch['image'], jnp.asarray(self.mean_image), batch['offset'],
+                                  batch['flip'], shifts, jnp.asarray(self.scale), self.resize_size,
+                                  self.image_size)
 
   def eval_images(self, batch: Mapping[str, jax.Array], crops: int) -> jax.Array:
     """(n, crops, crop, crop, channels) float32: §4.1's centre patch (crops=1) or its ten

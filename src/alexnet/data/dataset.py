@@ -140,8 +140,8 @@ class Dataset:
       return {'index': order.indices(positions), **host.draws(seed, positions)}
 
     draws = host.draw_signature()
-    ds = input_pipeline.batches(tf.data.Dataset.counter(start_step), step_fn, source,
-                                len(rows), host.train_example, draws, tuple(draws), self.config)
+    ds = input_pipeline.batches(tf.data.Dataset.counter(start_step), step_fn, source, len(rows),
+                                host.train_example, draws, tuple(draws), self.config)
     yield from ds.as_numpy_iterator()
 
   def eval_batches(self, split: str, *, global_batch_size: int, crops: int,
@@ -226,7 +226,7 @@ def _check_crops(crops: int) -> None:
 def _augmentations(spec: Spec, data_config: DataConfig, image_size: int, channels: int,
                    mean_image: np.ndarray, scale: np.ndarray,
                    statistics: pixel_statistics.Statistics
-                   ) -> tuple[HostAugmentation, augment.DeviceAugmentation]:
+                  ) -> tuple[HostAugmentation, augment.DeviceAugmentation]:
   """The host's and the device's share of §2 and §4.1 for one dataset and network input."""
   if data_config.pca_eigen == 'computed':
     eigenvalues, eigenvectors = views.pca_of_covariance(statistics.rgb_covariance)
@@ -238,7 +238,7 @@ def _augmentations(spec: Spec, data_config: DataConfig, image_size: int, channel
   # Grey datasets are stored with one channel and their statistics have three equal
   # ones, so a one-channel net needs only the first: the device then does a third of the
   # work instead of making RGB and throwing two channels away.
-  device = augment.DeviceAugmentation(
-      data_config.resize_size, image_size, np.ascontiguousarray(mean_image[..., :channels]),
-      scale[:channels], channels, host.windows_from_host)
+  device = augment.DeviceAugmentation(data_config.resize_size, image_size,
+                                      np.ascontiguousarray(mean_image[..., :channels]),
+                                      scale[:channels], channels, host.windows_from_host)
   return host, device

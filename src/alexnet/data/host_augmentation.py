@@ -29,8 +29,8 @@ def decode(spec: Spec, encoded: tf.Tensor) -> tf.Tensor:
 def _decode_window(encoded: tf.Tensor, offset: tf.Tensor, crop_size: int) -> tf.Tensor:
   """The crop_size window at ``offset`` = (top, left) of a JPEG, uint8; libjpeg decodes
   only the rows of the window (and skips whole blocks left and right of it)."""
-  window = tf.image.decode_and_crop_jpeg(
-      encoded, tf.concat([offset, [crop_size, crop_size]], axis=0), channels=3)
+  window = tf.image.decode_and_crop_jpeg(encoded, tf.concat([offset, [crop_size, crop_size]],
+                                                            axis=0), channels=3)
   return tf.ensure_shape(window, [crop_size, crop_size, 3])
 
 
@@ -66,14 +66,15 @@ class HostAugmentation:
     return {
         'offset': offsets,
         'flip': u[:, 2] < 0.5 if self.flip else np.zeros(len(positions), bool),
-        'shift': views.pca_shifts(alphas, self.eigenvalues, self.eigenvectors,
-                                  self.pca_convention),
+        'shift': views.pca_shifts(alphas, self.eigenvalues, self.eigenvectors, self.pca_convention),
     }
 
   @staticmethod
   def draw_signature() -> dict[str, tf.TensorSpec]:
-    return {'offset': tf.TensorSpec([2], tf.int32), 'flip': tf.TensorSpec([], tf.bool),
-            'shift': tf.TensorSpec([3], tf.float32)}
+    return {
+        'offset': tf.TensorSpec([2], tf.int32), 'flip': tf.TensorSpec([], tf.bool),
+        'shift': tf.TensorSpec([3], tf.float32)
+    }
 
   def train_example(self, example: dict[str, tf.Tensor]) -> tf.Tensor:
     """uint8: the crop window of a JPEG stored at the final size (only the window is

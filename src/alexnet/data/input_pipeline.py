@@ -18,14 +18,15 @@ from alexnet.config import DataConfig
 from alexnet.data.registry import Spec
 from alexnet.data.tensorflow_import import tf, tfds
 
-_FEATURES = {'image': tf.io.FixedLenFeature([], tf.string),
-             'label': tf.io.FixedLenFeature([], tf.int64)}
+_FEATURES = {
+    'image': tf.io.FixedLenFeature([], tf.string), 'label': tf.io.FixedLenFeature([], tf.int64)
+}
 
 
 def source(spec: Spec, split: str):
   """Random access to the split's serialised records; nothing is decoded in Python."""
-  return spec.builder.as_data_source(
-      split, deserialize_method=tfds.decode.DeserializeMethod.RAW_BYTES)
+  return spec.builder.as_data_source(split,
+                                     deserialize_method=tfds.decode.DeserializeMethod.RAW_BYTES)
 
 
 def _parallel_calls(data_config: DataConfig) -> int:
@@ -58,10 +59,10 @@ def _parse(records: tf.Tensor) -> dict[str, tf.Tensor]:
   return {'encoded': parsed['image'], 'label': tf.cast(parsed['label'], tf.int32)}
 
 
-def batches(steps: tf.data.Dataset, step_fn: Callable[[int], dict[str, np.ndarray]],
-            source, local_batch: int, example_fn: Callable[[dict[str, tf.Tensor]], tf.Tensor],
-            extra: dict[str, tf.TensorSpec], keep: tuple[str, ...],
-            data_config: DataConfig) -> tf.data.Dataset:
+def batches(steps: tf.data.Dataset, step_fn: Callable[[int], dict[str, np.ndarray]], source,
+            local_batch: int, example_fn: Callable[[dict[str, tf.Tensor]],
+                                                   tf.Tensor], extra: dict[str, tf.TensorSpec],
+            keep: tuple[str, ...], data_config: DataConfig) -> tf.data.Dataset:
   """Batches of processed examples, one per element of ``steps`` (step numbers).
 
   ``step_fn(step)`` is a pure function of the step: {'index': the example indices of this
@@ -74,8 +75,10 @@ def batches(steps: tf.data.Dataset, step_fn: Callable[[int], dict[str, np.ndarra
   The extras named in ``keep`` are passed on to the batches.
   """
   names = ('record', *extra)
-  shapes = [tf.TensorShape([local_batch]),
-            *(tf.TensorShape([local_batch, *spec.shape]) for spec in extra.values())]
+  shapes = [
+      tf.TensorShape([local_batch]),
+      *(tf.TensorShape([local_batch, *spec.shape]) for spec in extra.values())
+  ]
 
   def read(step: np.int64) -> list[np.ndarray]:
     arrays = step_fn(int(step))

@@ -48,8 +48,7 @@ def _image_folder(config: DataConfig, **tfds_arguments) -> tfds.core.DatasetBuil
 
 DATASETS: dict[str, Entry] = {
     'imagenet2012': Entry(_imagenet, stored_size=None, channels=3, image_format='jpeg',
-                          class_names=imagenet.CLASS_NAMES,
-                          check_manual_dir=imagenet.check_tars),
+                          class_names=imagenet.CLASS_NAMES, check_manual_dir=imagenet.check_tars),
     'fashion_mnist': Entry(_fashion_mnist, stored_size=28, channels=1, image_format='png'),
     'image_folder': Entry(_image_folder, stored_size=None, channels=3, image_format='jpeg',
                           required={'folder': 'the root of the image folder'}),

@@ -33,11 +33,11 @@ CONV_LAYERS = ('conv1', 'conv2', 'conv3', 'conv4', 'conv5')
 FC_LAYERS = ('fc6', 'fc7', 'fc8')
 LAYERS = CONV_LAYERS + FC_LAYERS
 # Every output the forward pass sows (nnx.Intermediate, under its name), in order.
-LAYER_OUTPUTS = ('conv1', 'pool1', 'conv2', 'pool2', 'conv3', 'conv4', 'conv5', 'pool5',
-                 'fc6', 'fc7', 'fc8')
+LAYER_OUTPUTS = ('conv1', 'pool1', 'conv2', 'pool2', 'conv3', 'conv4', 'conv5', 'pool5', 'fc6',
+                 'fc7', 'fc8')
 # The forward pass's stages in order, each under its jax.named_scope: what profiles show.
-STAGES = ('conv1', 'norm1', 'pool1', 'conv2', 'norm2', 'pool2', 'conv3', 'conv4', 'conv5',
-          'pool5', 'fc6', 'fc7', 'fc8')
+STAGES = ('conv1', 'norm1', 'pool1', 'conv2', 'norm2', 'pool2', 'conv3', 'conv4', 'conv5', 'pool5',
+          'fc6', 'fc7', 'fc8')
 DROPOUT_LAYERS = ('fc6', 'fc7')  # §4.2: dropout on the first two fully-connected layers
 
 # Kernels per tower (§3.5, Figure 2). towers=2 is the paper's net; towers=1 is the
@@ -64,14 +64,15 @@ INIT_RULES: dict[str, Callable[[str, int], tuple[float, float]]] = {
     **{name: lambda layer, fan_in, table=table: table[layer]
        for name, table in _INIT_TABLES.items()},
     'he': lambda layer, fan_in: (math.sqrt(2.0 / fan_in), 0.0),
-}
+}  # yapf: disable (yapf would split `.items()` after its opening parenthesis)
 
 
 def layer_features(config: ModelConfig) -> dict[str, int]:
   """Kernels (or neurons) of each layer, summed over the towers."""
   per_tower = _FEATURES_PER_TOWER[config.towers]
-  features = {name: config.towers * max(1, round(n * config.width))
-              for name, n in per_tower.items()}
+  features = {
+      name: config.towers * max(1, round(n * config.width)) for name, n in per_tower.items()
+  }
   features['fc8'] = config.num_classes
   return features
 
@@ -143,10 +144,9 @@ def lrn_term(x: jax.Array, *, groups: int, size: int, alpha: float,
   by_tower = x.reshape(*lead, groups, channels // groups).astype(jnp.float32)
   half = size // 2
   ones = (1,) * by_tower.ndim
-  window_sums = jax.lax.reduce_window(
-      jnp.square(by_tower), 0.0, jax.lax.add,
-      window_dimensions=(*ones[:-1], size), window_strides=ones,
-      padding=((0, 0),) * (by_tower.ndim - 1) + ((half, half),))
+  window_sums = jax.lax.reduce_window(jnp.square(by_tower), 0.0, jax.lax.add,
+                                      window_dimensions=(*ones[:-1], size), window_strides=ones,
+                                      padding=((0, 0),) * (by_tower.ndim - 1) + ((half, half),))
   scale = alpha / size if alpha_over_size else alpha
   return (scale * window_sums).reshape(x.shape)
 
@@ -170,8 +170,8 @@ class TowerConv(nnx.Module):
   """
 
   def __init__(self, layer: str, config: ModelConfig, in_features: int, out_features: int,
-               kernel_size: int, *, stride: int, padding: tuple[int, int],
-               own_tower_input: bool, rngs: nnx.Rngs):
+               kernel_size: int, *, stride: int, padding: tuple[int, int], own_tower_input: bool,
+               rngs: nnx.Rngs):
     self.towers = config.towers
     self.own_tower_input = own_tower_input
     self.stride = stride
@@ -189,8 +189,10 @@ class TowerConv(nnx.Module):
     conv = lambda inputs, k: jax.lax.conv_general_dilated(
         inputs, k, window_strides=(self.stride, self.stride), padding=(self.padding,) * 2,
         dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
-    outputs = [conv(xs, ks) for xs, ks in zip(jnp.split(x, groups, axis=-1),
-                                              jnp.split(kernel, groups, axis=-1))]
+    outputs = [
+        conv(xs, ks)
+        for xs, ks in zip(jnp.split(x, groups, axis=-1), jnp.split(kernel, groups, axis=-1))
+    ]
     y = outputs[0] if groups == 1 else jnp.concatenate(outputs, axis=-1)
     return y + self.bias[...].astype(x.dtype)
 
@@ -279,21 +281,23 @@ class AlexNet(nnx.Module):
     x = layer('conv4', lambda v: activation(self.conv4(v)), x)
     x = layer('conv5', lambda v: activation(self.conv5(v)), x)
     x = layer('pool5', self._pool, x)
-    x = layer('fc6', lambda v: self._dropout('fc6', activation(self.fc6(
-        towers.exchange(v).reshape(v.shape[0], -1))), dropout_masks), x)
-    x = layer('fc7', lambda v: self._dropout('fc7', activation(self.fc7(towers.exchange(v))),
-                                             dropout_masks), x)
-    return layer('fc8', lambda v: self.fc8(towers.exchange(v, replicated=True)).astype(
-        jnp.float32), x)
+    x = layer(
+        'fc6', lambda v: self._dropout(
+            'fc6', activation(self.fc6(towers.exchange(v).reshape(v.shape[0], -1))), dropout_masks),
+        x)
+    x = layer(
+        'fc7',
+        lambda v: self._dropout('fc7', activation(self.fc7(towers.exchange(v))), dropout_masks), x)
+    return layer('fc8', lambda v: self.fc8(towers.exchange(v, replicated=True)).astype(jnp.float32),
+                 x)
 
   def _normalise(self, x: jax.Array) -> jax.Array:
     if not self.config.lrn:
       return x
     config = self.config
-    return local_response_norm(
-        x, groups=towers.towers_on_this_device(config.towers), k=config.lrn_k,
-        size=config.lrn_size, alpha=config.lrn_alpha, beta=config.lrn_beta,
-        alpha_over_size=config.lrn_alpha_over_size)
+    return local_response_norm(x, groups=towers.towers_on_this_device(config.towers),
+                               k=config.lrn_k, size=config.lrn_size, alpha=config.lrn_alpha,
+                               beta=config.lrn_beta, alpha_over_size=config.lrn_alpha_over_size)
 
   def _pool(self, x: jax.Array) -> jax.Array:
     return max_pool(x, *pool_geometry(self.config))

@@ -43,11 +43,11 @@ def make_mesh(data: int = -1, model: int = 1, devices: Sequence[jax.Device] | No
   if data == -1:
     if len(devices) % model:
       raise MeshError(f'mesh.model={model} does not divide the {len(devices)} devices; '
-                       f'choose a model axis size that divides {len(devices)}.')
+                      f'choose a model axis size that divides {len(devices)}.')
     data = len(devices) // model
   if data < 1 or data * model != len(devices):
     raise MeshError(f'mesh.data={data} × mesh.model={model} needs {data * model} devices but '
-                     f'{len(devices)} are available; set mesh.data=-1 to use them all.')
+                    f'{len(devices)} are available; set mesh.data=-1 to use them all.')
   return jax.make_mesh((data, model), (DATA_AXIS, MODEL_AXIS),
                        axis_types=(AxisType.Auto, AxisType.Auto), devices=devices)
 
@@ -75,7 +75,7 @@ def check_towers_fit(towers: int, model_axis: int) -> None:
             f'mesh.model=1 (each device holds both towers) or mesh.model={towers} '
             '(one tower per device, as in the paper)')
     raise MeshError(f'A model axis of size {model_axis} cannot hold the {towers} tower(s) of '
-                     f'model.towers={towers}: each device must hold whole towers. Set {hint}.')
+                    f'model.towers={towers}: each device must hold whole towers. Set {hint}.')
 
 
 def mesh_for(towers: int, data: int = -1, model: int = -1, *, adapt: bool = False) -> Mesh:
@@ -98,15 +98,17 @@ def check_batch(batch_size: int, mesh: Mesh) -> None:
   data = mesh.shape[DATA_AXIS]
   if batch_size % data:
     raise MeshError(f'A batch of {batch_size} images cannot be split evenly over the '
-                     f'{data} devices of the data axis: make the batch size a multiple of '
-                     f'{data} or change mesh.data.')
+                    f'{data} devices of the data axis: make the batch size a multiple of '
+                    f'{data} or change mesh.data.')
 
 
 def global_batch(local_batch: Mapping[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array]:
   """Assembles the global batch from each process's own rows, split over ``data``."""
   sharding = NamedSharding(mesh, P(DATA_AXIS))
-  return {name: jax.make_array_from_process_local_data(sharding, np.asarray(value))
-          for name, value in local_batch.items()}
+  return {
+      name: jax.make_array_from_process_local_data(sharding, np.asarray(value))
+      for name, value in local_batch.items()
+  }
 
 
 def all_processes_agree(ok: bool) -> bool:
@@ -128,8 +130,8 @@ def _output_spec(layer: str) -> P:
   channels over ``model``; fc8 is replicated over ``model``."""
   if layer == 'fc8':
     return P(DATA_AXIS)
-  return P(DATA_AXIS, MODEL_AXIS) if layer.startswith('fc') else P(
-      DATA_AXIS, None, None, MODEL_AXIS)
+  return P(DATA_AXIS, MODEL_AXIS) if layer.startswith('fc') else P(DATA_AXIS, None, None,
+                                                                   MODEL_AXIS)
 
 
 class ShardedAlexNet:
@@ -146,8 +148,7 @@ class ShardedAlexNet:
     abstract_model = nnx.eval_shape(lambda: AlexNet(config, rngs=nnx.Rngs(0)))
     self.graphdef, abstract_state = nnx.split(abstract_model)
     self.param_specs = partition_specs(abstract_model)
-    self.param_shardings = jax.tree.map(lambda spec: NamedSharding(mesh, spec),
-                                        self.param_specs)
+    self.param_shardings = jax.tree.map(lambda spec: NamedSharding(mesh, spec), self.param_specs)
     self.abstract_params = jax.tree.map(
         lambda value, sharding: jax.ShapeDtypeStruct(value.shape, value.dtype, sharding=sharding),
         nnx.to_pure_dict(abstract_state), self.param_shardings)
@@ -169,8 +170,10 @@ class ShardedAlexNet:
     features = layer_features(self.config)
     keep = 1.0 - self.config.dropout_rate
     keys = jax.random.split(key, len(DROPOUT_LAYERS))
-    return {layer: jax.random.bernoulli(k, keep, (batch_size, features[layer]))
-            for layer, k in zip(DROPOUT_LAYERS, keys)}
+    return {
+        layer: jax.random.bernoulli(k, keep, (batch_size, features[layer]))
+        for layer, k in zip(DROPOUT_LAYERS, keys)
+    }
 
   def apply(self, params: Mapping, images: jax.Array,
             dropout_key: jax.Array | None = None) -> jax.Array:
@@ -209,9 +212,11 @@ class ShardedAlexNet:
     images = jax.ShapeDtypeStruct(
         (batch_size, config.image_size, config.image_size, config.input_channels), np.float32)
     outputs = jax.eval_shape(self._sown(LAYER_OUTPUTS), self.abstract_params, images)
-    return {name: jax.ShapeDtypeStruct(
-        NamedSharding(self.mesh, _output_spec(name)).shard_shape(outputs[name].shape),
-        outputs[name].dtype) for name in LAYER_OUTPUTS}
+    return {
+        name: jax.ShapeDtypeStruct(
+            NamedSharding(self.mesh, _output_spec(name)).shard_shape(outputs[name].shape),
+            outputs[name].dtype) for name in LAYER_OUTPUTS
+    }
 
   def _sown(self, layers: tuple[str, ...]) -> Callable[[Mapping, jax.Array], dict]:
     """``(params, images) -> {layer: global output}`` in evaluation mode: the outputs the
@@ -224,6 +229,5 @@ class ShardedAlexNet:
       values = nnx.to_pure_dict(sown)
       return {name: values[name][0] for name in layers}  # sow's tuple: one value per pass
 
-    return jax.shard_map(per_device, mesh=self.mesh,
-                         in_specs=(self.param_specs, P(DATA_AXIS)),
+    return jax.shard_map(per_device, mesh=self.mesh, in_specs=(self.param_specs, P(DATA_AXIS)),
                          out_specs={name: _output_spec(name) for name in layers})

@@ -61,16 +61,19 @@ class DamagedCheckpointError(errors.RunFailure):
 
 def _warn_if_unverified(step: int, problem: str | None) -> str:
   if problem is None:
-    logging.warning('The checkpoint at step %d has no checksums (an earlier version wrote '
-                    'it): it is restored unverified.', step)
+    logging.warning(
+        'The checkpoint at step %d has no checksums (an earlier version wrote '
+        'it): it is restored unverified.', step)
   return problem or ''
 
 
 def _checkpointer() -> ocp.Checkpointer:
   """Reads one checkpoint directory (every item's handler named, so orbax guesses none)."""
-  return ocp.Checkpointer(ocp.CompositeCheckpointHandler(
-      state=ocp.StandardCheckpointHandler(), progress=ocp.JsonCheckpointHandler(),
-      **{checkpoint_files.METRICS_ITEM: ocp.JsonCheckpointHandler()}))
+  return ocp.Checkpointer(
+      ocp.CompositeCheckpointHandler(state=ocp.StandardCheckpointHandler(),
+                                     progress=ocp.JsonCheckpointHandler(),
+                                     **{checkpoint_files.METRICS_ITEM: ocp.JsonCheckpointHandler()
+                                       }))
 
 
 def _read(directory: Path, abstract_state: Any) -> tuple[Any, dict]:
@@ -93,13 +96,13 @@ def _check_compatible(directory: Path, step: int, abstract_state: Any) -> None:
     return
   if stored is None:
     return
-  expected, found = (
-      {jax.tree_util.keystr(path, simple=True, separator='/'): tuple(leaf.shape)
-       for path, leaf in jax.tree_util.tree_leaves_with_path(tree) if hasattr(leaf, 'shape')}
-      for tree in (abstract_state, stored))
-  differences = sorted((name for name in expected.keys() | found.keys()
-                        if expected.get(name) != found.get(name)),
-                       key=lambda name: (not name.startswith('params'), name))
+  expected, found = ({
+      jax.tree_util.keystr(path, simple=True, separator='/'): tuple(leaf.shape)
+      for path, leaf in jax.tree_util.tree_leaves_with_path(tree) if hasattr(leaf, 'shape')
+  } for tree in (abstract_state, stored))
+  differences = sorted(
+      (name for name in expected.keys() | found.keys() if expected.get(name) != found.get(name)),
+      key=lambda name: (not name.startswith('params'), name))
   if differences:
     shown = '; '.join(f'{name}: checkpoint {found.get(name)}, config {expected.get(name)}'
                       for name in differences[:5])
@@ -173,8 +176,8 @@ def _disappears(directory: Path, patience: float = 1.0) -> bool:
 
 def _refuse_a_restart_over_damaged(directory: Path, damaged_directory: Path) -> None:
   """Never a silent restart from step 0 of a run whose checkpoints were all set aside."""
-  damaged = sorted((p.name for p in damaged_directory.iterdir()),
-                   key=lambda name: (len(name), name)) if damaged_directory.is_dir() else []
+  damaged = sorted((p.name for p in damaged_directory.iterdir()), key=lambda name:
+                   (len(name), name)) if damaged_directory.is_dir() else []
   if damaged:
     raise DamagedCheckpointError(
         f'no checkpoint of this run can be read: {len(damaged)} damaged checkpoint(s) '
@@ -189,7 +192,8 @@ def _manager_options(keep: int, on_saved: Callable[[], None]) -> ocp.CheckpointM
   policies = ocp.checkpoint_managers
   lowest_error = lambda metrics: metrics[records.RANKING_FIELD]
   return ocp.CheckpointManagerOptions(
-      best_fn=lowest_error, best_mode='min',  # writes the metrics, ranks by them
+      best_fn=lowest_error,
+      best_mode='min',  # writes the metrics, ranks by them
       preservation_policy=policies.AnyPreservationPolicy([
           policies.LatestN(keep),
           # reverse=True sorts errors downwards, so the one kept is the lowest.
@@ -244,9 +248,10 @@ class Checkpoints:
         self.manager.delete(step)
       if jax.process_index() == 0:  # orbax's primary host, which alone finalises saves
         self._checksum_queue.append(step)
-      self.manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
-                                                      progress=ocp.args.JsonSave(progress)),
-                        metrics=metrics, force=True)
+      self.manager.save(
+          step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
+                                        progress=ocp.args.JsonSave(progress)), metrics=metrics,
+          force=True)
     except Exception as error:
       self._raise_if_disk_full(error, f'the checkpoint of step {step}')
       raise
@@ -336,7 +341,8 @@ class Checkpoints:
       shutil.move(str(self.directory / str(step)), destination)
     if jax.process_count() > 1:
       multihost_utils.sync_global_devices(f'alexnet: checkpoint {step} set aside')
-    logging.warning('The checkpoint at step %d cannot be used (%s); moved it to %s and '
-                    'trying the one before.', step, problem, destination)
+    logging.warning(
+        'The checkpoint at step %d cannot be used (%s); moved it to %s and '
+        'trying the one before.', step, problem, destination)
     if self.manager is not None:
       self.manager.reload()

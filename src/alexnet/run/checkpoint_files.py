@@ -53,10 +53,9 @@ def verify(directory: Path) -> str | None:
   found = file_checksums(directory)
   if not any(name.startswith(f'{METRICS_ITEM}/') for name in expected):
     # Checksums written before they covered the metrics: those files are not compared.
-    found = {name: sum_ for name, sum_ in found.items()
-             if not name.startswith(f'{METRICS_ITEM}/')}
-  bad = sorted(name for name in expected.keys() | found.keys()
-               if expected.get(name) != found.get(name))
+    found = {name: sum_ for name, sum_ in found.items() if not name.startswith(f'{METRICS_ITEM}/')}
+  bad = sorted(
+      name for name in expected.keys() | found.keys() if expected.get(name) != found.get(name))
   if not bad:
     return ''
   return (f'{len(bad)} of its files differ from the checksums written when it was saved '

@@ -47,8 +47,10 @@ FINAL_ERROR = key(FINAL, RANKING_FIELD)  # present in the final record alone
 
 # Counts that do not change (images evaluated, crops), and the epoch, which the step axis
 # already shows: kept in metrics.jsonl, not plotted.
-_NOT_SCALARS = frozenset({'epoch', FINAL_CROPS, TRAIN_SECONDS,
-                          *(key(evaluation_pass, 'examples') for evaluation_pass in PASSES)})
+_NOT_SCALARS = frozenset({
+    'epoch', FINAL_CROPS, TRAIN_SECONDS,
+    *(key(evaluation_pass, 'examples') for evaluation_pass in PASSES)
+})
 
 
 def training(*, epoch: float, loss: float, top1_error: float, grad_norm: float,

@@ -44,8 +44,9 @@ class StopRequested(errors.Stopped):
   """The run stopped at a signal's request; the message says where and how to go on."""
 
   def __init__(self, where: str, signum: int = signal.SIGTERM):
-    super().__init__(f'stopped {where} by {SIGNAL_NAMES[signum]}; rerun the same command to '
-                     'resume', exit_status=128 + signum)
+    super().__init__(
+        f'stopped {where} by {SIGNAL_NAMES[signum]}; rerun the same command to '
+        'resume', exit_status=128 + signum)
 
 
 _received: int | None = None  # the first signal received while the handlers are installed
@@ -69,8 +70,9 @@ def _on_signal(signum: int, frame) -> None:
   if _received is None:
     _received = signum
     again = ' (Ctrl-C again to exit at once)' if signum == signal.SIGINT else ''
-    os.write(2, f'\n{SIGNAL_NAMES[signum]} received: stopping at the next step boundary '
-                f'after saving a checkpoint{again}\n'.encode())
+    os.write(
+        2, f'\n{SIGNAL_NAMES[signum]} received: stopping at the next step boundary '
+        f'after saving a checkpoint{again}\n'.encode())
   if signum == signal.SIGINT:
     # The next Ctrl-C kills at once, even inside a long call into C (a compilation, a
     # save), where a Python handler would wait for the call to return. The checkpoints

@@ -136,8 +136,9 @@ class Workdir:
     """
     if not self.metrics_file.exists():
       return []
-    lines = [line for line in self.metrics_file.read_text(errors='replace').splitlines()
-             if line.strip()]
+    lines = [
+        line for line in self.metrics_file.read_text(errors='replace').splitlines() if line.strip()
+    ]
     readable = []
     for number, line in enumerate(lines, 1):
       try:
@@ -235,8 +236,9 @@ class WorkdirLock:
       except OSError as error:  # a filesystem without flock: run, but say what is lost
         if error.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
           raise
-        print(f'warning: {path.parent} does not support file locks: a second trainer on this '
-              'workdir would not be refused.', file=sys.stderr)
+        print(
+            f'warning: {path.parent} does not support file locks: a second trainer on this '
+            'workdir would not be refused.', file=sys.stderr)
       # The file we locked must still be the one at the path (not one a refused run
       # removed just before): otherwise two runs could each hold a lock of their own.
       if os.path.exists(path) and os.stat(path).st_ino == os.fstat(fd).st_ino:
@@ -306,4 +308,3 @@ def _read_all(fd: int) -> bytes:
     chunks.append(chunk)
     offset += len(chunk)
   return b''.join(chunks)
-

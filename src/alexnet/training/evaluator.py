@@ -38,8 +38,8 @@ def final_passes(data_config: config_lib.DataConfig) -> dict[str, tuple[str, int
 class Evaluator:
   """Errors of parameters on any split of the dataset, its steps compiled on first use."""
 
-  def __init__(self, dataset: Dataset, net: parallel.ShardedAlexNet, mesh: Mesh, *,
-               batch_size: int, show_progress: bool):
+  def __init__(self, dataset: Dataset, net: parallel.ShardedAlexNet, mesh: Mesh, *, batch_size: int,
+               show_progress: bool):
     self.dataset, self.net, self.mesh = dataset, net, mesh
     self.batch_size, self.show_progress = batch_size, show_progress
     self._eval_steps: dict[int, Callable] = {}
@@ -58,8 +58,7 @@ class Evaluator:
                                 self.dataset.split_examples(split), unit='image',
                                 enabled=self.show_progress)
     try:
-      return steps.evaluate_batches(self._eval_step(crops), params, batches, self.mesh,
-                                    progress)
+      return steps.evaluate_batches(self._eval_step(crops), params, batches, self.mesh, progress)
     finally:
       progress.clear()
 

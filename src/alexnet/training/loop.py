@@ -146,16 +146,18 @@ class TrainingLoop:
     last_time, last_step = self.last_log
     self.last_log = (now, step)
     images_per_second = (step - last_step) * self.config.train.batch_size / (now - last_time)
-    record = records.training(
-        epoch=self.length.epoch(step), loss=float(metrics['loss']),
-        top1_error=float(metrics['top1_error']), grad_norm=float(metrics['grad_norm']),
-        learning_rate=learning_rate, images_per_second=images_per_second,
-        host_memory_gib=profiling.host_memory_gib(),
-        device_memory_gib=profiling.device_memory_gib())
+    record = records.training(epoch=self.length.epoch(step), loss=float(metrics['loss']),
+                              top1_error=float(metrics['top1_error']),
+                              grad_norm=float(metrics['grad_norm']), learning_rate=learning_rate,
+                              images_per_second=images_per_second,
+                              host_memory_gib=profiling.host_memory_gib(),
+                              device_memory_gib=profiling.device_memory_gib())
     self.writer.write(step, record)
-    self.writer.advance(step, {'loss': f'{record["loss"]:.4f}',
-                               'img/s': f'{images_per_second:,.0f}',
-                               'lr': f'{learning_rate:.3g}'})
+    self.writer.advance(
+        step, {
+            'loss': f'{record["loss"]:.4f}', 'img/s': f'{images_per_second:,.0f}',
+            'lr': f'{learning_rate:.3g}'
+        })
 
   def _evaluate(self, step: int) -> bool:
     """Centre-crop errors, which also drive the plateau rule (§5); False if stopped midway."""
@@ -188,8 +190,8 @@ class TrainingLoop:
     """The test of the finished run (:func:`final_passes`), recorded once."""
     total, data_config = self.length.total_steps, self.config.data
     results = self.evaluator.final_test(self.state.params, data_config, total)
-    self.writer.write(total, records.final(results, crops=data_config.eval_crops,
-                                          train_seconds=train_seconds))
+    self.writer.write(
+        total, records.final(results, crops=data_config.eval_crops, train_seconds=train_seconds))
     if self.start_step < total:
       minutes, seconds = divmod(round(train_seconds), 60)
       self.writer.print(f'training (steps {self.start_step + 1}–{total}) took {minutes} min '

@@ -46,12 +46,11 @@ class MetricsWriter:
     if not enabled:
       return cls(path, None, None)
     if path.exists():  # left by a run that stopped after its last checkpoint
-      kept = [line for line, record in cls._readable_lines(workdir)
-              if record['step'] <= start_step]
+      kept = [line for line, record in cls._readable_lines(workdir) if record['step'] <= start_step]
       path.write_text(''.join(line + '\n' for line in kept))
     tensorboard = tensorboardX.SummaryWriter(str(workdir.tensorboard_dir), purge_step=start_step)
-    return cls(path, tensorboard,
-               console.Progress('step', total_steps, unit='step', done=start_step))
+    return cls(path, tensorboard, console.Progress('step', total_steps, unit='step',
+                                                   done=start_step))
 
   @staticmethod
   def _readable_lines(workdir: Workdir) -> list[tuple[str, dict]]:
@@ -60,16 +59,19 @@ class MetricsWriter:
       return workdir.metrics_lines()
     except DamagedMetricsError as error:
       copy = workdir.keep_damaged_metrics()
-      print(f'warning: {str(error).split(";")[0]}: left out; the file as it was is kept as '
-            f'{copy}.', flush=True)
+      print(
+          f'warning: {str(error).split(";")[0]}: left out; the file as it was is kept as '
+          f'{copy}.', flush=True)
       return workdir.metrics_lines(leave_out_damaged=True)
 
   def write(self, step: int, record: dict[str, float | int]) -> None:
     """Appends one record (plain numbers) for ``step`` to every sink."""
     if not self.enabled:
       return
-    clean = {key: (value if not isinstance(value, float) or math.isfinite(value) else str(value))
-             for key, value in record.items()}
+    clean = {
+        key: (value if not isinstance(value, float) or math.isfinite(value) else str(value))
+        for key, value in record.items()
+    }
     try:
       with self.path.open('a') as f:
         f.write(json.dumps({'step': step, 'time': round(time.time(), 3), **clean}) + '\n')

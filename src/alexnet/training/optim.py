@@ -51,9 +51,9 @@ def make_optimizer(optim_config: OptimConfig) -> optax.GradientTransformation:
     return sgd(learning_rate, momentum, weight_decay, update_rule=optim_config.update_rule,
                decay_mask=decay_mask)
 
-  return optax.inject_hyperparams(configured_sgd)(
-      learning_rate=optim_config.learning_rate, momentum=optim_config.momentum,
-      weight_decay=optim_config.weight_decay)
+  return optax.inject_hyperparams(configured_sgd)(learning_rate=optim_config.learning_rate,
+                                                  momentum=optim_config.momentum,
+                                                  weight_decay=optim_config.weight_decay)
 
 
 def base_rates(optim_config: OptimConfig, steps_per_epoch: int, total_steps: int) -> np.ndarray:

@@ -39,8 +39,8 @@ class RunLength:
   @classmethod
   def of(cls, config: config_lib.RunConfig, num_train_examples: int) -> RunLength:
     steps_per_epoch = max(1, num_train_examples // config.train.batch_size)
-    total = (config.train.num_steps if config.train.num_steps > 0
-             else max(1, round(config.train.num_epochs * steps_per_epoch)))
+    total = (config.train.num_steps if config.train.num_steps > 0 else max(
+        1, round(config.train.num_epochs * steps_per_epoch)))
     every = max(1, round(config.train.eval_every_epochs * steps_per_epoch))
     return cls(steps_per_epoch, total, every)
 
@@ -68,8 +68,8 @@ class RunPlan:
   final_record: dict | None
 
   def changes_text(self) -> str:
-    return '; '.join(f'{name} {shown(then)} → {shown(now)}'
-                     for name, (then, now) in self.changes.items())
+    return '; '.join(
+        f'{name} {shown(then)} → {shown(now)}' for name, (then, now) in self.changes.items())
 
 
 def decide(config: config_lib.RunConfig, mesh: Mesh, session: Session) -> RunPlan:
@@ -98,8 +98,8 @@ def decide(config: config_lib.RunConfig, mesh: Mesh, session: Session) -> RunPla
 
 def shown(value) -> str:
   """A config value as the messages show it: strings quoted, floats short."""
-  return repr(value) if isinstance(value, str) else f'{value:g}' if isinstance(
-      value, float) else str(value)
+  return repr(value) if isinstance(
+      value, str) else f'{value:g}' if isinstance(value, float) else str(value)
 
 
 def _compare_with_the_runs_config(config: config_lib.RunConfig,
@@ -136,8 +136,8 @@ def _prepare_data(config: config_lib.RunConfig) -> Dataset:
                      config.model.num_classes,
                      f'{info.num_classes}, the classes of {info.tfds_name}')
   if info.skipped_images:
-    logging.warning('%d unreadable images were skipped when %s was prepared.',
-                    info.skipped_images, info.tfds_name)
+    logging.warning('%d unreadable images were skipped when %s was prepared.', info.skipped_images,
+                    info.tfds_name)
   return dataset
 
 

@@ -26,8 +26,7 @@ class StepTrace:
   on the devices, or when the run stops before it.
   """
 
-  def __init__(self, steps: tuple[int, int] | None, directory: Path,
-               say: Callable[[str], None]):
+  def __init__(self, steps: tuple[int, int] | None, directory: Path, say: Callable[[str], None]):
     self.steps, self.directory, self.say = steps, directory, say
     self.tracing = False
 
@@ -62,9 +61,9 @@ def device_memory_gib() -> float | None:
   """Peak memory of the first local device, or None where the backend does not report it."""
   stats = jax.local_devices()[0].memory_stats() or {}
   peak = stats.get('peak_bytes_in_use')
-  return None if peak is None else peak / 2**30
+  return None if peak is None else peak / 2 ** 30
 
 
 def host_memory_gib() -> float:
   """Peak resident memory of this process (Linux reports KiB)."""
-  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20

@@ -52,14 +52,15 @@ class Session:
     self._committed = True
     history = self.workdir.read_changes() if resumed else []
     if changes:
-      history.append(dict(step=start_step,
-                          time=datetime.datetime.now().astimezone().isoformat(timespec='seconds'),
-                          fields={name: list(values) for name, values in changes.items()}))
+      history.append(
+          dict(step=start_step,
+               time=datetime.datetime.now().astimezone().isoformat(timespec='seconds'),
+               fields={name: list(values) for name, values in changes.items()}))
     process_0 = jax.process_index() == 0
     if process_0:
       self.workdir.write_config(config.to_dict(), history)
-    self.writer = MetricsWriter.open(self.workdir, start_step=start_step,
-                                     total_steps=total_steps, enabled=process_0)
+    self.writer = MetricsWriter.open(self.workdir, start_step=start_step, total_steps=total_steps,
+                                     enabled=process_0)
     return self.writer
 
   def __exit__(self, kind, failure: BaseException | None, traceback) -> None:

@@ -43,9 +43,9 @@ def state_shardings(net: ShardedAlexNet, tx: optax.GradientTransformation) -> Tr
   """Shardings of every leaf: optimizer slots follow their parameter, the rest is replicated."""
   replicated = NamedSharding(net.mesh, P())
   abstract_opt_state = jax.eval_shape(tx.init, net.abstract_params)
-  opt_shardings = optax.tree_utils.tree_map_params(
-      tx, lambda _, sharding: sharding, abstract_opt_state, net.param_shardings,
-      transform_non_params=lambda _: replicated)
+  opt_shardings = optax.tree_utils.tree_map_params(tx, lambda _, sharding: sharding,
+                                                   abstract_opt_state, net.param_shardings,
+                                                   transform_non_params=lambda _: replicated)
   return TrainState(step=replicated, params=net.param_shardings, opt_state=opt_shardings,
                     rng=replicated, nonfinite_step=replicated)
 
@@ -58,8 +58,8 @@ def create_train_state(net: ShardedAlexNet, tx: optax.GradientTransformation,
   def create():
     params = net.init(params_key)
     return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params),
-                      rng=jax.random.key_data(dropout_key),
-                      nonfinite_step=jnp.full((), -1, jnp.int32))
+                      rng=jax.random.key_data(dropout_key), nonfinite_step=jnp.full((), -1,
+                                                                                    jnp.int32))
 
   return jax.jit(create, out_shardings=state_shardings(net, tx))()
 
@@ -104,8 +104,9 @@ def make_train_step(net: ShardedAlexNet, tx: optax.GradientTransformation,
       return cross_entropy(logits, batch['label']), logits
 
     (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-    hyperparams = {**state.opt_state.hyperparams,
-                   'learning_rate': jnp.asarray(learning_rate, jnp.float32)}
+    hyperparams = {
+        **state.opt_state.hyperparams, 'learning_rate': jnp.asarray(learning_rate, jnp.float32)
+    }
     updates, opt_state = tx.update(grads, state.opt_state._replace(hyperparams=hyperparams),
                                    state.params)
     params = optax.apply_updates(state.params, updates)
@@ -114,14 +115,11 @@ def make_train_step(net: ShardedAlexNet, tx: optax.GradientTransformation,
     healthy = jnp.isfinite(loss) & jnp.isfinite(grad_norm) & (state.nonfinite_step < 0)
     keep_if_healthy = lambda new, old: jax.tree.map(lambda n, o: jnp.where(healthy, n, o), new, old)
     new_state = state.replace(
-        step=state.step + 1,
-        params=keep_if_healthy(params, state.params),
-        opt_state=keep_if_healthy(opt_state, state.opt_state),
-        nonfinite_step=jnp.where((state.nonfinite_step < 0) & ~healthy, state.step,
-                                 state.nonfinite_step))
+        step=state.step + 1, params=keep_if_healthy(params, state.params),
+        opt_state=keep_if_healthy(opt_state, state.opt_state), nonfinite_step=jnp.where(
+            (state.nonfinite_step < 0) & ~healthy, state.step, state.nonfinite_step))
     metrics = dict(loss=loss, top1_error=top_k_errors(logits, batch['label'], 1).mean(),
-                   grad_norm=grad_norm,
-                   learning_rate=jnp.asarray(learning_rate, jnp.float32))
+                   grad_norm=grad_norm, learning_rate=jnp.asarray(learning_rate, jnp.float32))
     return new_state, metrics
 
   shardings = state_shardings(net, tx)

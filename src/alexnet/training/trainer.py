@@ -47,8 +47,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict | config_lib.RunConfig,
   """
   with stopping.handled():
     run_config = config_lib.validate(config)
-    mesh = parallel.mesh_for(run_config.model.towers, run_config.mesh.data,
-                             run_config.mesh.model)
+    mesh = parallel.mesh_for(run_config.model.towers, run_config.mesh.data, run_config.mesh.model)
     parallel.check_batch(run_config.train.batch_size, mesh)
     parallel.check_batch(run_config.train.eval_batch_size, mesh)
     with Session(Workdir(workdir)) as session:
@@ -93,13 +92,12 @@ def _announce(plan: RunPlan, writer, start_step: int, *, resumed: bool) -> None:
   config, info, length = plan.config, plan.dataset.info, plan.length
   writer.write_text('config', '```\n' + json.dumps(config.to_dict(), indent=2) + '\n```',
                     start_step)
-  writer.print(
-      f'{info.tfds_name}: {info.train_examples} training examples, '
-      f'{info.num_classes} classes; mesh {dict(plan.mesh.shape)} over '
-      f'{jax.device_count()} {jax.devices()[0].platform} device(s), {jax.process_count()} '
-      f'process(es); {length.total_steps} steps of {config.train.batch_size} '
-      f'({length.steps_per_epoch} per epoch)'
-      + (f'; resumed at step {start_step}' if resumed else ''))
+  writer.print(f'{info.tfds_name}: {info.train_examples} training examples, '
+               f'{info.num_classes} classes; mesh {dict(plan.mesh.shape)} over '
+               f'{jax.device_count()} {jax.devices()[0].platform} device(s), {jax.process_count()} '
+               f'process(es); {length.total_steps} steps of {config.train.batch_size} '
+               f'({length.steps_per_epoch} per epoch)'
+               + (f'; resumed at step {start_step}' if resumed else ''))
   if plan.changes:
     writer.print(f'changed on resume, from step {start_step}: {plan.changes_text()} '
                  '(recorded in config.json)')
@@ -109,9 +107,10 @@ def _report_finished(plan: RunPlan) -> dict[str, float]:
   record = plan.final_record
   crops = record.get(records.FINAL_CROPS, plan.config.data.eval_crops)
   final = records.results_of(record, records.FINAL)
-  print(f'{plan.workdir.path}: this run finished at step {record["step"]}; its final '
-        f'{plan.config.data.final_split} error ({crops_name(crops)}) was top-1 '
-        f'{100 * final["top1_error"]:.2f} %, top-5 {100 * final["top5_error"]:.2f} %. '
-        'Nothing to do (train.num_steps or train.num_epochs would extend it; '
-        'python -m alexnet.evaluate evaluates it again).', flush=True)
+  print(
+      f'{plan.workdir.path}: this run finished at step {record["step"]}; its final '
+      f'{plan.config.data.final_split} error ({crops_name(crops)}) was top-1 '
+      f'{100 * final["top1_error"]:.2f} %, top-5 {100 * final["top5_error"]:.2f} %. '
+      'Nothing to do (train.num_steps or train.num_epochs would extend it; '
+      'python -m alexnet.evaluate evaluates it again).', flush=True)
   return final

@@ -49,9 +49,10 @@ _CONFIGS: dict[int, ResizedConfig] = {}
 
 def config_for(size: int) -> ResizedConfig:
   """One config object per size: TFDS refuses a second object with a known config's name."""
-  return _CONFIGS.setdefault(size, ResizedConfig(
-      name=f'resized{size}', size=size,
-      description=f'Shorter side {size}, central {size}×{size} crop, JPEG.'))
+  return _CONFIGS.setdefault(
+      size,
+      ResizedConfig(name=f'resized{size}', size=size,
+                    description=f'Shorter side {size}, central {size}×{size} crop, JPEG.'))
 
 
 class ArchiveError(errors.UsageError, FileNotFoundError):
@@ -61,12 +62,10 @@ class ArchiveError(errors.UsageError, FileNotFoundError):
 def check_tars(manual_dir: str) -> None:
   """One error that names every missing tar and the directory searched, or the first tar
   that is empty or not a tar (a download cut short, a wrong file under the right name)."""
-  missing = [name for name in REQUIRED_TARS
-             if not os.path.isfile(os.path.join(manual_dir, name))]
+  missing = [name for name in REQUIRED_TARS if not os.path.isfile(os.path.join(manual_dir, name))]
   if missing:
-    raise ArchiveError(
-        f'ImageNet tars missing: {", ".join(missing)} not found in {manual_dir!r} '
-        '(set config.data.manual_dir to the directory that holds them).')
+    raise ArchiveError(f'ImageNet tars missing: {", ".join(missing)} not found in {manual_dir!r} '
+                       '(set config.data.manual_dir to the directory that holds them).')
   for name in (*REQUIRED_TARS, OPTIONAL_TAR):
     path = os.path.join(manual_dir, name)
     if not os.path.isfile(path):
@@ -122,8 +121,7 @@ class AlexnetImagenet2012(imagenet2012_dataset_builder.Builder):
       for key, example in examples:
         yield key, {**example, 'image': example['image'].read()}
 
-    for key, example, stored in stored_format.ordered_parallel_map(
-        to_stored, read_bytes(examples)):
+    for key, example, stored in stored_format.ordered_parallel_map(to_stored, read_bytes(examples)):
       stopping.check(f'while preparing the {split} split of ImageNet')
       if isinstance(stored, stored_format.UnreadableImageError):
         skipped.record_skipped(self.info, split, example['file_name'], stored)

@@ -19,8 +19,7 @@ def new_metadata() -> tfds.core.MetadataDict:
   return tfds.core.MetadataDict()
 
 
-def record_skipped(info: tfds.core.DatasetInfo, split: str, name: str,
-                   error: Exception) -> None:
+def record_skipped(info: tfds.core.DatasetInfo, split: str, name: str, error: Exception) -> None:
   """Adds ``name`` to the split's skipped list; TFDS saves the metadata after generation."""
   logging.warning('Skipping unreadable image %s in split %s: %s', name, split, error)
   info.metadata.setdefault(SKIPPED_KEY, {}).setdefault(split, []).append(name)
