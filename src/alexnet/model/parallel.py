@@ -130,8 +130,9 @@ def _output_spec(layer: str) -> P:
   channels over ``model``; fc8 is replicated over ``model``."""
   if layer == 'fc8':
     return P(DATA_AXIS)
-  return P(DATA_AXIS, MODEL_AXIS) if layer.startswith('fc') else P(DATA_AXIS, None, None,
-                                                                   MODEL_AXIS)
+  if layer.startswith('fc'):
+    return P(DATA_AXIS, MODEL_AXIS)
+  return P(DATA_AXIS, None, None, MODEL_AXIS)
 
 
 class ShardedAlexNet:
