@@ -9,9 +9,7 @@ requested during preparation (:mod:`alexnet.run.stopping`) is honoured between e
 
 from __future__ import annotations
 
-import gzip
 import os
-import shutil
 import struct
 
 from alexnet.data.tensorflow_import import tfds
@@ -50,7 +48,7 @@ class AlexnetFashionMnist(tfds.image_classification.FashionMNIST):
     directory = local_idx_dir(manual_dir)
     if directory is None:
       return super()._split_generators(dl_manager)
-    files = _gunzipped(directory, os.path.join(dl_manager.download_dir, 'alexnet_idx'))
+    files = dl_manager.extract({k: os.path.join(directory, f) for k, f in _FILES.items()})
     return [
         tfds.core.SplitGenerator(
             name=split,
@@ -63,24 +61,6 @@ class AlexnetFashionMnist(tfds.image_classification.FashionMNIST):
     for key, example in super()._generate_examples(*args, **kwargs):
       stopping.check('while preparing Fashion-MNIST')
       yield key, example
-
-
-def _gunzipped(directory: str, into: str) -> dict[str, str]:
-  """{file key: path} of the four idx files of ``directory``, uncompressed into ``into``.
-
-  Not ``dl_manager.extract``: TFDS waits for its extractions through the ``promise``
-  package, and a preparation was seen to wait there for good, every thread idle.
-  """
-  os.makedirs(into, exist_ok=True)
-  paths = {}
-  for key, name in _FILES.items():
-    path = os.path.join(into, name.removesuffix('.gz'))
-    if not os.path.exists(path):  # written whole, then renamed: a kill leaves none or all
-      with gzip.open(os.path.join(directory, name)) as packed, open(f'{path}.part', 'wb') as out:
-        shutil.copyfileobj(packed, out)
-      os.replace(f'{path}.part', path)
-    paths[key] = path
-  return paths
 
 
 def _idx_count(path: os.PathLike) -> int:
