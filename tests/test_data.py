@@ -401,6 +401,20 @@ def test_fashion_mnist_builds_offline_from_idx_files(fmnist):
   assert info.stored_shape == (28, 28, 1)
 
 
+def test_fashion_mnist_prepares_from_idx_files_without_tfds_extraction(tmp_path, monkeypatch):
+  """TFDS's extraction waits on the ``promise`` package, where one preparation waited for
+  good: the builder uncompresses local idx files itself."""
+
+  def refused(*args, **kwargs):
+    raise AssertionError('dl_manager.extract was called')
+
+  monkeypatch.setattr(fashion_mnist.tfds.download.DownloadManager, 'extract', refused)
+  fake_data.write_fashion_mnist_idx(str(tmp_path / 'manual'), train=8, test=4)
+  config = runpy.run_path(os.path.join(_CONFIGS, 'fashion_mnist.py'))['get_config']().data
+  config.update(data_dir=str(tmp_path / 'tfds'), manual_dir=str(tmp_path / 'manual'))
+  assert prepare(config, _net(FMNIST_CROP)).info.num_examples == {'train': 8, 'test': 4}
+
+
 def test_fashion_mnist_grey_images_become_three_equal_channels(fmnist):
   config, _ = fmnist
   batch = next(_train_batches(config, FMNIST_CROP, global_batch_size=8, seed=0))
