@@ -13,7 +13,6 @@ long verifying them takes beside reading the checkpoint. Medians over the saves.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import shutil
 import statistics
 import tempfile
@@ -23,11 +22,11 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from alexnet.model import parallel
-from alexnet.run import checkpoint
-from alexnet.training import optim, steps
 from alexnet.config import ModelConfig, OptimConfig
+from alexnet.model import parallel
+from alexnet.run import checkpoint, checkpoint_files
 from alexnet.run.workdir import Workdir
+from alexnet.training import optim, steps
 
 
 def main() -> None:
@@ -37,20 +36,20 @@ def main() -> None:
   args = parser.parse_args()
 
   net = parallel.ShardedAlexNet(ModelConfig(), parallel.make_mesh(1, 1, jax.devices()[:1]))
-  tx = optim.make_optimizer(dataclasses.asdict(OptimConfig()))
+  tx = optim.make_optimizer(OptimConfig())
   state = steps.create_train_state(net, tx, seed=0)
   # A trained run's momentum is not zeros (which would compress to nothing on disk).
-  velocity = jax.tree.map(lambda v: v + 1e-3 * jax.random.normal(jax.random.key(1), v.shape,
-                                                                  v.dtype),
-                          state.opt_state.inner_state[-1].trace)
-  state = state.replace(opt_state=state.opt_state._replace(inner_state=(
-      *state.opt_state.inner_state[:-1],
-      state.opt_state.inner_state[-1]._replace(trace=velocity))))
+  velocity = jax.tree.map(
+      lambda v: v + 1e-3 * jax.random.normal(jax.random.key(1), v.shape, v.dtype),
+      state.opt_state.inner_state[-1].trace)
+  state = state.replace(opt_state=state.opt_state._replace(
+      inner_state=(*state.opt_state.inner_state[:-1],
+                   state.opt_state.inner_state[-1]._replace(trace=velocity))))
   state = jax.block_until_ready(state)
   size = sum(leaf.nbytes for leaf in jax.tree.leaves(state))
   root = Path(tempfile.mkdtemp(dir=args.dir, prefix='alexnet_checkpoint_integrity_'))
   try:
-    ckpt = checkpoint.Checkpoints(Workdir(root), keep=args.saves + 1)
+    ckpt = checkpoint.Checkpoints.open(Workdir(root), keep=args.saves + 1)
     held, on_disk, hashing, verifying, restoring = [], [], [], [], []
     for step in range(1, args.saves + 1):
       started = time.perf_counter()
@@ -61,10 +60,10 @@ def main() -> None:
       directory = root / 'checkpoints' / str(step)
       on_disk_bytes = sum(p.stat().st_size for p in directory.rglob('*') if p.is_file())
       started = time.perf_counter()
-      checkpoint.file_checksums(directory)
+      checkpoint_files.file_checksums(directory)
       hashing.append(time.perf_counter() - started)
       started = time.perf_counter()
-      assert checkpoint.verify(directory) == ''
+      assert checkpoint_files.verify(directory) == ''
       verifying.append(time.perf_counter() - started)
       started = time.perf_counter()
       jax.block_until_ready(ckpt.restore(steps.abstract_train_state(net, tx), step=step))
@@ -72,7 +71,7 @@ def main() -> None:
     ckpt.close()
   finally:
     shutil.rmtree(root, ignore_errors=True)
-  median = lambda values: statistics.median(values)
+  median = statistics.median
   print(f'paper net train state: {size / 1e9:.3f} GB in memory, {on_disk_bytes / 1e9:.3f} GB on '
         f'disk; {args.saves} saves; medians:')
   print(f'  save() holds the training thread   {median(held):6.2f} s')

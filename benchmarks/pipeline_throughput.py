@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pathlib
 import subprocess
 import sys
 import time
@@ -41,8 +42,8 @@ import time
 _BATCH = 128
 _CROP = 227
 _SIZE = 256
-_PHOTOS = ('astronaut', 'coffee', 'chelsea', 'rocket', 'hubble_deep_field',
-           'immunohistochemistry', 'retina', 'colorwheel', 'cat', 'logo')
+_PHOTOS = ('astronaut', 'coffee', 'chelsea', 'rocket', 'hubble_deep_field', 'immunohistochemistry',
+           'retina', 'colorwheel', 'cat', 'logo')
 
 
 def write_jpegs(root: str, count: int, size: int | tuple[int, int], seed: int = 0) -> list[str]:
@@ -73,11 +74,12 @@ def prepare_files(workdir: str, images: int) -> None:
   if os.path.exists(done):
     return
   import numpy as np
-  from alexnet.data import pipeline
+
   from alexnet.config import ModelConfig
+  from alexnet.data.preparation import prepare
   paths = write_jpegs(os.path.join(workdir, 'images'), images, _SIZE)
   write_jpegs(os.path.join(workdir, 'large'), 256, (500, 375), seed=1)
-  dataset = pipeline.prepare(_paper_config(workdir), ModelConfig(image_size=_CROP))
+  dataset = prepare(_paper_config(workdir), ModelConfig(image_size=_CROP))
   with open(os.path.join(workdir, 'files.json'), 'w') as f:
     json.dump(paths, f)
   np.save(done, dataset.statistics.mean_image)
@@ -105,9 +107,9 @@ def _rate(batches, steps: int, warmup: int = 3) -> float:
 def measure_tf(workdir: str, steps: int) -> dict[str, float]:
   """This project's training batches: img/s, and the bytes per image the host hands to the
   device (every array of a batch: pixels, labels and any per-image draws)."""
-  from alexnet.data import pipeline
   from alexnet.config import ModelConfig
-  dataset = pipeline.Dataset.open(_paper_config(workdir), ModelConfig(image_size=_CROP))
+  from alexnet.data.dataset import Dataset
+  dataset = Dataset.open(_paper_config(workdir), ModelConfig(image_size=_CROP))
   batches = dataset.train_batches(global_batch_size=_BATCH, seed=0)
   first = next(batches)
   bytes_per_image = sum(v.nbytes for v in first.values()) / _BATCH
@@ -126,31 +128,34 @@ def measure_grain(workdir: str, steps: int, workers: int) -> dict[str, float]:
   import grain
   import numpy as np
   from PIL import Image
-  from alexnet.data import pipeline, views
-  from alexnet.config import ModelConfig
-  from alexnet.data.tf_process import tf
 
-  dataset = pipeline.Dataset.open(_paper_config(workdir), ModelConfig(image_size=_CROP))
+  from alexnet.config import ModelConfig
+  from alexnet.data import views
+  from alexnet.data.dataset import Dataset
+  from alexnet.data.tensorflow_import import tf
+
+  dataset = Dataset.open(_paper_config(workdir), ModelConfig(image_size=_CROP))
   source = dataset.source('train')
   count = len(source)
   offsets = views.random_crop_offsets(
-      np.stack([views.stateless_uniform(0, np.arange(count), s) for s in range(2)], 1),
-      _SIZE, _CROP)
+      np.stack([views.stateless_uniform(0, np.arange(count), s) for s in range(2)], 1), _SIZE,
+      _CROP)
 
   def example(index: int, record: bytes) -> dict[str, np.ndarray]:
     features = tf.train.Example.FromString(record).features.feature
-    image = np.asarray(Image.open(io.BytesIO(features['image'].bytes_list.value[0]))
-                       .convert('RGB'))
+    image = np.asarray(Image.open(io.BytesIO(features['image'].bytes_list.value[0])).convert('RGB'))
     top, left = offsets[index % count]
-    return {'image': image[top:top + _CROP, left:left + _CROP],
-            'label': np.int32(features['label'].int64_list.value[0]),
-            'offset': offsets[index % count]}
+    return {
+        'image': image[top:top + _CROP, left:left + _CROP],
+        'label': np.int32(features['label'].int64_list.value[0]), 'offset': offsets[index % count]
+    }
 
   ds = grain.MapDataset.source(source).map_with_index(example).repeat().batch(_BATCH)
   # Two batches buffered, as tf.data's prefetch(2): a deeper buffer filled during the
   # warm-up would be counted as throughput.
-  iterable = ds.to_iter_dataset(grain.ReadOptions(num_threads=max(1, len(os.sched_getaffinity(0))),
-                                                  prefetch_buffer_size=2 * _BATCH))
+  iterable = ds.to_iter_dataset(
+      grain.ReadOptions(num_threads=max(1, len(os.sched_getaffinity(0))),
+                        prefetch_buffer_size=2 * _BATCH))
   if workers:
     from absl import flags
     flags.FLAGS.mark_as_parsed()  # grain's worker processes read absl flags; this script has none
@@ -174,6 +179,7 @@ def measure_torch(workdir: str, steps: int, workers: int) -> dict[str, float]:
     return m.flip(-1) if flip else m
 
   class PilStyle(torch.utils.data.Dataset):
+
     def __len__(self):
       return len(paths)
 
@@ -187,6 +193,7 @@ def measure_torch(workdir: str, steps: int, workers: int) -> dict[str, float]:
       return F.pil_to_tensor(image).float() - window(i, j, flip), k % 4
 
   class TensorStyle(PilStyle):
+
     def __getitem__(self, k):
       image = torchvision.io.decode_jpeg(torchvision.io.read_file(paths[k]))
       i, j = np.random.randint(0, _SIZE - _CROP + 1, 2)
@@ -202,7 +209,7 @@ def measure_torch(workdir: str, steps: int, workers: int) -> dict[str, float]:
                                          num_workers=workers, drop_last=True,
                                          persistent_workers=workers > 0)
 
-    def endless():
+    def endless(loader=loader):
       while True:
         yield from loader
 
@@ -213,10 +220,11 @@ def measure_torch(workdir: str, steps: int, workers: int) -> dict[str, float]:
 def measure_reading(workdir: str, steps: int) -> dict[str, float]:
   """Reading records by index alone, two ways of getting them into tf.data."""
   import numpy as np
-  from alexnet.data import pipeline
+
   from alexnet.config import ModelConfig
-  from alexnet.data.tf_process import tf
-  source = pipeline.Dataset.open(_paper_config(workdir), ModelConfig(image_size=_CROP)).source('train')
+  from alexnet.data.dataset import Dataset
+  from alexnet.data.tensorflow_import import tf
+  source = Dataset.open(_paper_config(workdir), ModelConfig(image_size=_CROP)).source('train')
   order = np.random.default_rng(0).permutation(len(source))
 
   def indices(step):
@@ -228,23 +236,28 @@ def measure_reading(workdir: str, steps: int) -> dict[str, float]:
       yield np.array(source.__getitems__(indices(step).tolist()), dtype=object)
       step += 1
 
-  by_generator = tf.data.Dataset.from_generator(
-      generator, output_signature=tf.TensorSpec([_BATCH], tf.string)).prefetch(2)
+  by_generator = tf.data.Dataset.from_generator(generator, output_signature=tf.TensorSpec([
+      _BATCH
+  ], tf.string)).prefetch(2)
   read = lambda step: np.array(source.__getitems__(indices(int(step)).tolist()), dtype=object)
   by_numpy_function = tf.data.Dataset.range(1 << 40).map(
       lambda step: tf.ensure_shape(tf.numpy_function(read, [step], tf.string), [_BATCH]),
       num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(2)
-  return {'read_from_generator': _rate(iter(by_generator), steps * 4),
-          'read_numpy_function': _rate(iter(by_numpy_function), steps * 4)}
+  return {
+      'read_from_generator': _rate(iter(by_generator), steps * 4),
+      'read_numpy_function': _rate(iter(by_numpy_function), steps * 4)
+  }
 
 
 def measure_decoding(workdir: str, steps: int) -> dict[str, float]:
   """Per-image decode cost: §2's resize at read time vs at preparation; crop window vs all."""
   import glob
+
   import numpy as np
-  from alexnet.data.tf_process import tf
-  large = [open(p, 'rb').read() for p in sorted(glob.glob(f'{workdir}/large/*/*.jpg'))]
-  small = [open(p, 'rb').read() for p in sorted(glob.glob(f'{workdir}/images/*/*.jpg'))]
+
+  from alexnet.data.tensorflow_import import tf
+  large = [pathlib.Path(p).read_bytes() for p in sorted(glob.glob(f'{workdir}/large/*/*.jpg'))]
+  small = [pathlib.Path(p).read_bytes() for p in sorted(glob.glob(f'{workdir}/images/*/*.jpg'))]
 
   def resize_at_read(encoded):
     image = tf.cast(tf.io.decode_jpeg(encoded, channels=3), tf.float32)
@@ -260,13 +273,12 @@ def measure_decoding(workdir: str, steps: int) -> dict[str, float]:
                    tf.float32)
 
   def all_of_stored(encoded):
-    return tf.cast(tf.io.decode_jpeg(encoded, channels=3)[10:10 + _CROP, 10:10 + _CROP],
-                   tf.float32)
+    return tf.cast(tf.io.decode_jpeg(encoded, channels=3)[10:10 + _CROP, 10:10 + _CROP], tf.float32)
 
   rates = {}
   for name, files, fn in (('decode_resize_at_read_500x375', large, resize_at_read),
-                          ('decode_window_of_stored_256', small, window_of_stored),
-                          ('decode_all_of_stored_256', small, all_of_stored)):
+                          ('decode_window_of_stored_256', small,
+                           window_of_stored), ('decode_all_of_stored_256', small, all_of_stored)):
     ds = tf.data.Dataset.from_tensor_slices(files).repeat().map(
         fn, num_parallel_calls=tf.data.AUTOTUNE).batch(_BATCH).prefetch(2)
     rates[name] = _rate(iter(ds), steps)
@@ -276,8 +288,11 @@ def measure_decoding(workdir: str, steps: int) -> dict[str, float]:
 
 
 def _run(args, python: str, measure: str, cpus: str, extra: tuple[str, ...] = ()) -> dict:
-  command = [python, os.path.abspath(__file__), '--workdir', args.workdir, '--steps',
-             str(args.steps), '--measure', measure, '--cpus', cpus, *extra]
+  command = [
+      python,
+      os.path.abspath(__file__), '--workdir', args.workdir, '--steps',
+      str(args.steps), '--measure', measure, '--cpus', cpus, *extra
+  ]
   out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
   return json.loads(out.strip().splitlines()[-1])
 
@@ -288,9 +303,10 @@ def main() -> None:
   parser.add_argument('--images', type=int, default=1024)
   parser.add_argument('--steps', type=int, default=20, help='timed batches of 128 per figure')
   parser.add_argument('--torch-python', default='/work/venv-torch/bin/python')
-  parser.add_argument('--measure', choices=('tf', 'grain', 'torch', 'read', 'decode'),
-                      help='one measurement only, in this process (pinned to --cpus); the '
-                      'files are prepared first if they are missing')
+  parser.add_argument(
+      '--measure', choices=('tf', 'grain', 'torch', 'read', 'decode'),
+      help='one measurement only, in this process (pinned to --cpus); the '
+      'files are prepared first if they are missing')
   parser.add_argument('--cpus', default='', help='with --measure: the CPUs to pin it to')
   parser.add_argument('--json', default='', help='with --measure: also write the result here')
   args = parser.parse_args()
@@ -301,13 +317,15 @@ def main() -> None:
     cpus = {int(c) for c in args.cpus.split(',')} if args.cpus else os.sched_getaffinity(0)
     os.sched_setaffinity(0, cpus)
     os.environ['CUDA_VISIBLE_DEVICES'] = ''
-    result = {'tf': lambda: measure_tf(args.workdir, args.steps),
-              'torch': lambda: measure_torch(args.workdir, args.steps,
-                                             workers=0 if len(cpus) == 1 else len(cpus)),
-              'grain': lambda: measure_grain(args.workdir, args.steps,
-                                             workers=0 if len(cpus) == 1 else len(cpus)),
-              'read': lambda: measure_reading(args.workdir, args.steps),
-              'decode': lambda: measure_decoding(args.workdir, args.steps)}[args.measure]()
+    result = {
+        'tf': lambda: measure_tf(args.workdir, args.steps),
+        'torch': lambda: measure_torch(args.workdir, args.steps, workers=0
+                                       if len(cpus) == 1 else len(cpus)),
+        'grain': lambda: measure_grain(args.workdir, args.steps, workers=0
+                                       if len(cpus) == 1 else len(cpus)),
+        'read': lambda: measure_reading(args.workdir, args.steps),
+        'decode': lambda: measure_decoding(args.workdir, args.steps)
+    }[args.measure]()
     if args.measure == 'tf':
       result['img_per_s'] = result['tf']
     print(json.dumps(result))
@@ -321,12 +339,16 @@ def main() -> None:
   all_cpus = ','.join(str(c) for c in sorted(os.sched_getaffinity(0)))
   one = str(min(os.sched_getaffinity(0)))
   results = {
-      'one_core': {**_run(args, sys.executable, 'tf', one),
-                   **_run(args, args.torch_python, 'torch', one)},
-      'all_cores': {**_run(args, sys.executable, 'tf', all_cpus),
-                    **_run(args, args.torch_python, 'torch', all_cpus)},
-      'supporting': {**_run(args, sys.executable, 'read', one),
-                     **_run(args, sys.executable, 'decode', one)},
+      'one_core': {
+          **_run(args, sys.executable, 'tf', one), **_run(args, args.torch_python, 'torch', one)
+      },
+      'all_cores': {
+          **_run(args, sys.executable, 'tf', all_cpus),
+          **_run(args, args.torch_python, 'torch', all_cpus)
+      },
+      'supporting': {
+          **_run(args, sys.executable, 'read', one), **_run(args, sys.executable, 'decode', one)
+      },
   }
   with open('/proc/cpuinfo') as f:
     cpu = next(line.split(':', 1)[1].strip() for line in f if line.startswith('model name'))

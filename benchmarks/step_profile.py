@@ -1,6 +1,6 @@
 """Where the training step's time goes, layer by layer, forward and backward.
 
-  python benchmarks/step_profile.py                                   # configs/fashion_mnist.py, b=128
+  python benchmarks/step_profile.py  # configs/fashion_mnist.py, b=128
   python benchmarks/step_profile.py --config configs/imagenet_paper.py --batch 8 --image_size 227
 
 Method: XLA's own profile of the compiled step. ``jax.profiler`` traces ``--steps`` calls
@@ -38,9 +38,10 @@ sys.path.insert(0, str(ROOT / 'benchmarks'))
 
 import jax  # noqa: E402
 
-from alexnet.model import network  # noqa: E402
 from alexnet.config import ModelConfig  # noqa: E402
+from alexnet.model import network  # noqa: E402
 from step_throughput import CPU_LOWERINGS, PreparedStep, cpu_lowering  # noqa: E402
+
 
 def _sources(hlo_text: str) -> dict[str, list[str]]:
   """Each instruction's op_names, its called computation's included (fusions carry the
@@ -144,15 +145,15 @@ def profile(config_path: str, batch_size: int, steps: int, image_size: int | Non
     layer, direction = _where(sources[name])
     ms = micros / steps / 1e3
     layers[layer][direction] += ms
-    thunks.append(dict(thunk=name, layer=layer, direction=direction, ms=ms,
-                       op_name=collections.Counter(sources[name]).most_common(1)[0][0]
-                       if sources[name] else ''))
-  return dict(config=config_path, batch=batch_size, image_size=model_config.image_size,
-              steps=steps, lowering=lowering_name, wall_ms_per_step=wall_ms,
-              backend=jax.default_backend(),
-              layers={layer: layers[layer] for layer in (*network.STAGES, 'update')
-                      if layer in layers},
-              thunks=sorted(thunks, key=lambda t: -t['ms']))
+    thunks.append(
+        dict(
+            thunk=name, layer=layer, direction=direction, ms=ms, op_name=collections.Counter(
+                sources[name]).most_common(1)[0][0] if sources[name] else ''))
+  return dict(
+      config=config_path, batch=batch_size, image_size=model_config.image_size, steps=steps,
+      lowering=lowering_name, wall_ms_per_step=wall_ms, backend=jax.default_backend(),
+      layers={layer: layers[layer] for layer in (*network.STAGES, 'update') if layer in layers},
+      thunks=sorted(thunks, key=lambda t: -t['ms']))
 
 
 def main() -> None:

@@ -84,7 +84,7 @@ def _paper_config(variant: str = ''):
 def _cost(compiled) -> float | None:
   try:
     cost = compiled.cost_analysis()
-  except Exception:  # not every backend reports it
+  except Exception:  # noqa: BLE001 - not every backend reports it
     return None
   if isinstance(cost, (list, tuple)):
     cost = cost[0] if cost else {}
@@ -95,20 +95,20 @@ def _cost(compiled) -> float | None:
 def _memory_plan_gib(compiled) -> float | None:
   try:
     m = compiled.memory_analysis()
-  except Exception:
+  except Exception:  # noqa: BLE001 - nor this
     return None
   if m is None:
     return None
   total = (m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes
            - m.alias_size_in_bytes)
-  return total / 2**30
+  return total / 2 ** 30
 
 
 def _peak_device_memory_gib() -> float | None:
   import jax
   stats = jax.local_devices()[0].memory_stats() or {}
   peak = stats.get('peak_bytes_in_use')
-  return None if peak is None else peak / 2**30
+  return None if peak is None else peak / 2 ** 30
 
 
 class PreparedStep:
@@ -121,27 +121,28 @@ class PreparedStep:
     from jax.sharding import NamedSharding
     from jax.sharding import PartitionSpec as P
 
+    from alexnet.config import OptimConfig
     from alexnet.model import parallel
     from alexnet.training import optim, steps
 
     mesh = mesh or parallel.make_mesh(1, 1, jax.devices()[:1])
     net = parallel.ShardedAlexNet(model_config, mesh)
-    tx = optim.make_optimizer(optim_config)
+    tx = optim.make_optimizer(OptimConfig.from_mapping(optim_config, 'optim'))
     self.state = steps.create_train_state(net, tx, seed=seed)
     rows = NamedSharding(mesh, P('data'))
     size, channels = model_config.image_size, model_config.input_channels
     image_key, label_key = jax.random.split(jax.random.key(seed + 1))
     self.batch_size = batch_size
     self.batch = {
-        'image': jax.device_put(jax.random.normal(
-            image_key, (batch_size, size, size, channels), jnp.float32), rows),
-        'label': jax.device_put(jax.random.randint(label_key, (batch_size,), 0,
-                                                   model_config.num_classes), rows),
+        'image': jax.device_put(
+            jax.random.normal(image_key, (batch_size, size, size, channels), jnp.float32), rows),
+        'label': jax.device_put(
+            jax.random.randint(label_key, (batch_size,), 0, model_config.num_classes), rows),
     }
     self.learning_rate = np.float32(0.01)
     start = time.perf_counter()
-    self.compiled = steps.make_train_step(net, tx).lower(
-        self.state, self.batch, self.learning_rate).compile()
+    self.compiled = steps.make_train_step(net, tx).lower(self.state, self.batch,
+                                                         self.learning_rate).compile()
     self.compile_s = time.perf_counter() - start
     self.metrics = None
 
@@ -247,8 +248,8 @@ def pooling(kind: str):
 def backend_pooling() -> str:
   """The max-pooling lowering ``alexnet.model.lowering`` gives this backend."""
   from alexnet.model import lowering
-  return ('slices' if any(p in lowering.POOLING for p in _lowering_platforms())
-          else 'reduce_window')
+  return ('slices'
+          if any(p in lowering.POOLING for p in _lowering_platforms()) else 'reduce_window')
 
 
 def run_steps(args, save=lambda: None, results: list | None = None) -> list[dict]:
@@ -265,17 +266,17 @@ def run_steps(args, save=lambda: None, results: list | None = None) -> list[dict
     plan = [(dtype, lrn, usual) for dtype in args.dtypes for lrn in args.lrn]
     plan += [(dtype, True, other) for dtype in args.compare_pool]
     for dtype, lrn, pool in plan:
-      model_config = ModelConfig.from_mapping(
-          {**paper.model.to_dict(), 'compute_dtype': dtype, 'lrn': lrn, 'towers': 2,
-           'image_size': args.image_size})
+      model_config = ModelConfig.from_mapping({
+          **paper.model.to_dict(), 'compute_dtype': dtype, 'lrn': lrn, 'towers': 2,
+          'image_size': args.image_size
+      })
       name = (f'paper {args.image_size} towers=2 {"bf16" if dtype == "bfloat16" else "fp32"} '
               f'lrn={"on" if lrn else "off"}' + (f' pool={pool}' if pool != usual else ''))
       try:
         with pooling(pool):
           r = measure_step(model_config, paper.optim, batch_size, warmup=args.warmup,
-                           min_steps=args.min_steps, max_steps=args.max_steps,
-                           budget_s=args.budget)
-      except Exception as error:  # e.g. out of memory at a large batch: report, go on
+                           min_steps=args.min_steps, max_steps=args.max_steps, budget_s=args.budget)
+      except Exception as error:  # noqa: BLE001 - e.g. out of memory at a large batch: report, go on
         r = dict(batch=batch_size, error=f'{type(error).__name__}: {error}'[:500])
       r.update(name=name, compute_dtype=dtype, lrn=lrn, towers=2, image_size=args.image_size,
                pool=pool)
@@ -293,8 +294,9 @@ def _print_step(r: dict) -> None:
     print(f"{r['name']:36s} b={r['batch']:5d} failed: {r['error']}", flush=True)
     return
   peak = f" {r['percent_of_peak']:5.1f}% of peak" if 'percent_of_peak' in r else ''
-  print(f"{r['name']:36s} b={r['batch']:5d} {r['step_ms']:9.2f} ms {r['img_per_s']:9.1f} img/s "
-        f"compile {r['compile_s']:5.1f}s{peak}", flush=True)
+  print(
+      f"{r['name']:36s} b={r['batch']:5d} {r['step_ms']:9.2f} ms {r['img_per_s']:9.1f} img/s "
+      f"compile {r['compile_s']:5.1f}s{peak}", flush=True)
 
 
 def _set(config, dotted: str) -> None:
@@ -331,10 +333,10 @@ def trainer_config(args):
 
 def run_trainer(args) -> dict:
   """The full trainer for a fixed number of steps, against the bare step of the same config."""
-  from alexnet.model import parallel
-  from alexnet.training import trainer
   from alexnet.config import ModelConfig
+  from alexnet.model import parallel
   from alexnet.run.workdir import Workdir
+  from alexnet.training import trainer
 
   config = trainer_config(args)
   model_config = ModelConfig.from_mapping(config.model)
@@ -343,9 +345,8 @@ def run_trainer(args) -> dict:
   steady_steps = args.trainer_steps - args.trainer_log_every
 
   def bare():
-    return measure_step(model_config, config.optim, batch_size, warmup=3,
-                        min_steps=steady_steps, max_steps=steady_steps, budget_s=0.0,
-                        mesh=mesh, seed=config.seed)
+    return measure_step(model_config, config.optim, batch_size, warmup=3, min_steps=steady_steps,
+                        max_steps=steady_steps, budget_s=0.0, mesh=mesh, seed=config.seed)
 
   before = bare()
   print(f"bare step of {args.trainer_config}: {before['img_per_s']:.0f} img/s", flush=True)
@@ -354,8 +355,10 @@ def run_trainer(args) -> dict:
     start = time.perf_counter()
     final = trainer.train_and_evaluate(config, workdir)
     wall_s = time.perf_counter() - start
-    records = [r for r in Workdir(workdir).read_metrics() if 'loss' in r and 'step' in r
-               and 'images_per_second' in r]
+    records = [
+        r for r in Workdir(workdir).read_metrics()
+        if 'loss' in r and 'step' in r and 'images_per_second' in r
+    ]
   finally:
     shutil.rmtree(workdir, ignore_errors=True)
   after = bare()
@@ -363,7 +366,7 @@ def run_trainer(args) -> dict:
   try:
     pipeline_rate = _pipeline_alone(config, model_config, steady_steps)
     print(f"input pipeline alone: {pipeline_rate:.0f} img/s", flush=True)
-  except Exception as error:  # the data module's API is not this script's to pin
+  except Exception as error:  # noqa: BLE001 - the data module's API is not this script's to pin
     pipeline_rate = f'{type(error).__name__}: {error}'[:500]
 
   steady = records[1:]  # the first interval holds the compilation and the pipeline's start
@@ -376,8 +379,8 @@ def run_trainer(args) -> dict:
   return dict(config=args.trainer_config, variant=args.trainer_variant, overrides=args.trainer_set,
               batch=batch_size, image_size=model_config.image_size, width=model_config.width,
               steps=args.trainer_steps, timed_steps=images // batch_size,
-              trainer_img_per_s=trainer_rate, trainer_intervals_img_per_s=[
-                  r['images_per_second'] for r in steady],
+              trainer_img_per_s=trainer_rate,
+              trainer_intervals_img_per_s=[r['images_per_second'] for r in steady],
               trainer_wall_s=wall_s, final_top1_error=final.get('top1_error'),
               bare_img_per_s=bare_rate, bare_before=before, bare_after=after,
               pipeline_alone_img_per_s=pipeline_rate,
@@ -386,9 +389,10 @@ def run_trainer(args) -> dict:
 
 def _pipeline_alone(config, model_config, steps: int) -> float:
   """Training batches per second of the input pipeline alone, on the host (no step)."""
-  from alexnet.data import pipeline
-  batches = pipeline.Dataset.open(config.data, model_config).train_batches(
-      global_batch_size=config.train.batch_size, seed=config.seed)
+  from alexnet.data.dataset import Dataset
+  batches = Dataset.open(config.data,
+                         model_config).train_batches(global_batch_size=config.train.batch_size,
+                                                     seed=config.seed)
   with contextlib.closing(batches):
     for _ in range(5):
       next(batches)
@@ -435,12 +439,15 @@ def run_main_job(args) -> dict:
   config = runpy.run_path(str(ROOT / args.trainer_config))['get_config'](args.trainer_variant)
   model_config = ModelConfig.from_mapping(config.model)
   batch_size = config.train.batch_size
-  command = [args.torch_python, str(ROOT / 'benchmarks' / 'torch_rounds.py'),
-             '--reference', str(script), '--batch', str(batch_size),
-             '--warmup_seconds', str(args.main_job_warmup)]
+  command = [
+      args.torch_python,
+      str(ROOT / 'benchmarks' / 'torch_rounds.py'), '--reference',
+      str(script), '--batch',
+      str(batch_size), '--warmup_seconds',
+      str(args.main_job_warmup)
+  ]
   print('$', ' '.join(command), flush=True)
-  torch_side = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                text=True)
+  torch_side = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
   try:
     ready = json.loads(torch_side.stdout.readline() or '{}')
     if 'ready' not in ready:
@@ -460,20 +467,20 @@ def run_main_job(args) -> dict:
         torch_side.stdin.write(f'{mode} {args.main_job_seconds}\n')
         torch_side.stdin.flush()
         rounds[mode].append(json.loads(torch_side.stdout.readline())['img_per_s'])
-      print('round: ' + ', '.join(f'{name} {values[-1]:,.0f}' for name, values in rounds.items())
-            + ' img/s', flush=True)
+      print(
+          'round: ' + ', '.join(f'{name} {values[-1]:,.0f}' for name, values in rounds.items())
+          + ' img/s', flush=True)
   finally:
     torch_side.stdin.close()
     torch_side.wait()
   medians = {name: statistics.median(values) for name, values in rounds.items()}
   first = f'jax {args.main_job_lowerings[0]}'
-  return dict(config=args.trainer_config, batch=batch_size, image_size=model_config.image_size,
-              width=model_config.width, command=command, torch_version=ready['torch'],
-              torch_threads=ready['threads'], torch_failed=ready['failed'],
-              seconds_per_round=args.main_job_seconds, rounds=rounds, medians=medians,
-              ratio_of=first,
-              ratio_to_compile=medians[first] / medians['compile'] if 'compile' in medians
-              else None)
+  return dict(
+      config=args.trainer_config, batch=batch_size, image_size=model_config.image_size,
+      width=model_config.width, command=command, torch_version=ready['torch'],
+      torch_threads=ready['threads'], torch_failed=ready['failed'],
+      seconds_per_round=args.main_job_seconds, rounds=rounds, medians=medians, ratio_of=first,
+      ratio_to_compile=medians[first] / medians['compile'] if 'compile' in medians else None)
 
 
 def run_torch(args, quick: bool) -> dict:
@@ -483,8 +490,11 @@ def run_torch(args, quick: bool) -> dict:
                 'there, or carry .bench to the GPU machine)')
   with tempfile.TemporaryDirectory() as tmp:
     out = os.path.join(tmp, 'torch.json')
-    command = [args.torch_python, str(script), '--only', 'torch', '--out', out,
-               '--budget', str(args.torch_budget)] + (['--quick'] if quick else [])
+    command = [
+        args.torch_python,
+        str(script), '--only', 'torch', '--out', out, '--budget',
+        str(args.torch_budget)
+    ] + (['--quick'] if quick else [])
     print('$', ' '.join(command), flush=True)
     try:
       done = subprocess.run(command, capture_output=True, text=True, timeout=args.torch_timeout)
@@ -567,26 +577,28 @@ def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--out', default='', help='JSON file for every result')
   parser.add_argument('--quick', action='store_true', help='batch 8, few steps (a smoke run)')
-  parser.add_argument('--batch_sizes', '--batch-sizes', type=int, nargs='+',
-                      help=f'default {_GPU_BATCHES} on GPU, {_CPU_BATCHES} on CPU, '
-                      f'{_QUICK_BATCHES} with --quick')
+  parser.add_argument(
+      '--batch_sizes', '--batch-sizes', type=int, nargs='+',
+      help=f'default {_GPU_BATCHES} on GPU, {_CPU_BATCHES} on CPU, '
+      f'{_QUICK_BATCHES} with --quick')
   parser.add_argument('--dtypes', nargs='+', default=['bfloat16', 'float32'],
                       choices=['bfloat16', 'float32'])
   parser.add_argument('--lrn', nargs='+', default=['on', 'off'], choices=['on', 'off'])
   parser.add_argument('--image_size', type=int, default=227)
-  parser.add_argument('--compare_pool', nargs='*', default=['bfloat16'],
-                      choices=['bfloat16', 'float32'],
-                      help='dtypes at which the paper net (LRN on) also runs with the max-pooling '
-                      'lowering that alexnet.model.lowering does not give this backend (A/B)')
+  parser.add_argument(
+      '--compare_pool', nargs='*', default=['bfloat16'], choices=['bfloat16', 'float32'],
+      help='dtypes at which the paper net (LRN on) also runs with the max-pooling '
+      'lowering that alexnet.model.lowering does not give this backend (A/B)')
   parser.add_argument('--warmup', type=int, help='untimed steps after the first (3; 1 on CPU)')
   parser.add_argument('--min_steps', type=int, help='timed steps at least (10; 2 on CPU)')
   parser.add_argument('--max_steps', type=int, default=200)
   parser.add_argument('--budget', type=float,
                       help='seconds of timed steps per variant (8; 2 on CPU)')
   parser.add_argument('--flops_per_image', type=float, default=PAPER_FLOPS_PER_IMAGE)
-  parser.add_argument('--peak_flops', type=float,
-                      help=f'device peak FLOP/s for %% of peak; default {H200_BF16_PEAK:g} '
-                      '(H200 dense bf16) on GPU, none on CPU')
+  parser.add_argument(
+      '--peak_flops', type=float,
+      help=f'device peak FLOP/s for %% of peak; default {H200_BF16_PEAK:g} '
+      '(H200 dense bf16) on GPU, none on CPU')
   parser.add_argument('--skip_steps', action='store_true')
   parser.add_argument('--skip_trainer', action='store_true')
   parser.add_argument('--trainer_config', default='configs/fashion_mnist.py')
@@ -605,11 +617,11 @@ def main() -> None:
                       help='skip the main job\'s step against PyTorch (runs on CPU only)')
   parser.add_argument('--main_job_reference', default='.bench/fashion_torch_reference.py')
   parser.add_argument('--main_job_rounds', type=int, default=5)
-  parser.add_argument('--main_job_lowerings', nargs='+', default=['project'],
-                      choices=sorted(CPU_LOWERINGS),
-                      help='JAX sides of the comparison: the project\'s CPU lowering and/or '
-                      'ones with its choices undone (before/after in one run); the first one '
-                      'is the ratio\'s')
+  parser.add_argument(
+      '--main_job_lowerings', nargs='+', default=['project'], choices=sorted(CPU_LOWERINGS),
+      help='JAX sides of the comparison: the project\'s CPU lowering and/or '
+      'ones with its choices undone (before/after in one run); the first one '
+      'is the ratio\'s')
   parser.add_argument('--main_job_seconds', type=float, default=4.0)
   parser.add_argument('--main_job_warmup', type=float, default=8.0,
                       help='untimed seconds of steps per side (and PyTorch mode) first')
@@ -624,8 +636,8 @@ def main() -> None:
   # so whether this is a GPU machine is read from the driver's device files here.
   gpu_present = os.path.exists('/dev/nvidiactl') or shutil.which('nvidia-smi') is not None
   if not args.skip_torch:
-    quick = args.torch_mode == 'quick' or (args.torch_mode == 'auto'
-                                           and (args.quick or not gpu_present))
+    quick = args.torch_mode == 'quick' or (args.torch_mode == 'auto' and
+                                           (args.quick or not gpu_present))
     torch_report = run_torch(args, quick)
   import jax
 
@@ -640,16 +652,16 @@ def main() -> None:
   if args.peak_flops is None and not on_cpu:
     args.peak_flops = H200_BF16_PEAK
   if args.quick:
-    args.trainer_steps, args.trainer_log_every = min(args.trainer_steps, 60), min(
-        args.trainer_log_every, 20)
+    args.trainer_steps, args.trainer_log_every = min(args.trainer_steps,
+                                                     60), min(args.trainer_log_every, 20)
 
   report = dict(date=time.strftime('%Y-%m-%d %H:%M'), cpu=cpu_model(), cores=os.cpu_count(),
-                python=sys.version.split()[0], jax_version=jax.__version__,
-                args={k: v for k, v in vars(args).items()})
+                python=sys.version.split()[0], jax_version=jax.__version__, args=dict(vars(args)))
   if not args.skip_torch:
     report['torch'] = torch_report
   report.update(platform=jax.default_backend(), device=jax.devices()[0].device_kind)
   print(f"device: {report['device']}, jax {jax.__version__}", flush=True)
+
   def save():  # after every measurement, so that a run cut short keeps what it measured
     if args.out:
       pathlib.Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -666,7 +678,7 @@ def main() -> None:
   if not args.skip_trainer:
     try:
       report['trainer'] = run_trainer(args)
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 - the report says how the trainer failed
       import traceback
       traceback.print_exc()
       report['trainer'] = dict(error=f'{type(error).__name__}: {error}'[:2000])

@@ -32,16 +32,20 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / 'tests'))
 
 SIGNAL_AT_STEP = 100
-ENV = {**os.environ, 'XLA_FLAGS': '--xla_force_host_platform_device_count=1',
-       'TF_CPP_MIN_LOG_LEVEL': '1'}
+ENV = {
+    **os.environ, 'XLA_FLAGS': '--xla_force_host_platform_device_count=1',
+    'TF_CPP_MIN_LOG_LEVEL': '1'
+}
 
 
 def trainer_arguments(data: Path, workdir: Path) -> list[str]:
-  return ['--config', 'configs/fashion_mnist.py:smoke', f'--workdir={workdir}',
-          f'--config.data.data_dir={data / "tfds"}', f'--config.data.manual_dir={data / "manual"}',
-          '--config.train.log_every_steps=1', '--config.train.num_steps=1000000',
-          '--config.train.checkpoint_every_steps=1000000',
-          '--config.train.eval_every_epochs=100000', '--config.data.eval_crops=1']
+  return [
+      '--config', 'configs/fashion_mnist.py:smoke', f'--workdir={workdir}',
+      f'--config.data.data_dir={data / "tfds"}', f'--config.data.manual_dir={data / "manual"}',
+      '--config.train.log_every_steps=1', '--config.train.num_steps=1000000',
+      '--config.train.checkpoint_every_steps=1000000', '--config.train.eval_every_epochs=100000',
+      '--config.data.eval_crops=1'
+  ]
 
 
 def trainer(arguments: list[str], *extra: str) -> subprocess.Popen:
@@ -83,9 +87,9 @@ def local_trial(data: Path, workdir: Path, processes: int) -> tuple[float, float
 
   arguments = trainer_arguments(data, workdir)
   port = free_port()
-  joined = ([] if processes == 1 else
-            [[f'--coordinator_address=127.0.0.1:{port}', f'--num_processes={processes}',
-              f'--process_id={i}'] for i in range(processes)])
+  joined = ([] if processes == 1 else [[
+      f'--coordinator_address=127.0.0.1:{port}', f'--num_processes={processes}', f'--process_id={i}'
+  ] for i in range(processes)])
   running = [trainer(arguments, *extra) for extra in (joined or [[]])]
   lines = Lines([p.stdout for p in running], 'stopped at step')
   wait_for_step(workdir, lambda: all(p.poll() is None for p in running))
@@ -104,8 +108,8 @@ def slurm_trial(cluster, data: Path, workdir: Path, logs: Path) -> tuple[float, 
                        str(ROOT / 'slurm' / 'train.sbatch'), *trainer_arguments(data, workdir),
                        env=ENV, cwd=ROOT)
   wait_for_step(workdir, lambda: cluster.job(job)['JobState'] in ('PENDING', 'RUNNING'))
-  pids = subprocess.run(['pgrep', '-f', f'alexnet.main .*--workdir={workdir}'],
-                        capture_output=True, text=True).stdout.split()
+  pids = subprocess.run(['pgrep', '-f', f'alexnet.main .*--workdir={workdir}'], capture_output=True,
+                        text=True).stdout.split()
   pids = [pid for pid in pids if 'srun' not in Path(f'/proc/{pid}/cmdline').read_text()]
   log = logs / f'job-{job}.out'
   sent = time.monotonic()
@@ -121,9 +125,8 @@ def slurm_trial(cluster, data: Path, workdir: Path, logs: Path) -> tuple[float, 
 
 
 def start_busy_trainer(data: Path, workdir: Path) -> subprocess.Popen:
-  busy = subprocess.Popen([sys.executable, '-m', 'alexnet.main',
-                           *trainer_arguments(data, workdir)], cwd=ROOT, env=ENV,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  busy = subprocess.Popen([sys.executable, '-m', 'alexnet.main', *trainer_arguments(data, workdir)],
+                          cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
   wait_for_step(workdir, lambda: busy.poll() is None)
   return busy
 
@@ -148,13 +151,13 @@ def main() -> None:
       import slurm_cluster
 
       cluster = slurm_cluster.start()
-    where = ('a two-task SLURM job, scancel --signal=TERM' if args.slurm else
-             f'{args.processes} process(es), SIGTERM to the last')
+    where = ('a two-task SLURM job, scancel --signal=TERM'
+             if args.slurm else f'{args.processes} process(es), SIGTERM to the last')
     print(f'{where}{", beside a busy trainer" if args.busy else ""}; seconds after the signal:')
     for trial in range(args.trials):
       workdir = root / f'run{trial}'
-      stop_line, gone = (slurm_trial(cluster, root / 'data', workdir, root) if args.slurm
-                         else local_trial(root / 'data', workdir, args.processes))
+      stop_line, gone = (slurm_trial(cluster, root / 'data', workdir, root)
+                         if args.slurm else local_trial(root / 'data', workdir, args.processes))
       print(f'  trial {trial}: stop line {stop_line:.2f}, every process gone {gone:.2f}',
             flush=True)
   finally:

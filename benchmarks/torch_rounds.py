@@ -6,9 +6,10 @@ alternating comparison of the main job's step in ``step_throughput.py``.
 Runs in a python of its own (benchmarks/requirements-torch.txt) and imports nothing of the
 project. It builds the reference's network (``FashionAlexNet``), batch and SGD step in each
 of the reference's modes (eager, eager channels-last, torch.compile), runs each for
-``--warmup_seconds`` untimed, prints ``{"ready": [...modes]}`` and then answers each line ``<mode> <seconds>`` on stdin with one
-JSON line: the images per second of that many seconds of steps. Between requests it waits
-on stdin and uses no CPU, so the two sides of the comparison never run at the same time.
+``--warmup_seconds`` untimed, prints ``{"ready": [...modes]}`` and then answers each line
+``<mode> <seconds>`` on stdin with one JSON line: the images per second of that many
+seconds of steps. Between requests it waits on stdin and uses no CPU, so the two sides of
+the comparison never run at the same time.
 """
 
 import argparse
@@ -61,9 +62,10 @@ def main() -> None:
   parser.add_argument('--reference', required=True, help='fashion_torch_reference.py')
   parser.add_argument('--batch', type=int, default=128)
   parser.add_argument('--threads', type=int, default=0, help='0: torch default')
-  parser.add_argument('--warmup_seconds', type=float, default=8.0,
-                      help='untimed steps per mode first: torch.compile\'s step still speeds '
-                      'up over its first seconds')
+  parser.add_argument(
+      '--warmup_seconds', type=float, default=8.0,
+      help='untimed steps per mode first: torch.compile\'s step still speeds '
+      'up over its first seconds')
   parser.add_argument('--modes', nargs='+', default=list(MODES), choices=MODES)
   args = parser.parse_args()
   if args.threads:
@@ -75,14 +77,17 @@ def main() -> None:
       step = make_step(reference, mode, args.batch)
       timed_round(step, args.batch, args.warmup_seconds)
       steps[mode] = step
-    except Exception as error:  # e.g. no C++ compiler for torch.compile
+    except Exception as error:  # noqa: BLE001 - e.g. no C++ compiler for torch.compile
       failed[mode] = f'{type(error).__name__}: {error}'[:300]
-  print(json.dumps(dict(ready=list(steps), failed=failed, torch=torch.__version__,
-                        threads=torch.get_num_threads())), flush=True)
+  print(
+      json.dumps(
+          dict(ready=list(steps), failed=failed, torch=torch.__version__,
+               threads=torch.get_num_threads())), flush=True)
   for line in sys.stdin:
     mode, seconds = line.split()
-    print(json.dumps(dict(mode=mode, img_per_s=timed_round(steps[mode], args.batch,
-                                                           float(seconds)))), flush=True)
+    print(
+        json.dumps(dict(mode=mode, img_per_s=timed_round(steps[mode], args.batch, float(seconds)))),
+        flush=True)
 
 
 if __name__ == '__main__':

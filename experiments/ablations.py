@@ -36,6 +36,17 @@ import figures
 import runner
 import stats
 from alexnet import cli, errors
+from alexnet.run.records import (
+    EVALUATION_ERROR,
+    FINAL,
+    FINAL_CENTRE,
+    FINAL_ERROR,
+    FINAL_TRAIN,
+    RANKING_FIELD,
+    is_evaluation,
+    is_final,
+    key,
+)
 from alexnet.run.workdir import Workdir
 
 BASE = 'base'
@@ -61,8 +72,7 @@ VARIANTS = (
     Variant('no_flip', 'no reflections; random crop positions kept (§4.1)', ('data.flip=False',),
             'no number'),
     Variant('no_dropout_no_augmentation', 'neither dropout nor crops and reflections',
-            ('model.dropout_rate=0.0', 'data.translate=False', 'data.flip=False'),
-            'no number'),
+            ('model.dropout_rate=0.0', 'data.translate=False', 'data.flip=False'), 'no number'),
     Variant('no_pca', 'no PCA colour noise (§4.1)', ('data.pca_std=0.0',), '> +1 top-1'),
     Variant('tanh', 'tanh units instead of ReLUs (§3.1)', ('model.activation=tanh',),
             'Figure 1: ReLUs reach 25 % training error 6× faster'),
@@ -71,10 +81,9 @@ VARIANT_NAMES = tuple(v.name for v in VARIANTS)
 
 FLAGS = flags.FLAGS
 
-
 # --- The report ----------------------------------------------------------------------------
 
-# What a finished run is compared on, read from its final record (trainer.final_passes).
+# What a finished run is compared on, read from its final record (evaluator.final_passes).
 OUTCOMES = {  # name: its label in the table
     'centre': 'test error, centre crop %',
     'ten': 'test error, 10 patches %',
@@ -88,13 +97,13 @@ COMPARED = ('centre', 'ten', 'gap')  # the outcomes whose paired differences the
 def outcomes(records: Sequence[Mapping]) -> dict[str, float] | None:
   """A finished run's outcomes, errors as fractions; None for a run that did not finish
   (it diverged)."""
-  final = next((r for r in reversed(records) if 'final_top1_error' in r), None)
+  final = next((r for r in reversed(records) if is_final(r)), None)
   if final is None:
     return None
-  centre = final.get('final_centre_top1_error', final['final_top1_error'])
-  train = final.get('final_train_top1_error', float('nan'))
-  return dict(centre=centre, ten=final['final_top1_error'], loss=final['final_loss'],
-              train=train, gap=centre - train)
+  centre = final.get(key(FINAL_CENTRE, RANKING_FIELD), final[FINAL_ERROR])
+  train = final.get(key(FINAL_TRAIN, RANKING_FIELD), float('nan'))
+  return dict(centre=centre, ten=final[FINAL_ERROR], loss=final[key(FINAL, 'loss')], train=train,
+              gap=centre - train)
 
 
 def mean_std(values: Sequence[float], scale: float = 100.0) -> str:
@@ -121,7 +130,7 @@ def shown_difference(name: str, own: Sequence[dict | None], base: Sequence[dict 
 
 def validation_error(records: Sequence[Mapping]) -> float:
   """The evaluation split's error (centre crop) at a run's last evaluation."""
-  return [r for r in records if 'eval_top1_error' in r][-1]['eval_top1_error']
+  return [r for r in records if is_evaluation(r)][-1][EVALUATION_ERROR]
 
 
 def read_records(out: Path, variants: Sequence[Variant],
@@ -138,54 +147,65 @@ def read_records(out: Path, variants: Sequence[Variant],
 def table_lines(variants: Sequence[Variant], records: Mapping[str, Sequence]) -> list[str]:
   """The table: each outcome's mean ± sd per variant, the paired differences from the base."""
   measured = {name: [outcomes(r) for r in runs] for name, runs in records.items()}
-  columns = [*OUTCOMES.values()] + [f'Δ {OUTCOMES[name].removesuffix(" %")} [95 % CI], p'
-                                    for name in COMPARED]
-  lines = ['| variant | change | ' + ' | '.join(columns) + ' | paper, ImageNet |',
-           '|---|---|' + '---|' * len(columns) + '---|']
+  columns = [*OUTCOMES.values()
+            ] + [f'Δ {OUTCOMES[name].removesuffix(" %")} [95 % CI], p' for name in COMPARED]
+  lines = [
+      '| variant | change | ' + ' | '.join(columns) + ' | paper, ImageNet |',
+      '|---|---|' + '---|' * len(columns) + '---|'
+  ]
   for variant in variants:
     own = measured[variant.name]
     finished = [o for o in own if o]
-    cells = [mean_std([o[name] for o in finished], scale_of(name)) if finished else '–'
-             for name in OUTCOMES]
-    cells += ['–' if variant.name == BASE else shown_difference(name, own, measured[BASE])
-              for name in COMPARED]
+    cells = [
+        mean_std([o[name] for o in finished], scale_of(name)) if finished else '–'
+        for name in OUTCOMES
+    ]
+    cells += [
+        '–' if variant.name == BASE else shown_difference(name, own, measured[BASE])
+        for name in COMPARED
+    ]
     diverged = len(own) - len(finished)
     name = variant.name + (f' ({diverged} of {len(own)} diverged)' if diverged else '')
     lines.append(f'| {name} | {variant.change} | ' + ' | '.join(cells) + f' | {variant.paper} |')
   return lines
 
 
-def report(config_arg: str, runner_command: str, variants: Sequence[Variant],
-           seeds: Sequence[int], out: Path) -> str:
+def report(config_arg: str, runner_command: str, variants: Sequence[Variant], seeds: Sequence[int],
+           out: Path) -> str:
   """results.md from the records in ``out``, and the plots beside it."""
   records = read_records(out, variants, seeds)
   config = runner.recorded_config(runner.record_dir(out, BASE, seeds[0]))
   data, train = config['data'], config['train']
-  final = next(r for runs in records.values() for run in runs for r in run
-               if 'final_top1_error' in r)
+  final = next(r for runs in records.values() for run in runs for r in run if is_final(r))
   test_split = data['test_split'] or data['eval_split']
-  lines = [f'# Ablations of `{config_arg}`', '', f'Made by `{runner_command}`.', '',
-           f'Seeds {", ".join(map(str, seeds))} of every variant; '
-           f'{final["step"]} steps of {train["batch_size"]} images from '
-           f'`{data["train_split"]}`; evaluated during training on `{data["eval_split"]}`; '
-           f'tested once, at the end, on `{test_split}` ({final["final_examples"]} images); '
-           f'training error as at test on `{data["train_eval_split"] or "(none)"}`.', '']
+  lines = [
+      f'# Ablations of `{config_arg}`', '', f'Made by `{runner_command}`.', '',
+      f'Seeds {", ".join(map(str, seeds))} of every variant; '
+      f'{final["step"]} steps of {train["batch_size"]} images from '
+      f'`{data["train_split"]}`; evaluated during training on `{data["eval_split"]}`; '
+      f'tested once, at the end, on `{test_split}` ({final[key(FINAL, "examples")]} images); '
+      f'training error as at test on `{data["train_eval_split"] or "(none)"}`.', ''
+  ]
   lines += table_lines(variants, records)
-  lines += ['', 'Mean ± standard deviation over the seeds whose runs finished (a run that '
-            'diverged has no test). Δ: variant − base, the mean of the per-seed differences '
-            '(seed S of every variant has the same initialisation seed and data order) where '
-            "both runs finished, Student's t 95 % interval and two-sided p, not adjusted; "
-            'experiments/study.py adjusts the p of its verdicts for their whole family. '
-            'Training error as at test: the training images with the centre crop and no '
-            'dropout, as the test is measured, so that the gap compares like with like.']
+  lines += [
+      '', 'Mean ± standard deviation over the seeds whose runs finished (a run that '
+      'diverged has no test). Δ: variant − base, the mean of the per-seed differences '
+      '(seed S of every variant has the same initialisation seed and data order) where '
+      "both runs finished, Student's t 95 % interval and two-sided p, not adjusted; "
+      'experiments/study.py adjusts the p of its verdicts for their whole family. '
+      'Training error as at test: the training images with the centre crop and no '
+      'dropout, as the test is measured, so that the gap compares like with like.'
+  ]
   finished = {name: [r for r in runs if outcomes(r)] for name, runs in records.items()}
   finished = {name: runs for name, runs in finished.items() if runs}
   figures.plot_training_curves(finished, data['eval_split'], out / 'training_loss.png',
                                out / 'eval_error.png')
   figures.plot_generalisation(finished, data['eval_split'], out / 'train_and_eval_error.png')
-  lines += ['', '![training loss](training_loss.png)', '',
-            f'![{data["eval_split"]} error during training](eval_error.png)', '',
-            f'![training and {data["eval_split"]} error per variant](train_and_eval_error.png)']
+  lines += [
+      '', '![training loss](training_loss.png)', '',
+      f'![{data["eval_split"]} error during training](eval_error.png)', '',
+      f'![training and {data["eval_split"]} error per variant](train_and_eval_error.png)'
+  ]
   return '\n'.join(lines) + '\n'
 
 
@@ -200,8 +220,9 @@ def define_flags() -> None:
                     f'Variants to run, of {", ".join(VARIANT_NAMES)}; the base always runs.')
   flags.DEFINE_string('out', None, 'Directory of the table, plots, commands and run records.',
                       required=True)
-  flags.DEFINE_string('workdirs', None, 'Directory of the runs\' workdirs; default: '
-                      'workdirs/ablations/<name of --out>.')
+  flags.DEFINE_string(
+      'workdirs', None, 'Directory of the runs\' workdirs; default: '
+      'workdirs/ablations/<name of --out>.')
 
 
 def chosen_variants(names: Sequence[str]) -> list[Variant]:

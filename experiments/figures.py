@@ -31,12 +31,13 @@ import matplotlib
 
 matplotlib.use('Agg')  # files only, no display
 
-import matplotlib.patches  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from absl import flags  # noqa: E402
+import matplotlib.patches
+import matplotlib.pyplot as plt
+import numpy as np
+from absl import flags
 
-from alexnet import cli, errors, trained_run  # noqa: E402
+from alexnet import cli, errors, trained_run
+from alexnet.run.records import EVALUATION_ERROR, TRAINING_ERROR
 
 SMOOTHING_WINDOW = 5  # logged steps averaged for training curves and Figure 1
 PERMUTATIONS = 10_000
@@ -45,7 +46,6 @@ AGREEMENT_QUERIES = 1_000  # test images over which Figure 4's numbers are compu
 DPI = 110
 
 FLAGS = flags.FLAGS
-
 
 # --- Training curves and Figure 1 ------------------------------------------------------------
 
@@ -66,7 +66,7 @@ def smooth(steps: np.ndarray, values: np.ndarray,
 
 def steps_to_error(records: Sequence[Mapping], target: float) -> int | None:
   """The first logged step at which the smoothed training error is ≤ ``target`` (Figure 1)."""
-  steps, errors = series(records, 'train_top1_error')
+  steps, errors = series(records, TRAINING_ERROR)
   if not len(steps):
     return None
   steps, errors = smooth(steps, errors)
@@ -95,10 +95,11 @@ def plot_training_curves(records: Mapping[str, Sequence[Sequence[Mapping]]], eva
   """Training loss and the top-1 error on ``eval_split`` (the split the runs evaluated during
   training, as their config names it) per variant: mean over seeds, min–max band."""
   seeds = len(next(iter(records.values())))
-  for path, key, window, ylabel, scale in (
-      (loss_path, 'loss', SMOOTHING_WINDOW, f'training loss (mean of {SMOOTHING_WINDOW} logs)',
-       'log'),
-      (error_path, 'eval_top1_error', 1, f'{eval_split} top-1 error (centre crop)', 'linear')):
+  for path, key, window, ylabel, scale in ((loss_path, 'loss', SMOOTHING_WINDOW,
+                                            f'training loss (mean of {SMOOTHING_WINDOW} logs)',
+                                            'log'),
+                                           (error_path, EVALUATION_ERROR, 1,
+                                            f'{eval_split} top-1 error (centre crop)', 'linear')):
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for name, runs_records in records.items():
       _band(ax, runs_records, key, window, name)
@@ -124,10 +125,9 @@ def plot_generalisation(records: Mapping[str, Sequence[Sequence[Mapping]]], eval
   fig, axes = plt.subplots(rows, columns, figsize=(4 * columns, 3.2 * rows), sharex=True,
                            sharey=True, squeeze=False)
   for ax, name in zip(axes.flat, names):
-    _band(ax, records[name], 'train_top1_error', SMOOTHING_WINDOW, 'training batches',
-          color='tab:blue')
-    _band(ax, records[name], 'eval_top1_error', 1, f'{eval_split} (centre crop)',
-          color='tab:red', marker='o', markersize=3)
+    _band(ax, records[name], TRAINING_ERROR, SMOOTHING_WINDOW, 'training batches', color='tab:blue')
+    _band(ax, records[name], EVALUATION_ERROR, 1, f'{eval_split} (centre crop)', color='tab:red',
+          marker='o', markersize=3)
     ax.set_title(name, fontsize=10)
     ax.grid(True, alpha=0.3)
   for ax in axes.flat[len(names):]:
@@ -138,24 +138,25 @@ def plot_generalisation(records: Mapping[str, Sequence[Sequence[Mapping]]], eval
     ax.set_xlabel('step')
   axes.flat[0].set_ylim(0, 0.5)
   axes.flat[0].legend(fontsize=8)
-  fig.suptitle(f'Training and {eval_split} error, {len(records[names[0]])} seeds per variant; '
-               f'{BANDS}', fontsize=10)
+  fig.suptitle(
+      f'Training and {eval_split} error, {len(records[names[0]])} seeds per variant; '
+      f'{BANDS}', fontsize=10)
   fig.tight_layout()
   fig.savefig(path, dpi=DPI)
   plt.close(fig)
 
 
-def _training_error_panel(ax, relu: Sequence[Sequence[Mapping]],
-                          tanh: Sequence[Sequence[Mapping]], target: float) -> None:
+def _training_error_panel(ax, relu: Sequence[Sequence[Mapping]], tanh: Sequence[Sequence[Mapping]],
+                          target: float) -> None:
   """Figure 1 itself: training error against steps, ReLU solid and tanh dashed as in the
   paper, in two colours. Each seed's crossing of the target is marked in its curve's colour
   and shape, ReLU's above the target line and tanh's below, one seed per row, so that none
   hides another (seeds can cross at the same logged step)."""
   crossed = []
-  for name, runs_records, style, colour, marker, side in (
-      ('ReLU', relu, '-', 'tab:blue', 'o', 1), ('tanh', tanh, '--', 'tab:orange', 's', -1)):
-    _band(ax, runs_records, 'train_top1_error', SMOOTHING_WINDOW, name, linestyle=style,
-          color=colour)
+  for name, runs_records, style, colour, marker, side in (('ReLU', relu, '-', 'tab:blue', 'o', 1),
+                                                          ('tanh', tanh, '--', 'tab:orange', 's',
+                                                           -1)):
+    _band(ax, runs_records, TRAINING_ERROR, SMOOTHING_WINDOW, name, linestyle=style, color=colour)
     crossings = [(steps_to_error(r, target), target + side * 0.025 * (seed + 1))
                  for seed, r in enumerate(runs_records)]
     crossings = [(step, y) for step, y in crossings if step is not None]
@@ -169,8 +170,7 @@ def _training_error_panel(ax, relu: Sequence[Sequence[Mapping]],
   ax.set_xlabel('step')
   ax.set_ylabel(f'training error (mean of {SMOOTHING_WINDOW} logs)')
   ax.set_ylim(0, 1)
-  ax.set_title(f'Training error at the chosen rates, {len(relu)} seeds each\n{BANDS}',
-               fontsize=10)
+  ax.set_title(f'Training error at the chosen rates, {len(relu)} seeds each\n{BANDS}', fontsize=10)
   ax.grid(True, alpha=0.3)
   ax.legend(fontsize=8)
 
@@ -183,8 +183,8 @@ def _sweep_panel(ax, sweep: Sweep, outcome: str) -> None:
   whose runs diverged (value None) is a cross above the rest, a row per activation."""
   measured = [v for _, row in sweep.values() for v in row if v is not None]
   top, bottom = max(measured, default=1), min(measured, default=1)
-  for row_number, ((name, (rates, row)), colour, marker) in enumerate(
-      zip(sweep.items(), ('tab:blue', 'tab:orange'), 'os')):
+  for row_number, ((name, (rates, row)), colour,
+                   marker) in enumerate(zip(sweep.items(), ('tab:blue', 'tab:orange'), 'os')):
     ax.plot([r for r, v in zip(rates, row) if v is not None], [v for v in row if v is not None],
             marker=marker, color=colour, label=name)
     diverged = [r for r, v in zip(rates, row) if v is None]
@@ -201,8 +201,7 @@ def _sweep_panel(ax, sweep: Sweep, outcome: str) -> None:
 
 
 def plot_figure1(sweep: Sweep, outcome: str, relu: Sequence[Sequence[Mapping]],
-                 tanh: Sequence[Sequence[Mapping]], target: float, setup: str,
-                 path: Path) -> None:
+                 tanh: Sequence[Sequence[Mapping]], target: float, setup: str, path: Path) -> None:
   """Figure 1 with the sweep that chose its learning rates: the selection ``outcome`` per
   rate and activation, and the training error of every seed at the chosen rates, with
   where each reaches ``target``."""
@@ -210,8 +209,9 @@ def plot_figure1(sweep: Sweep, outcome: str, relu: Sequence[Sequence[Mapping]],
                                            gridspec_kw={'width_ratios': [2, 3]})
   _sweep_panel(sweep_ax, sweep, outcome)
   _training_error_panel(curve_ax, relu, tanh, target)
-  fig.suptitle(f'Figure 1, {setup}: ReLU against tanh, each at its fastest rate, no '
-               'regularisation', fontsize=11)
+  fig.suptitle(
+      f'Figure 1, {setup}: ReLU against tanh, each at its fastest rate, no '
+      'regularisation', fontsize=11)
   fig.tight_layout()
   fig.savefig(path, dpi=DPI)
   plt.close(fig)
@@ -235,6 +235,7 @@ def tower_split_p_value(fractions: np.ndarray, towers: int, permutations: int = 
                         seed: int = 0) -> float:
   """P(a random split of the kernels into equal towers separates their mean chroma as
   much as the real split does); for two towers, on the absolute difference of the means."""
+
   def spread(values: np.ndarray) -> float:
     means = values.reshape(towers, -1).mean(axis=1)
     return float(means.max() - means.min())
@@ -280,7 +281,9 @@ def figure3(run: trained_run.Run, path: Path) -> dict:
   by_tower = fractions.reshape(towers, -1)
   grey_data = run.dataset.info.stored_shape[2] == 1
   numbers = {
-      'workdir': str(run.workdir), 'step': run.step, 'kernels_per_tower': by_tower.shape[1],
+      'workdir': str(run.workdir),
+      'step': run.step,
+      'kernels_per_tower': by_tower.shape[1],
       'mean_chroma_fraction_per_tower': [round(float(x), 4) for x in by_tower.mean(axis=1)],
       'chroma_fraction_per_kernel': [[round(float(x), 4) for x in t] for t in by_tower],
       'random_weights_expectation': 2 / 3,
@@ -302,8 +305,7 @@ def figure3(run: trained_run.Run, path: Path) -> dict:
   ax.set_title(f'conv1 kernels, step {run.step}', fontsize=9)
   _plot_chroma(chroma_ax, by_tower, numbers['p_value_random_tower_split'])
   if grey_data:
-    fig.text(0.5, 0.01, GREY_NOTE, ha='center', va='bottom', fontsize=7, color='tab:red',
-             wrap=True)
+    fig.text(0.5, 0.01, GREY_NOTE, ha='center', va='bottom', fontsize=7, color='tab:red', wrap=True)
   fig.tight_layout()
   fig.savefig(path, dpi=DPI)
   plt.close(fig)
@@ -315,13 +317,10 @@ def _plot_chroma(ax, by_tower: np.ndarray, p_value: float | None) -> None:
   levels a grey kernel (0) and random weights (2/3, as at initialisation) have."""
   towers = len(by_tower)
   for tower, fractions in enumerate(by_tower):
-    ax.plot(fractions, np.full(len(fractions), tower), 'o', color='black', alpha=0.5,
-            markersize=3)
-    ax.plot([fractions.mean()], [tower], '|', color='tab:blue', markersize=16,
-            markeredgewidth=2)
-    ax.annotate(f'mean {fractions.mean():.2f}', (fractions.mean(), tower),
-                xytext=(0, -14), textcoords='offset points', ha='center', fontsize=7,
-                color='tab:blue')
+    ax.plot(fractions, np.full(len(fractions), tower), 'o', color='black', alpha=0.5, markersize=3)
+    ax.plot([fractions.mean()], [tower], '|', color='tab:blue', markersize=16, markeredgewidth=2)
+    ax.annotate(f'mean {fractions.mean():.2f}', (fractions.mean(), tower), xytext=(0, -14),
+                textcoords='offset points', ha='center', fontsize=7, color='tab:blue')
   ax.axvline(2 / 3, color='tab:orange', linestyle='--', linewidth=1)
   ax.text(2 / 3, -0.45, ' random weights\n (initialisation)', color='tab:orange', fontsize=7,
           va='top')
@@ -329,8 +328,9 @@ def _plot_chroma(ax, by_tower: np.ndarray, p_value: float | None) -> None:
   ax.set_ylim(towers - 0.4, -0.6)
   ax.set_yticks(range(towers))
   ax.set_yticklabels([f'tower {t + 1}' for t in range(towers)], fontsize=8)
-  ax.set_xlabel('chroma fraction: share of a kernel\'s Σw² in\ncolour differences '
-                '(0 = grey kernel)', fontsize=7)
+  ax.set_xlabel(
+      'chroma fraction: share of a kernel\'s Σw² in\ncolour differences '
+      '(0 = grey kernel)', fontsize=7)
   ax.tick_params(labelsize=7)
   title = 'chroma of each kernel'
   if p_value is not None:
@@ -386,8 +386,8 @@ def figure4(run: trained_run.Run, path: Path, queries_shown: int = 8) -> dict:
   train_features, train_labels = eval_view(run, train_split)
   test_features, test_labels = eval_view(run, test_split)
   rng = np.random.default_rng(0)
-  queries = np.sort(rng.choice(len(test_labels), min(AGREEMENT_QUERIES, len(test_labels)),
-                               replace=False))
+  queries = np.sort(
+      rng.choice(len(test_labels), min(AGREEMENT_QUERIES, len(test_labels)), replace=False))
   fc7_neighbours = nearest(test_features[queries], train_features, NEIGHBOURS)
   train_pixels = dataset.stored_images(train_split, range(len(train_labels)))
   query_pixels = dataset.stored_images(test_split, queries)
@@ -396,13 +396,15 @@ def figure4(run: trained_run.Run, path: Path, queries_shown: int = 8) -> dict:
   agreement = lambda found: float((train_labels[found] == test_labels[queries][:, None]).mean())
   percentiles = pixel_distance_percentiles(query_pixels, train_pixels, fc7_neighbours)
   numbers = {
-      'workdir': str(run.workdir), 'step': run.step, 'queries': len(queries),
-      'neighbours': NEIGHBOURS, 'fc7_features': int(train_features.shape[1]),
+      'workdir': str(run.workdir),
+      'step': run.step,
+      'queries': len(queries),
+      'neighbours': NEIGHBOURS,
+      'fc7_features': int(train_features.shape[1]),
       'train_images': len(train_labels),
       'same_class_fc7_neighbours': round(agreement(fc7_neighbours), 4),
       'same_class_pixel_neighbours': round(agreement(pixel_neighbours), 4),
-      'median_pixel_distance_percentile_of_fc7_neighbours': round(float(np.median(percentiles)),
-                                                                  4),
+      'median_pixel_distance_percentile_of_fc7_neighbours': round(float(np.median(percentiles)), 4),
   }
 
   shown = _one_query_per_class(test_labels[queries], queries_shown)
@@ -417,27 +419,30 @@ def figure4(run: trained_run.Run, path: Path, queries_shown: int = 8) -> dict:
       ax.imshow(image.squeeze(), cmap='gray' if image.shape[-1] == 1 else None, vmin=0, vmax=255)
       ax.set_xticks([])
       ax.set_yticks([])
-      colour = FIGURE4_FRAMES['query' if column == 0 else
-                              'same' if label == labels[0] else 'other'][0]
+      colour = FIGURE4_FRAMES['query' if column == 0 else 'same' if label ==
+                              labels[0] else 'other'][0]
       ax.set_title(names[label][:14], fontsize=6, color=colour)
       for spine in ax.spines.values():
         spine.set_color(colour)
         spine.set_linewidth(2)
-  fig.suptitle(f'Figure 4: test images (first column) and their {NEIGHBOURS} nearest training '
-               'images in fc7 space, nearest first', fontsize=8)
-  fig.legend(handles=[matplotlib.patches.Patch(facecolor='none', edgecolor=colour, linewidth=2,
-                                               label=label)
-                      for colour, label in FIGURE4_FRAMES.values()],
-             loc='lower center', ncol=len(FIGURE4_FRAMES), fontsize=6, frameon=False)
+  fig.suptitle(
+      f'Figure 4: test images (first column) and their {NEIGHBOURS} nearest training '
+      'images in fc7 space, nearest first', fontsize=8)
+  fig.legend(
+      handles=[
+          matplotlib.patches.Patch(facecolor='none', edgecolor=colour, linewidth=2, label=label)
+          for colour, label in FIGURE4_FRAMES.values()
+      ], loc='lower center', ncol=len(FIGURE4_FRAMES), fontsize=6, frameon=False)
   fig.tight_layout(rect=(0, 0.04, 1, 1))
   fig.savefig(path, dpi=DPI)
   plt.close(fig)
   return numbers
 
 
-FIGURE4_FRAMES = {'query': ('tab:blue', 'test image'),
-                  'same': ('tab:green', 'neighbour of the same class'),
-                  'other': ('tab:red', 'neighbour of another class')}
+FIGURE4_FRAMES = {
+    'query': ('tab:blue', 'test image'), 'same': ('tab:green', 'neighbour of the same class'),
+    'other': ('tab:red', 'neighbour of another class')
+}
 
 
 def _one_query_per_class(labels: np.ndarray, count: int) -> list[int]:

@@ -43,9 +43,9 @@ def term_over_k(run: trained_run.Run, images: np.ndarray) -> dict[str, dict[str,
   statistics = {}
   for norm, layer in LRN_INPUTS.items():
     outputs = run.features(images, layer)
-    term = np.asarray(network.lrn_term(
-        jax.numpy.asarray(outputs), groups=config.towers, size=config.lrn_size,
-        alpha=config.lrn_alpha, alpha_over_size=config.lrn_alpha_over_size))
+    term = np.asarray(
+        network.lrn_term(jax.numpy.asarray(outputs), groups=config.towers, size=config.lrn_size,
+                         alpha=config.lrn_alpha, alpha_over_size=config.lrn_alpha_over_size))
     ratio = term / config.lrn_k
     statistics[norm] = dict(median=float(np.median(ratio)), mean=float(ratio.mean()),
                             p90=float(np.percentile(ratio, 90)),
@@ -91,7 +91,6 @@ def main(argv: Sequence[str]) -> None:
 
 if __name__ == '__main__':
   flags.DEFINE_list('workdirs', None, 'Workdirs of finished runs.', required=True)
-  flags.DEFINE_integer('images', IMAGES, 'Images of data.eval_split to measure on.',
-                       lower_bound=1)
+  flags.DEFINE_integer('images', IMAGES, 'Images of data.eval_split to measure on.', lower_bound=1)
   flags.DEFINE_string('out', None, 'JSON file of the statistics; default: printed only.')
   cli.run(main, argv=sys.argv)

@@ -25,9 +25,11 @@ from pathlib import Path
 from absl import flags
 from ml_collections import config_flags
 
+from alexnet import cli, errors
 from alexnet import config as config_lib
-from alexnet import errors
+from alexnet.data import registry
 from alexnet.run import stopping
+from alexnet.run.records import FINAL_CROPS, FINAL_ERROR
 from alexnet.run.workdir import Workdir
 
 
@@ -69,10 +71,8 @@ def run_specs(config_arg: str, overrides: Sequence[str], variants: Sequence[Vari
     for variant in variants:
       workdir = workdirs / variant.name / f'seed{seed}'
       command = ('python', '-m', 'alexnet.main', f'--config={config_arg}', f'--workdir={workdir}',
-                 *overrides, *(f'--config.{o}' for o in variant.overrides),
-                 f'--config.seed={seed}')
-      specs.append(RunSpec(variant, seed, command, workdir,
-                           record_dir(out, variant.name, seed)))
+                 *overrides, *(f'--config.{o}' for o in variant.overrides), f'--config.seed={seed}')
+      specs.append(RunSpec(variant, seed, command, workdir, record_dir(out, variant.name, seed)))
   return specs
 
 
@@ -80,17 +80,19 @@ def resolve_config(command: Sequence[str]) -> dict:
   """The config ``command`` trains, every field filled, as :func:`recorded_config` reads it.
 
   Parsed by the same flag machinery as ``alexnet.main``, so a misspelt field or a value
-  of the wrong type stops here, before any run starts.
+  of the wrong type stops here, before any run starts; so does a dataset the registry lacks.
   """
   argv = ['resolve', *(a for a in command if a.startswith('--config'))]
   values = flags.FlagValues()
   config_flags.DEFINE_config_file('config', None, 'Config file.', flag_values=values,
                                   lock_config=True, sys_argv=argv)
   try:
-    config_lib.parse_flags(values, argv)
+    cli.parse_config_flags(values, argv)
   except flags.Error as error:  # an override of the wrong type
     raise config_lib.ConfigError(' '.join(str(error).split())) from error
-  return config_lib.validate(values.config).to_dict()
+  checked = config_lib.validate(values.config)
+  registry.entry(checked.data)
+  return checked.to_dict()
 
 
 def finished(directory: Path) -> bool:
@@ -149,8 +151,8 @@ def keep_record(spec: RunSpec, failure: RunFailed | None = None) -> None:
   for a failed run, also its error message, which marks the run as ended."""
   spec.record.mkdir(parents=True, exist_ok=True)
   run, record = Workdir(spec.workdir), Workdir(spec.record)
-  for source, destination in ((run.config_file, record.config_file),
-                              (run.metrics_file, record.metrics_file)):
+  for source, destination in ((run.config_file, record.config_file), (run.metrics_file,
+                                                                      record.metrics_file)):
     if failure is None or source.exists():  # a run can fail before it writes either
       shutil.copyfile(source, destination)
   if failure is not None:
@@ -179,9 +181,10 @@ def train(spec: RunSpec) -> float:
     log.flush()
     process = subprocess.Popen([sys.executable, *spec.command[1:]], stdout=log,
                                stderr=subprocess.STDOUT)
-    previous = {signal.SIGINT: signal.signal(signal.SIGINT, signal.SIG_IGN),
-                signal.SIGTERM: signal.signal(signal.SIGTERM,
-                                              lambda signum, _: process.send_signal(signum))}
+    previous = {
+        signal.SIGINT: signal.signal(signal.SIGINT, signal.SIG_IGN),
+        signal.SIGTERM: signal.signal(signal.SIGTERM, lambda signum, _: process.send_signal(signum))
+    }
     try:
       status = process.wait()
     finally:
@@ -189,9 +192,9 @@ def train(spec: RunSpec) -> float:
         signal.signal(signum, handler)
   signum = -status if status < 0 else status - 128  # killed by it, or stopped on it
   if signum in stopping.SIGNAL_NAMES:
-    raise errors.Stopped(f'{spec.label} was stopped by {stopping.SIGNAL_NAMES[signum]} (its '
-                         f'log is {log_path}); rerun the same command to resume the study',
-                         exit_status=128 + signum)
+    raise errors.Stopped(
+        f'{spec.label} was stopped by {stopping.SIGNAL_NAMES[signum]} (its '
+        f'log is {log_path}); rerun the same command to resume the study', exit_status=128 + signum)
   if status:
     raise RunFailed(spec, status, log_path)
   return time.monotonic() - started
@@ -238,16 +241,18 @@ def run_all(specs: Sequence[RunSpec], keep_failures: bool = False) -> None:
       print(f'{prefix} trained in {seconds / 60:.1f} min', flush=True)
     keep_record(spec)
     final = Workdir(spec.record).final_record()
-    print(f'{prefix} test top-1 {100 * final["final_top1_error"]:.2f} % '
-          f'({final["final_crops"]} crops)', flush=True)
+    print(f'{prefix} test top-1 {100 * final[FINAL_ERROR]:.2f} % '
+          f'({final[FINAL_CROPS]} crops)', flush=True)
 
 
 def write_commands(path: Path, runner_command: str, specs: Sequence[RunSpec],
                    keep_failures: bool = False) -> None:
   """commands.sh: every run's command; as in :func:`run_all`, a failed run stops the
   script unless ``keep_failures``."""
-  lines = ['#!/usr/bin/env bash', '# Made by:', f'#   {runner_command}',
-           '# which runs each of these in turn (and skips those already done):']
+  lines = [
+      '#!/usr/bin/env bash', '# Made by:', f'#   {runner_command}',
+      '# which runs each of these in turn (and skips those already done):'
+  ]
   lines.append('# (a run that fails, such as a diverging rate, does not stop the others)'
                if keep_failures else 'set -e')
   lines += [shlex.join(spec.command) for spec in specs]

@@ -116,8 +116,7 @@ def holm(p_values: Sequence[float]) -> list[float]:
   return adjusted
 
 
-def verdict(estimate: Estimate, adjusted_p: float, sign: int,
-            paper: float | None = None) -> str:
+def verdict(estimate: Estimate, adjusted_p: float, sign: int, paper: float | None = None) -> str:
   """The claim that the effect has ``sign`` (+1 or −1), of size ``paper`` if the paper
   gives one (in the estimate's units; a ratio as its log), judged:
 

@@ -38,6 +38,7 @@ import lrn_diagnostic
 import runner
 import stats
 from alexnet import cli, errors
+from alexnet.run.records import EVALUATION_ERROR, is_evaluation
 from alexnet.run.workdir import Workdir
 from plan import CLAIMS, FIGURE1_TARGETS, REGIMES, Claim, Regime
 
@@ -48,13 +49,11 @@ NOT_MEASURED = 'not measured: no run got there'
 CONVERGED_WITHIN = 0.005  # steps to converge: first evaluation within 0.5 point of the minimum
 CHANCE = 0.9  # the error counted for a run that diverged: chance on 10 classes
 # What outcome_of can measure: a test outcome, or a measure of the logs ('name@argument').
-OUTCOME_KINDS = (*ablations.OUTCOMES, 'validation', 'steps', 'train_steps', 'loss',
-                 'collapsed')
+OUTCOME_KINDS = (*ablations.OUTCOMES, 'validation', 'steps', 'train_steps', 'loss', 'collapsed')
 COLLAPSED_ABOVE, AFTER_BELOW = 0.5, 0.3  # a collapse: validation error above 50 % after 30 %
 REGIME_NAMES = tuple(r.name for r in REGIMES)
 
 FLAGS = flags.FLAGS
-
 
 # --- Outcomes of a run -------------------------------------------------------------------------
 
@@ -62,7 +61,7 @@ FLAGS = flags.FLAGS
 def steps_to_converge(records: Sequence[Mapping]) -> int | None:
   """The first evaluation's step whose validation error is within CONVERGED_WITHIN of the
   run's lowest; None for a run without evaluations."""
-  evaluations = [(r['step'], r['eval_top1_error']) for r in records if 'eval_top1_error' in r]
+  evaluations = [(r['step'], r[EVALUATION_ERROR]) for r in records if is_evaluation(r)]
   if not evaluations:
     return None
   lowest = min(error for _, error in evaluations)
@@ -72,7 +71,7 @@ def steps_to_converge(records: Sequence[Mapping]) -> int | None:
 def collapsed(records: Sequence[Mapping]) -> bool:
   """Whether the validation error rose above COLLAPSED_ABOVE after it had been below
   AFTER_BELOW (the earlier study's no-noise run went 34 % → 90 %)."""
-  validation = [r['eval_top1_error'] for r in records if 'eval_top1_error' in r]
+  validation = [r[EVALUATION_ERROR] for r in records if is_evaluation(r)]
   learnt = [i for i, e in enumerate(validation) if e < AFTER_BELOW]
   return bool(learnt) and max(validation[learnt[0]:]) > COLLAPSED_ABOVE
 
@@ -128,7 +127,7 @@ def censored(run: Path, name: str) -> bool:
   if kind == 'train_steps':
     return outcome_of(run, name) >= 2 * run_length(run)
   if kind == 'steps':
-    evaluations = [r['step'] for r in Workdir(run).read_metrics() if 'eval_top1_error' in r]
+    evaluations = [r['step'] for r in Workdir(run).read_metrics() if is_evaluation(r)]
     return not evaluations or outcome_of(run, name) == evaluations[-1]
   return False
 
@@ -174,10 +173,10 @@ def at_rate(arm: runner.Variant, rate: float, regime: Regime) -> runner.Variant:
 
 
 def sweep_specs(regime: Regime, places: Places) -> list[runner.RunSpec]:
-  return runner.run_specs(regime.config, places.overrides,
-                          [at_rate(arm, rate, regime) for arm in swept_arms(regime)
-                           for rate in regime.rates_for(arm.name)], regime.selection_seeds,
-                          places.workdirs / regime.name / 'sweep',
+  return runner.run_specs(regime.config, places.overrides, [
+      at_rate(arm, rate, regime) for arm in swept_arms(regime)
+      for rate in regime.rates_for(arm.name)
+  ], regime.selection_seeds, places.workdirs / regime.name / 'sweep',
                           places.out / regime.name / 'sweep')
 
 
@@ -189,8 +188,9 @@ def chosen_rates(regime: Regime, places: Places) -> dict[str, float]:
   if not regime.sweeps:
     return {}
   scores = sweep_scores(regime, places)
-  chosen = {arm: min((score, rate) for rate, score in row.items())[1]
-            for arm, row in scores.items()}
+  chosen = {
+      arm: min((score, rate) for rate, score in row.items())[1] for arm, row in scores.items()
+  }
   if not regime.rate_per_arm:
     return {arm.name: chosen[ablations.BASE] for arm in ablations.chosen_variants(regime.variants)}
   return chosen
@@ -228,19 +228,18 @@ def regime_specs(regime: Regime, places: Places) -> list[runner.RunSpec]:
   return sorted(specs, key=lambda s: s.seed)
 
 
-def selection_run(spec: runner.RunSpec, regime: Regime,
-                  places: Places) -> runner.RunSpec | None:
+def selection_run(spec: runner.RunSpec, regime: Regime, places: Places) -> runner.RunSpec | None:
   """The selection run that is ``spec``'s run — a swept arm at its chosen rate with the same
   seed, the same config — or None (an arm not swept is never its base's selection run)."""
   if not regime.sweeps or spec.variant.name not in {a.name for a in swept_arms(regime)}:
     return None
   name = at_rate(spec.variant, chosen_rates(regime, places)[spec.variant.name], regime).name
-  return next((s for s in sweep_specs(regime, places)
-               if s.variant.name == name and s.seed == spec.seed), None)
+  return next(
+      (s for s in sweep_specs(regime, places) if s.variant.name == name and s.seed == spec.seed),
+      None)
 
 
-def reuse_the_sweeps_runs(regime: Regime, places: Places,
-                          specs: Sequence[runner.RunSpec]) -> None:
+def reuse_the_sweeps_runs(regime: Regime, places: Places, specs: Sequence[runner.RunSpec]) -> None:
   """A selection run that is one of ``specs`` (:func:`selection_run`) is copied there
   instead of training it again."""
   for spec in specs:
@@ -272,9 +271,11 @@ def plot_figure1(regime: Regime, places: Places) -> str:
   """figure1.png for a regime of ReLU against tanh at their own rates: the sweep (the mean
   selection outcome per rate over the selection seeds) and the compared seeds' training
   error, marked where each reaches the hardest target; returns its line for results.md."""
-  sweep = {'ReLU' if arm == ablations.BASE else arm:
-           (tuple(row), [score if math.isfinite(score) else None for score in row.values()])
-           for arm, row in sweep_scores(regime, places).items()}
+  sweep = {
+      'ReLU' if arm == ablations.BASE else arm: (tuple(row), [
+          score if math.isfinite(score) else None for score in row.values()
+      ]) for arm, row in sweep_scores(regime, places).items()
+  }
   out = places.out / regime.name
   records = ablations.read_records(out, ablations.chosen_variants(regime.variants), regime.seeds)
   figures.plot_figure1(sweep, outcome_label(regime.choose_by), records[ablations.BASE],
@@ -292,8 +293,7 @@ def run_regime(regime: Regime, places: Places, runner_command: str) -> None:
   reuse_the_sweeps_runs(regime, places, specs)
   out = places.out / regime.name
   out.mkdir(parents=True, exist_ok=True)
-  runner.write_commands(out / 'commands.sh', runner_command, [*sweep, *specs],
-                        keep_failures=True)
+  runner.write_commands(out / 'commands.sh', runner_command, [*sweep, *specs], keep_failures=True)
   runner.run_all(specs, keep_failures=True)
   if regime.lrn_diagnostic:
     diagnose_lrn(regime, places, specs)
@@ -318,8 +318,9 @@ class Judged:
   verdict: str = ''
 
 
-ESTIMATES = {'mean': stats.mean_difference, 'median': stats.median_difference,
-             'log_ratio': stats.log_ratio}
+ESTIMATES = {
+    'mean': stats.mean_difference, 'median': stats.median_difference, 'log_ratio': stats.log_ratio
+}
 
 
 def estimate(claim: Claim, out: Path, seeds: Sequence[int]) -> Judged:
@@ -329,14 +330,15 @@ def estimate(claim: Claim, out: Path, seeds: Sequence[int]) -> Judged:
   pairs = [(outcome_of(a, claim.outcome), outcome_of(b, claim.against_outcome or claim.outcome))
            for a, b in zip(runs(claim.variant), runs(claim.against))]
   pairs = [(a, b) for a, b in pairs if not (math.isnan(a) or math.isnan(b))]
-  diverged = sum(runner.failure_reason(r) is not None
-                 for arm in {claim.variant, claim.against} for r in runs(arm))
+  diverged = sum(
+      runner.failure_reason(r) is not None for arm in {claim.variant, claim.against}
+      for r in runs(arm))
   statistic = 'median' if diverged and claim.statistic == 'mean' else claim.statistic
   ablated, reference = zip(*pairs) if pairs else ((), ())
-  cut_short = sum(censored(r, claim.outcome) for arm in {claim.variant, claim.against}
-                  for r in runs(arm) if r.exists())
-  return Judged(claim, ESTIMATES[statistic](ablated, reference), diverged, len(pairs),
-                cut_short)
+  cut_short = sum(
+      censored(r, claim.outcome) for arm in {claim.variant, claim.against} for r in runs(arm)
+      if r.exists())
+  return Judged(claim, ESTIMATES[statistic](ablated, reference), diverged, len(pairs), cut_short)
 
 
 def judge(judged: Sequence[Judged]) -> list[Judged]:
@@ -360,8 +362,10 @@ def judge(judged: Sequence[Judged]) -> list[Judged]:
 
 
 def verdict_lines(judged: Sequence[Judged]) -> list[str]:
-  lines = ['| claim | regime | estimate [95 % CI] | seeds | p | Holm-adjusted p | the paper | '
-           'verdict |', '|---|---|---|---|---|---|---|---|']
+  lines = [
+      '| claim | regime | estimate [95 % CI] | seeds | p | Holm-adjusted p | the paper | '
+      'verdict |', '|---|---|---|---|---|---|---|---|'
+  ]
   for j in judged:
     unit = '' if j.estimate.log_scale else ' points'
     paper = '–' if j.claim.paper is None else (
@@ -379,8 +383,9 @@ def verdict_lines(judged: Sequence[Judged]) -> list[str]:
 def regime_recorded(regime: Regime, out: Path) -> bool:
   """Whether every run of the regime's arms has ended in ``out`` (finished, or failed)."""
   arms = ablations.chosen_variants(regime.variants)
-  records = [runner.record_dir(out / regime.name, arm.name, seed)
-             for arm in arms for seed in regime.seeds]
+  records = [
+      runner.record_dir(out / regime.name, arm.name, seed) for arm in arms for seed in regime.seeds
+  ]
   return all(runner.finished(r) or runner.failure_reason(r) is not None for r in records)
 
 
@@ -389,20 +394,22 @@ def report(out: Path, runner_command: str) -> str:
   done = {r.name for r in REGIMES if regime_recorded(r, out)}
   claims = [c for c in CLAIMS if c.regime in done]
   judged = judge([estimate(c, out, regime_named(c.regime).seeds) for c in claims])
-  lines = ['# The ablation study: verdicts', '', f'Made by `{runner_command}`; the plan, fixed '
-           'before the runs: [plan.md](plan.md). Each regime\'s table: `<regime>/results.md`.',
-           '', *verdict_lines(judged), '',
-           'Estimate: the mechanism\'s absence against its presence, seed by seed (points of '
-           'test error or of the gap; a ratio of steps or losses as the geometric mean), with '
-           'its 95 % interval; p two-sided, and adjusted by Holm\'s method over the '
-           f'{sum(j.claim.primary for j in judged)} primary claims here. Verdicts '
-           '(experiments/stats.py): *reproduced* — the paper\'s sign, adjusted p < 0.05; '
-           '*contradicted* — the other sign, adjusted p < 0.05; *smaller than the paper\'s* — '
-           'the interval lies below the paper\'s figure; *inconclusive* — otherwise. '
-           '"The budget, not the net, set the steps": in that many runs a step count is the '
-           'run\'s budget (a target not reached, or the validation error lowest at the last '
-           'evaluation), so the ratio is not the nets\' own; where that is every run, the '
-           f'verdict is *{NOT_MEASURED}*.']
+  lines = [
+      '# The ablation study: verdicts', '', f'Made by `{runner_command}`; the plan, fixed '
+      'before the runs: [plan.md](plan.md). Each regime\'s table: `<regime>/results.md`.', '',
+      *verdict_lines(judged), '',
+      'Estimate: the mechanism\'s absence against its presence, seed by seed (points of '
+      'test error or of the gap; a ratio of steps or losses as the geometric mean), with '
+      'its 95 % interval; p two-sided, and adjusted by Holm\'s method over the '
+      f'{sum(j.claim.primary for j in judged)} primary claims here. Verdicts '
+      '(experiments/stats.py): *reproduced* — the paper\'s sign, adjusted p < 0.05; '
+      '*contradicted* — the other sign, adjusted p < 0.05; *smaller than the paper\'s* — '
+      'the interval lies below the paper\'s figure; *inconclusive* — otherwise. '
+      '"The budget, not the net, set the steps": in that many runs a step count is the '
+      'run\'s budget (a target not reached, or the validation error lowest at the last '
+      'evaluation), so the ratio is not the nets\' own; where that is every run, the '
+      f'verdict is *{NOT_MEASURED}*.'
+  ]
   missing = [r.name for r in REGIMES if r.name not in done]
   if missing:
     lines += ['', f'Not run yet, or not to their end: {", ".join(missing)}.']

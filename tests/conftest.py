@@ -13,7 +13,6 @@ if _DEVICES_FLAG not in os.environ.get('XLA_FLAGS', ''):
 # The tests run on the CPU, whatever accelerators the machine has.
 os.environ.setdefault('CUDA_VISIBLE_DEVICES', '')
 
-
 import pytest  # noqa: E402 - after the environment above, which must come first
 
 

@@ -16,8 +16,10 @@ import tarfile
 import numpy as np
 from PIL import Image
 
-import alexnet.data.tf_process  # noqa: F401 - TensorFlow's process settings, before TFDS
-from tensorflow_datasets.datasets.imagenet2012 import imagenet_common  # noqa: E402
+import alexnet.data.tensorflow_import  # noqa: F401 - TensorFlow's process settings, before TFDS
+
+# isort: split
+from tensorflow_datasets.datasets.imagenet2012 import imagenet_common
 
 
 def jpeg_bytes(rng: np.random.Generator, height: int, width: int) -> bytes:

@@ -11,7 +11,6 @@ Python between fork and exec in this multithreaded (JAX) process.
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -32,14 +31,16 @@ SMOKE = ['--config', 'configs/fashion_mnist.py:smoke']
 # that a test can act at a chosen step. JAX's preemption service agrees on a stopping step
 # within about a second; the run leaves half a minute after step 5, so that a test that
 # stops it there cannot pass or fail on how fast the machine is.
-TWO_PROCESS_RUN = ['--config.train.log_every_steps=1', '--config.data.eval_crops=1',
-                   '--config.train.num_steps=384', '--config.train.eval_every_epochs=4',
-                   '--config.train.checkpoint_every_steps=128']
+TWO_PROCESS_RUN = [
+    '--config.train.log_every_steps=1', '--config.data.eval_crops=1',
+    '--config.train.num_steps=384', '--config.train.eval_every_epochs=4',
+    '--config.train.checkpoint_every_steps=128'
+]
 TIMING_FIELDS = ('time', 'images_per_second', 'host_memory_gib', 'device_memory_gib',
                  'train_seconds')
 
-
-_LAUNCH_WITH_SIGINT = ('import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); '
+_LAUNCH_WITH_SIGINT = ('import runpy, signal; '
+                       'signal.signal(signal.SIGINT, signal.default_int_handler); '
                        'runpy.run_module("alexnet.main", run_name="__main__", alter_sys=True)')
 
 
@@ -47,10 +48,12 @@ def start(workdir: Path | None, *overrides: str, devices: int = 1, env: dict | N
           command: list[str] | None = None) -> subprocess.Popen:
   """``python -m alexnet.main`` on the smoke config (or ``command``, then ``workdir`` is
   unused), output (both streams) in ``stdout``."""
-  command = command or [sys.executable, '-c', _LAUNCH_WITH_SIGINT, *SMOKE,
-                        f'--workdir={workdir}', *overrides]
-  env = {**os.environ, 'XLA_FLAGS': f'--xla_force_host_platform_device_count={devices}',
-         **(env or {})}
+  command = command or [
+      sys.executable, '-c', _LAUNCH_WITH_SIGINT, *SMOKE, f'--workdir={workdir}', *overrides
+  ]
+  env = {
+      **os.environ, 'XLA_FLAGS': f'--xla_force_host_platform_device_count={devices}', **(env or {})
+  }
   return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True)
 
@@ -68,18 +71,20 @@ def start_trainers(workdir: Path, overrides: list[str]) -> list[subprocess.Popen
   failed sync protocol) in the outputs, where a failing test shows them.
   """
   port = free_port()
-  return [start(workdir, *overrides, f'--coordinator_address=127.0.0.1:{port}',
-                '--num_processes=2', f'--process_id={i}', env={'TF_CPP_MIN_LOG_LEVEL': '1'})
-          for i in range(2)]
+  return [
+      start(workdir, *overrides, f'--coordinator_address=127.0.0.1:{port}', '--num_processes=2',
+            f'--process_id={i}', env={'TF_CPP_MIN_LOG_LEVEL': '1'}) for i in range(2)
+  ]
 
 
 def finish_trainers(pair: list[subprocess.Popen], status: int, context: str = '') -> list[str]:
   """Both outputs, once both processes have ended with ``status``; a failure shows both."""
   outputs = [process.communicate(timeout=600)[0] for process in pair]
   statuses = [process.returncode for process in pair]
-  assert statuses == [status, status], '\n'.join(
-      [context] + [f'--- process {i}, exit status {s}:\n{output}'
-                   for i, (s, output) in enumerate(zip(statuses, outputs))])
+  assert statuses == [status, status], '\n'.join([context] + [
+      f'--- process {i}, exit status {s}:\n{output}'
+      for i, (s, output) in enumerate(zip(statuses, outputs))
+  ])
   return outputs
 
 
@@ -96,7 +101,8 @@ def signal_when(process: subprocess.Popen, ready: Callable[[], bool], signum: in
   """Sends ``signum`` as soon as ``ready()`` holds; fails if the process ends first."""
   deadline = time.monotonic() + timeout_s
   while not ready():
-    assert process.poll() is None, f'the run ended before it was signalled:\n{process.stdout.read()}'
+    assert process.poll() is None, (
+        f'the run ended before it was signalled:\n{process.stdout.read()}')
     assert time.monotonic() < deadline, 'the moment to signal never came'
     time.sleep(poll_s)
   process.send_signal(signum)
@@ -121,13 +127,13 @@ def finish(process: subprocess.Popen, status: int) -> str:
 def final_parameters(workdir: Path) -> dict:
   """The parameters of the latest checkpoint, read as plain arrays onto this process's first
   device (whatever processes and devices saved it)."""
-  ckpt = checkpoint.Checkpoints(Workdir(workdir), keep=3)
+  ckpt = checkpoint.Checkpoints.open(Workdir(workdir), keep=3)
   step = ckpt.steps()[-1]
   device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
   target = jax.tree.map(lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=device),
                         ckpt.manager.item_metadata(step)['state'])
-  restored = ckpt.manager.restore(step, args=checkpoint.ocp.args.Composite(
-      state=checkpoint.ocp.args.StandardRestore(target)))
+  restored = ckpt.manager.restore(
+      step, args=checkpoint.ocp.args.Composite(state=checkpoint.ocp.args.StandardRestore(target)))
   ckpt.close()
   return jax.tree.map(np.asarray, restored.state['params'])
 
@@ -148,5 +154,7 @@ def training_records(workdir: Path) -> list[dict]:
 
 def snapshot(directory: Path) -> dict[str, bytes]:
   """Every file under ``directory`` with its bytes."""
-  return {str(p.relative_to(directory)): p.read_bytes()
-          for p in sorted(directory.rglob('*')) if p.is_file()}
+  return {
+      str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob('*'))
+      if p.is_file()
+  }

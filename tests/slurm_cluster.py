@@ -31,8 +31,10 @@ from processes import free_port
 
 PROGRAMS = ('munged', 'mungekey', 'slurmctld', 'slurmd', 'sbatch', 'scontrol', 'scancel', 'sinfo')
 SBIN = ('/usr/sbin', '/usr/bin')
-FINAL_STATES = {'COMPLETED', 'FAILED', 'CANCELLED', 'TIMEOUT', 'PREEMPTED', 'NODE_FAIL',
-                'BOOT_FAIL', 'DEADLINE', 'OUT_OF_MEMORY'}
+FINAL_STATES = {
+    'COMPLETED', 'FAILED', 'CANCELLED', 'TIMEOUT', 'PREEMPTED', 'NODE_FAIL', 'BOOT_FAIL',
+    'DEADLINE', 'OUT_OF_MEMORY'
+}
 GRACE_SECONDS = 60  # the low partition's preemption grace time: SIGTERM, then SIGKILL after it
 
 
@@ -80,7 +82,7 @@ PreemptMode=REQUEUE
 NodeName={node} CPUs={cpus} State=UNKNOWN
 PartitionName=low Nodes={node} Default=YES MaxTime=INFINITE State=UP PriorityTier=1 PreemptMode=REQUEUE GraceTime={GRACE_SECONDS}
 PartitionName=high Nodes={node} MaxTime=INFINITE State=UP PriorityTier=2 PreemptMode=OFF
-"""
+"""  # noqa: E501 - slurm.conf's lines, as slurm.conf has them
 
 
 @dataclasses.dataclass
@@ -93,8 +95,8 @@ class Cluster:
   def command(self, *args: str, check: bool = True, env: dict | None = None,
               cwd: Path | None = None) -> str:
     """A SLURM command (sbatch, scontrol, …) against this cluster; its standard output."""
-    done = subprocess.run([_program(args[0]), *args[1:]], env={**self.env, **(env or {})},
-                          cwd=cwd, capture_output=True, text=True, timeout=60)
+    done = subprocess.run([_program(args[0]), *args[1:]], env={**self.env, **(env or {})}, cwd=cwd,
+                          capture_output=True, text=True, timeout=60)
     if check and done.returncode:
       raise RuntimeError(f'{" ".join(args)} failed ({done.returncode}): {done.stderr}')
     return done.stdout
@@ -154,9 +156,11 @@ def start(cpus: int | None = None) -> Cluster:
                  capture_output=True)
   for path in (root / 'munge', key):
     os.chown(path, munge.pw_uid, munge.pw_gid)
-  munged = [_program('munged'), f'--socket={root}/munge/socket', f'--key-file={key}',
-            f'--pid-file={root}/munge/pid', f'--log-file={root}/munge/log',
-            f'--seed-file={root}/munge/seed']
+  munged = [
+      _program('munged'), f'--socket={root}/munge/socket', f'--key-file={key}',
+      f'--pid-file={root}/munge/pid', f'--log-file={root}/munge/log',
+      f'--seed-file={root}/munge/seed'
+  ]
   subprocess.run(['runuser', '-u', 'munge', '--', *munged], check=True, capture_output=True)
   conf = root / 'slurm.conf'
   conf.write_text(_config(root, node, cpus or os.cpu_count()))
@@ -164,8 +168,10 @@ def start(cpus: int | None = None) -> Cluster:
   for daemon in ('slurmctld', 'slurmd'):
     subprocess.run([_program(daemon), '-f', str(conf)], env=env, check=True, capture_output=True)
   cluster = Cluster(root, env)
-  cluster.wait_for('the node to be idle', lambda: 'idle' in cluster.command(
-      'sinfo', '--noheader', '--format=%T', check=False), timeout_s=60)
+  cluster.wait_for(
+      'the node to be idle',
+      lambda: 'idle' in cluster.command('sinfo', '--noheader', '--format=%T', check=False),
+      timeout_s=60)
   return cluster
 
 

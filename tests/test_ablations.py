@@ -13,9 +13,12 @@ import fake_data
 from tiny_run import ROOT
 
 sys.path.insert(0, str(ROOT / 'experiments'))
-import ablations  # noqa: E402
-import figures  # noqa: E402
-import runner  # noqa: E402
+import ablations
+import figures
+import runner
+
+# The sweep fixture runs once, on one xdist worker.
+pytestmark = pytest.mark.xdist_group('ablations')
 
 STEPS = 8
 SEEDS = 2
@@ -26,33 +29,36 @@ def sweep(tmp_path_factory) -> dict:
   """base and no_lrn × 2 seeds of the smoke config, 8 steps each, on a fake Fashion-MNIST."""
   root = tmp_path_factory.mktemp('ablations')
   fake_data.write_fashion_mnist_idx(str(root / 'manual'), train=512, test=40)
-  command = [sys.executable, 'experiments/ablations.py', '--config=configs/fashion_mnist.py:smoke',
-             f'--seeds={SEEDS}', '--variants=no_lrn', f'--out={root / "out"}',
-             f'--workdirs={root / "workdirs"}',
-             f'--config.data.data_dir={root / "tfds"}',
-             f'--config.data.manual_dir={root / "manual"}',
-             '--config.data.eval_split=test[:20]', '--config.data.test_split=test[20:]',
-             '--config.data.train_eval_split=train[:64]', f'--config.train.num_steps={STEPS}']
+  command = [
+      sys.executable, 'experiments/ablations.py', '--config=configs/fashion_mnist.py:smoke',
+      f'--seeds={SEEDS}', '--variants=no_lrn', f'--out={root / "out"}',
+      f'--workdirs={root / "workdirs"}', f'--config.data.data_dir={root / "tfds"}',
+      f'--config.data.manual_dir={root / "manual"}', '--config.data.eval_split=test[:20]',
+      '--config.data.test_split=test[20:]', '--config.data.train_eval_split=train[:64]',
+      f'--config.train.num_steps={STEPS}'
+  ]
   first = run(command)
-  return dict(root=root, out=root / 'out', workdirs=root / 'workdirs', command=command,
-              first=first)
+  return dict(root=root, out=root / 'out', workdirs=root / 'workdirs', command=command, first=first)
 
 
 def run(command, expect_success=True) -> subprocess.CompletedProcess:
   env = {**os.environ, 'XLA_FLAGS': '--xla_force_host_platform_device_count=1'}
-  result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=900)
+  result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
   assert (result.returncode == 0) == expect_success, (result.stdout + result.stderr)[-3000:]
   return result
 
 
+@pytest.mark.integration
 def test_the_sweep_writes_the_table_the_plots_and_every_run_command_and_config(sweep):
   out = sweep['out']
   table = (out / 'results.md').read_text()
   for variant in ('base', 'no_lrn'):
-    finals = [next(json.loads(line) for line in
-                   (out / 'runs' / variant / f'seed{s}' / 'metrics.jsonl').read_text().splitlines()
-                   if 'final_top1_error' in line) for s in range(SEEDS)]
+    finals = [
+        next(
+            json.loads(line) for line in (out / 'runs' / variant / f'seed{s}'
+                                          / 'metrics.jsonl').read_text().splitlines()
+            if 'final_top1_error' in line) for s in range(SEEDS)
+    ]
     assert all(f['step'] == STEPS and f['final_crops'] == 10 for f in finals)
     assert all(f['final_examples'] == f['final_centre_examples'] == 20 for f in finals)
     assert all(f['final_train_examples'] == 64 for f in finals)
@@ -86,6 +92,7 @@ def test_the_sweep_writes_the_table_the_plots_and_every_run_command_and_config(s
   assert 'experiments/ablations.py --config=configs/fashion_mnist.py:smoke' in commands[2]
 
 
+@pytest.mark.integration
 def test_a_rerun_skips_finished_runs_and_recovers_records_from_finished_workdirs(sweep):
   logs = sorted(sweep['workdirs'].glob('*/seed*/train.log'))
   assert len(logs) == 2 * SEEDS
@@ -104,6 +111,7 @@ def test_a_rerun_skips_finished_runs_and_recovers_records_from_finished_workdirs
   assert (sweep['out'] / 'results.md').read_text() == table
 
 
+@pytest.mark.integration
 def test_a_rerun_with_another_config_stops_before_running_naming_the_changed_field(sweep):
   changed = [a for a in sweep['command'] if not a.startswith('--config.train.num_steps')]
   result = run([*changed, f'--config.train.num_steps={STEPS + 1}'], expect_success=False)
@@ -112,17 +120,20 @@ def test_a_rerun_with_another_config_stops_before_running_naming_the_changed_fie
   assert 'training in' not in result.stdout
 
 
+@pytest.mark.integration
 def test_a_misspelt_override_stops_the_sweep_before_any_run(tmp_path):
-  result = run([sys.executable, 'experiments/ablations.py', '--config=configs/fashion_mnist.py',
-                f'--out={tmp_path / "out"}', '--config.model.lrn_n=3'], expect_success=False)
+  result = run([
+      sys.executable, 'experiments/ablations.py', '--config=configs/fashion_mnist.py',
+      f'--out={tmp_path / "out"}', '--config.model.lrn_n=3'
+  ], expect_success=False)
   assert 'cannot be built' in result.stderr and 'lrn_n' in result.stderr
   assert not (tmp_path / 'out').exists()
 
 
 @pytest.mark.filterwarnings('ignore:the load_module:DeprecationWarning')  # ml_collections
 def test_variants_change_only_their_own_fields_after_the_users_overrides():
-  specs = runner.run_specs('configs/study/base.py', ['--config.model.lrn=True'],
-                           ablations.VARIANTS, seeds=[0], workdirs=ROOT / 'w', out=ROOT / 'o')
+  specs = runner.run_specs('configs/study/base.py', ['--config.model.lrn=True'], ablations.VARIANTS,
+                           seeds=[0], workdirs=ROOT / 'w', out=ROOT / 'o')
   base = runner.resolve_config(specs[0].command)
   for spec in specs[1:]:
     config = runner.resolve_config(spec.command)

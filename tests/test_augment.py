@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from alexnet.data import augment, pipeline, views
-from alexnet.data.tf_process import tf
 from alexnet.config import PCA_CONVENTIONS
+from alexnet.data import augment, host_augmentation, views
+from alexnet.data.tensorflow_import import tf
 
 
 def _coordinate_image(size: int) -> np.ndarray:
@@ -20,12 +20,14 @@ def _coordinate_image(size: int) -> np.ndarray:
 def test_random_draws_depend_only_on_seed_and_position():
   positions = np.arange(1000, 1100)
   whole = views.stateless_uniform(7, positions, stream=0)
-  piecewise = np.concatenate([views.stateless_uniform(7, positions[:37], 0),
-                              views.stateless_uniform(7, positions[37:], 0)])
+  piecewise = np.concatenate([
+      views.stateless_uniform(7, positions[:37], 0),
+      views.stateless_uniform(7, positions[37:], 0)
+  ])
   np.testing.assert_array_equal(whole, piecewise)
   assert not np.array_equal(whole, views.stateless_uniform(8, positions, 0))
   assert not np.array_equal(whole, views.stateless_uniform(7, positions, 1))
-  assert 0 <= whole.min() and whole.max() < 1
+  assert whole.min() >= 0 and whole.max() < 1
 
 
 def test_random_draws_are_uniform_and_normal():
@@ -75,8 +77,9 @@ def test_mirrored_crops_read_their_pixels_right_to_left():
   image = _coordinate_image(8)
   means = augment.mirrored_means(np.zeros((8, 8, 3), np.float32))
   offset = np.array([1, 2], np.int32)
-  patch = np.asarray(augment.finish_patch(image[1:6, 2:7].astype(np.uint8), means, offset,
-                                          np.bool_(True), np.zeros(3), np.ones(3)))
+  patch = np.asarray(
+      augment.finish_patch(image[1:6, 2:7].astype(np.uint8), means, offset, np.bool_(True),
+                           np.zeros(3), np.ones(3)))
   np.testing.assert_array_equal(patch[:, :, 1], np.tile(np.arange(6, 1, -1), (5, 1)))
   np.testing.assert_array_equal(patch[:, :, 0], np.tile(np.arange(1, 6)[:, None], (1, 5)))
 
@@ -90,15 +93,15 @@ def test_pca_shift_has_the_covariance_the_paper_implies(convention):
   shifts = views.pca_shifts(alphas, eigenvalues, eigenvectors, convention)
   scale = eigenvalues if convention == 'lambda' else np.sqrt(eigenvalues)
   # shift = 255 P (α ⊙ s), α ~ N(0, σ²I)  ⇒  Cov = 255² σ² P diag(s²) Pᵀ
-  expected = 255**2 * std**2 * eigenvectors @ np.diag(scale**2) @ eigenvectors.T
+  expected = 255 ** 2 * std ** 2 * eigenvectors @ np.diag(scale ** 2) @ eigenvectors.T
   np.testing.assert_allclose(np.cov(shifts.T), expected, rtol=0.03, atol=1e-3 * expected.max())
   np.testing.assert_allclose(shifts.mean(0), 0, atol=0.02 * np.sqrt(expected.max()))
 
 
 def test_pca_shift_rejects_unknown_convention():
   with pytest.raises(ValueError, match='convention'):
-    views.pca_shifts(np.zeros((1, 3)), views.IMAGENET_EIGENVALUES,
-                     views.IMAGENET_EIGENVECTORS, 'lambda_squared')
+    views.pca_shifts(np.zeros((1, 3)), views.IMAGENET_EIGENVALUES, views.IMAGENET_EIGENVECTORS,
+                     'lambda_squared')
 
 
 def test_pca_of_covariance_recovers_sorted_eigenpairs():
@@ -128,7 +131,7 @@ def test_decoding_only_the_crop_window_gives_the_pixels_of_full_decoding():
   Image.fromarray(image).save(buffer, format='JPEG', quality=95)
   encoded = tf.constant(buffer.getvalue())
   full = tf.io.decode_jpeg(encoded, channels=3).numpy()
-  window = pipeline._decode_window(encoded, tf.constant([5, 11], tf.int32), 32).numpy()
+  window = host_augmentation._decode_window(encoded, tf.constant([5, 11], tf.int32), 32).numpy()
   np.testing.assert_array_equal(window, full[5:37, 11:43])
 
 
@@ -147,8 +150,8 @@ def test_batched_resize_crop_flip_equals_resize_then_crop_then_mirror_then_scale
   flips = np.array([False, True] * 3)
   shifts = rng.normal(0, 5, (6, 3)).astype(np.float32)
   scale = np.array([0.5, 1.0, 2.0], np.float32)
-  got = np.asarray(augment.resize_crop_flip_batch(images, mean, offsets, flips, shifts, scale,
-                                                 17, 13))
+  got = np.asarray(
+      augment.resize_crop_flip_batch(images, mean, offsets, flips, shifts, scale, 17, 13))
   resized = tf.image.resize(tf.image.grayscale_to_rgb(tf.cast(images, tf.float32)),
                             [17, 17]).numpy() - mean
   for i, ((top, left), flip) in enumerate(zip(offsets, flips)):

@@ -10,6 +10,9 @@ import pytest
 
 from tiny_run import NUM_TEST, ROOT, tiny_run  # noqa: F401 - the fixture
 
+# Commands and tools on the tiny run, trained once per xdist worker: all its users on one.
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group('tiny_run')]
+
 _RUN_FLAGS = ('--workdir', '--checkpoint')
 COMMANDS = {
     '-m alexnet.main': ('--config', '--workdir', '--coordinator_address', '--num_processes',
@@ -46,8 +49,9 @@ def test_a_tool_prints_its_result_and_nothing_else(tiny_run):
   result = command('-m alexnet.evaluate', f'--workdir={tiny_run}', '--crops=1')
   assert result.returncode == 0, result.stderr[-2000:]
   assert result.stderr == ''
-  assert result.stdout.splitlines() == [line for line in result.stdout.splitlines()
-                                        if line.startswith(str(tiny_run))]
+  assert result.stdout.splitlines() == [
+      line for line in result.stdout.splitlines() if line.startswith(str(tiny_run))
+  ]
   assert f'test ({NUM_TEST} images, 1 crop)' in result.stdout
 
 
@@ -58,38 +62,44 @@ def test_the_summary_prints_its_table_first():
 
 
 def test_tensorboard_finds_the_runs_numbers_grouped_and_no_constants(tiny_run):
-  import alexnet.data.tf_process  # noqa: F401 - TensorBoard's reader imports TensorFlow
   from tensorboard.backend.event_processing import event_accumulator
+
+  import alexnet.data.tensorflow_import  # noqa: F401 - TensorBoard's reader imports TensorFlow
 
   events = event_accumulator.EventAccumulator(str(tiny_run / 'tensorboard'))
   events.Reload()
   scalars = set(events.Tags()['scalars'])
-  assert {'train/loss', 'train/top1_error', 'train/learning_rate', 'train/images_per_second',
-          'train/grad_norm', 'train/host_memory_gib', 'eval/top1_error', 'eval/top5_error',
-          'eval/loss', 'final/top1_error', 'final/top5_error', 'final/loss'} <= scalars
+  assert {
+      'train/loss', 'train/top1_error', 'train/learning_rate', 'train/images_per_second',
+      'train/grad_norm', 'train/host_memory_gib', 'eval/top1_error', 'eval/top5_error', 'eval/loss',
+      'final/top1_error', 'final/top5_error', 'final/loss'
+  } <= scalars
   assert all(tag.split('/')[0] in ('train', 'eval', 'final') for tag in scalars)
   assert not scalars & {'eval/examples', 'final/examples', 'final/crops', 'train/epoch'}
   assert [event.step for event in events.Scalars('eval/top1_error')] == [8]
   assert 'config/text_summary' in events.Tags()['tensors']
 
 
-@pytest.mark.parametrize('program, file_text, message', [
-    ('-m alexnet.main', None, r'the config file \S*mine.py \(--config\) does not exist\.$'),
-    ('-m alexnet.main', 'def get_config(:\n',
-     r'the config file \S*mine.py is not valid Python: line 1: invalid syntax'),
-    ('-m alexnet.summary', 'def get_config():\n  return {}["model"]\n',
-     r"cannot be loaded: KeyError at \S*mine.py:2: 'model'"),
-    ('experiments/ablations.py', 'def get_config():\n  raise ValueError("no such variant")\n',
-     r'of base seed 0 cannot be built: the config file cannot be loaded: ValueError at '
-     r'\S*mine.py:2: no such variant\.$'),
-], ids=['missing', 'syntax-error', 'get-config-raises', 'get-config-raises-in-a-study'])
-def test_a_config_file_that_cannot_be_loaded_is_one_line_naming_it(
-    tmp_path, program, file_text, message):
+@pytest.mark.parametrize(
+    'program, file_text, message', [
+        ('-m alexnet.main', None, r'the config file \S*mine.py \(--config\) does not exist\.$'),
+        ('-m alexnet.main', 'def get_config(:\n',
+         r'the config file \S*mine.py is not valid Python: line 1: invalid syntax'),
+        ('-m alexnet.summary', 'def get_config():\n  return {}["model"]\n',
+         r"cannot be loaded: KeyError at \S*mine.py:2: 'model'"),
+        ('experiments/ablations.py', 'def get_config():\n  raise ValueError("no such variant")\n',
+         r'of base seed 0 cannot be built: the config file cannot be loaded: ValueError at '
+         r'\S*mine.py:2: no such variant\.$'),
+    ], ids=['missing', 'syntax-error', 'get-config-raises', 'get-config-raises-in-a-study'])
+def test_a_config_file_that_cannot_be_loaded_is_one_line_naming_it(tmp_path, program, file_text,
+                                                                   message):
   config_file = tmp_path / 'mine.py'
   if file_text is not None:
     config_file.write_text(file_text)
-  where = {'-m alexnet.main': f'--workdir={tmp_path / "run"}', '-m alexnet.summary':
-           '--config.seed=1', 'experiments/ablations.py': f'--out={tmp_path / "run"}'}[program]
+  where = {
+      '-m alexnet.main': f'--workdir={tmp_path / "run"}', '-m alexnet.summary': '--config.seed=1',
+      'experiments/ablations.py': f'--out={tmp_path / "run"}'
+  }[program]
   result = command(program, f'--config={config_file}', where)
   assert result.returncode == 2, result.stderr[-2000:]
   said = [line for line in result.stderr.splitlines() if line.startswith('error: ')]

@@ -1,4 +1,5 @@
-"""The console's progress line on a real terminal (a pseudo-terminal), one of width 0, and a pipe."""
+"""The console's progress line on a real terminal (a pseudo-terminal), one of width 0, and a
+pipe."""
 
 import fcntl
 import io
@@ -84,4 +85,4 @@ def test_the_time_left_leaves_out_the_time_before_the_first_step(terminal):
   line = progress.line()
   rate = float(line.split(' step/s')[0].split(' · ')[-1].replace(',', ''))
   assert rate > 500, line
-  assert line.endswith('0:01 left') or line.endswith('0:00 left'), line
+  assert line.endswith(('0:01 left', '0:00 left')), line

@@ -12,8 +12,11 @@ import pytest
 
 from alexnet import evaluate, trained_run
 from alexnet.config import ConfigError
-from alexnet.data.tf_process import tf
+from alexnet.data.tensorflow_import import tf
 from tiny_run import NUM_TEST, ROOT, tiny_run  # noqa: F401 - the fixture
+
+# Commands and tools on the tiny run, trained once per xdist worker: all its users on one.
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group('tiny_run')]
 
 
 def idx_test_split(manual_dir) -> tuple[np.ndarray, np.ndarray]:
@@ -48,10 +51,10 @@ def ten_patches_by_hand(image: np.ndarray, run: trained_run.Run) -> np.ndarray:
 
 def errors_by_hand(probabilities: np.ndarray, labels: np.ndarray) -> dict[str, float]:
   ranked = np.argsort(-probabilities, axis=1)
-  return dict(top1_error=float(np.mean(ranked[:, 0] != labels)),
-              top5_error=float(np.mean([label not in row[:5] for label, row in
-                                        zip(labels, ranked)])),
-              loss=float(np.mean(-np.log(probabilities[np.arange(len(labels)), labels] + 1e-12))))
+  return dict(
+      top1_error=float(np.mean(ranked[:, 0] != labels)),
+      top5_error=float(np.mean([label not in row[:5] for label, row in zip(labels, ranked)])),
+      loss=float(np.mean(-np.log(probabilities[np.arange(len(labels)), labels] + 1e-12))))
 
 
 def test_ten_crop_error_equals_a_hand_computation_over_the_ten_patches(tiny_run):
@@ -73,7 +76,7 @@ def test_ten_crop_error_equals_a_hand_computation_over_the_ten_patches(tiny_run)
   assert result['loss'] == pytest.approx(expected['loss'], rel=1e-5)
   centre = evaluate.evaluate_run(run, split='test', crops=1)
   assert (centre['top1_error'], centre['top5_error']) == (centre_only['top1_error'],
-                                                         centre_only['top5_error'])
+                                                          centre_only['top5_error'])
   assert centre['loss'] == pytest.approx(centre_only['loss'], rel=1e-5)
 
 
@@ -82,7 +85,7 @@ def test_best_checkpoint_is_the_evaluated_one_and_unknown_steps_are_named(tiny_r
   assert trained_run.load_run(tiny_run, '4').step == 4
   with pytest.raises(ValueError, match=r"checkpoint '5' .* saved steps .*\[4, 8\]"):
     trained_run.load_run(tiny_run, '5')
-  with pytest.raises(trained_run.RunNotFoundError, match='holds no config.json'):
+  with pytest.raises(trained_run.RunNotFoundError, match=r'holds no config.json'):
     trained_run.load_run(tiny_run.parent)
 
 
@@ -107,7 +110,8 @@ def test_command_line_prints_the_errors_of_the_latest_checkpoint(tiny_run):
     ('test[:0]', r'holds no example'),
 ])
 def test_a_split_slice_out_of_range_or_empty_is_refused_naming_the_flag(tiny_run, split, message):
-  with pytest.raises(ConfigError, match=rf"--split='{re.escape(split)}' is not allowed: .*{message}"):
+  with pytest.raises(ConfigError,
+                     match=rf"--split='{re.escape(split)}' is not allowed: .*{message}"):
     trained_run.load_run(tiny_run).dataset.split_examples(split, '--split')
 
 
@@ -117,4 +121,5 @@ def test_an_unknown_split_is_one_line_naming_the_splits_there_are(tiny_run):
   assert result.stderr.splitlines() == [
       "error: --split='bogus' is not allowed: it must be a split of alexnet_fashion_mnist "
       "(train, test) or a slice of one such as 'train[:10%]' (Unknown split 'bogus'. Should be "
-      "one of ['train', 'test'].)"], result.stderr
+      "one of ['train', 'test'].)"
+  ], result.stderr

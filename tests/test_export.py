@@ -14,9 +14,12 @@ import pytest
 from PIL import Image
 
 from alexnet import export, trained_run
+from alexnet.data.tensorflow_import import tf
 from alexnet.model import parallel
-from alexnet.data.tf_process import tf
 from tiny_run import ROOT, tiny_run  # noqa: F401 - the fixture
+
+# Commands and tools on the tiny run, trained once per xdist worker: all its users on one.
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group('tiny_run')]
 
 LAYERS = ('conv1', 'conv2', 'conv3', 'conv4', 'conv5', 'fc6', 'fc7', 'fc8')
 
@@ -75,12 +78,12 @@ def documented_forward(path, images: np.ndarray) -> np.ndarray:
     window = 3 if config['overlapping_pool'] else 2
     grow = [(0, max(0, window - size)) for size in x.shape[1:3]]  # tiny maps pool to 1×1
     x = jnp.pad(x, [(0, 0), *grow, (0, 0)], constant_values=-jnp.inf)
-    return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, window, window, 1),
-                                 (1, 2, 2, 1), 'VALID')
+    return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, (1, window, window, 1), (1, 2, 2, 1),
+                                 'VALID')
 
   x = jnp.asarray(images)
-  x = pool(lrn(act(conv(x, 'conv1', config['conv1_stride'],
-                        [tuple(config['conv1_padding'])] * 2, 1))))
+  x = pool(
+      lrn(act(conv(x, 'conv1', config['conv1_stride'], [tuple(config['conv1_padding'])] * 2, 1))))
   x = pool(lrn(act(conv(x, 'conv2', 1, [(2, 2)] * 2, towers))))
   x = act(conv(x, 'conv3', 1, [(1, 1)] * 2, 1))
   x = act(conv(x, 'conv4', 1, [(1, 1)] * 2, towers))
@@ -125,8 +128,9 @@ def test_the_documented_input_normalisation_reproduces_evaluation_preprocessing(
   expected = run.preprocess(encoded.getvalue(), crops=1)[0]
   # Fashion-MNIST's stored form (28×28 grey) at resize_size: bilinear, three equal channels.
   resize, size = run.config.data.resize_size, run.model_config.image_size
-  image = tf.image.resize(np.repeat(grey[..., None], 3, axis=-1).astype(np.float32),
-                          [resize, resize], method='bilinear', antialias=True).numpy()
+  image = tf.image.resize(
+      np.repeat(grey[..., None], 3, axis=-1).astype(np.float32), [resize, resize],
+      method='bilinear', antialias=True).numpy()
   top = (resize - size) // 2
   documented = ((image - loaded.mean_image)[top:top + size, top:top + size]) * loaded.scale
   documented = documented[..., :loaded.model_config.input_channels]
@@ -136,22 +140,24 @@ def test_the_documented_input_normalisation_reproduces_evaluation_preprocessing(
 def test_command_line_writes_the_npz_of_the_chosen_checkpoint(tiny_run, tmp_path):
   env = {**os.environ, 'XLA_FLAGS': '--xla_force_host_platform_device_count=1'}
   output = tmp_path / 'step4.npz'
-  result = subprocess.run([sys.executable, '-m', 'alexnet.export', f'--workdir={tiny_run}',
-                           '--checkpoint=4', f'--output={output}'], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
+  result = subprocess.run([
+      sys.executable, '-m', 'alexnet.export', f'--workdir={tiny_run}', '--checkpoint=4',
+      f'--output={output}'
+  ], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
   assert result.returncode == 0, result.stderr[-2000:]
   assert f'{output}: ' in result.stdout and 'parameters of step 4' in result.stdout
   expected = jax.device_get(trained_run.load_run(tiny_run, '4').params)
-  np.testing.assert_array_equal(export.load_export(output).params['conv2']['kernel'],
-                                expected['conv2']['kernel'])
+  np.testing.assert_array_equal(
+      export.load_export(output).params['conv2']['kernel'], expected['conv2']['kernel'])
 
 
 def test_an_output_path_through_a_file_is_one_line_and_writes_nothing(tiny_run, tmp_path):
   env = {**os.environ, 'XLA_FLAGS': '--xla_force_host_platform_device_count=1'}
   (tmp_path / 'afile').write_text('')
-  result = subprocess.run([sys.executable, '-m', 'alexnet.export', f'--workdir={tiny_run}',
-                           f'--output={tmp_path / "afile" / "params.npz"}'], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
+  result = subprocess.run([
+      sys.executable, '-m', 'alexnet.export', f'--workdir={tiny_run}',
+      f'--output={tmp_path / "afile" / "params.npz"}'
+  ], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
   assert result.returncode == 2, result.stderr[-2000:]
   assert result.stderr.splitlines()[-1] == (f'error: {tmp_path / "afile"}: a file is in the way '
                                             'of a directory needed here.'), result.stderr

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from alexnet import trained_run
@@ -12,8 +13,11 @@ from alexnet.data.builders import image_folder
 from tiny_run import ROOT, tiny_run  # noqa: F401 - the fixture
 
 sys.path.insert(0, str(ROOT / 'experiments'))
-import colour_patches  # noqa: E402
-import figures  # noqa: E402
+import colour_patches
+import figures
+
+# The tiny run is trained once per xdist worker: all its users on one.
+pytestmark = pytest.mark.xdist_group('tiny_run')
 
 
 def test_chroma_fraction_is_zero_for_grey_kernels_one_for_pure_chroma_two_thirds_for_noise():
@@ -35,8 +39,12 @@ def test_a_grey_tower_beside_a_colour_tower_is_unlikely_under_a_random_split():
 
 def test_the_mosaic_puts_each_towers_kernels_in_its_own_rows():
   rng = np.random.default_rng(0)
-  kernel = np.concatenate([np.repeat(rng.normal(size=(5, 5, 1, 3)), 3, axis=2),  # tower 1: grey
-                           rng.normal(size=(5, 5, 3, 3))], axis=3)  # tower 2: colour
+  kernel = np.concatenate(
+      [
+          np.repeat(rng.normal(size=(5, 5, 1, 3)), 3, axis=2),  # tower 1: grey
+          rng.normal(size=(5, 5, 3, 3))
+      ],
+      axis=3)  # tower 2: colour
   mosaic = figures.kernel_mosaic(kernel, towers=2, columns=3)
   half = mosaic.shape[0] // 2
   spread = lambda part: np.abs(part - part.mean(axis=-1, keepdims=True)).max()
@@ -50,10 +58,12 @@ def test_nearest_finds_the_euclidean_nearest_rows_in_order():
   np.testing.assert_array_equal(figures.nearest(queries, pool, 4, chunk=7), expected)
 
 
+@pytest.mark.integration
 def test_figure3_command_draws_the_kernels_and_writes_each_towers_mean_chroma(tiny_run, tmp_path):
-  result = subprocess.run([sys.executable, 'experiments/figures.py', '--figure=kernels',
-                           f'--workdir={tiny_run}', f'--out={tmp_path / "figure3.png"}'],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+  result = subprocess.run([
+      sys.executable, 'experiments/figures.py', '--figure=kernels', f'--workdir={tiny_run}',
+      f'--out={tmp_path / "figure3.png"}'
+  ], cwd=ROOT, capture_output=True, text=True, timeout=300)
   assert result.returncode == 0, result.stderr[-2000:]
   with Image.open(tmp_path / 'figure3.png') as image:
     assert image.format == 'PNG'
@@ -64,6 +74,7 @@ def test_figure3_command_draws_the_kernels_and_writes_each_towers_mean_chroma(ti
   assert 'grey images' in numbers['note']  # the tiny run is Fashion-MNIST: its chroma means nothing
 
 
+@pytest.mark.integration
 def test_figure4_shows_neighbours_and_measures_their_class_agreement(tiny_run, tmp_path):
   numbers = figures.figure4(trained_run.load_run(tiny_run), tmp_path / 'figure4.png')
   with Image.open(tmp_path / 'figure4.png') as image:

@@ -67,8 +67,8 @@ def cmyk_jpeg():
 
 def grey_jpeg():
   grey = gradient().mean(axis=-1).astype(np.uint8)
-  return encoded(Image.fromarray(grey), 'JPEG', quality=100, subsampling=0), np.repeat(
-      grey[..., None], 3, axis=-1), 4
+  return encoded(Image.fromarray(grey), 'JPEG', quality=100,
+                 subsampling=0), np.repeat(grey[..., None], 3, axis=-1), 4
 
 
 def exif_rotated_jpeg():
@@ -80,8 +80,10 @@ def exif_rotated_jpeg():
   return encoded(image, 'JPEG', quality=100, subsampling=0, exif=exif.tobytes()), upright, 8
 
 
-@pytest.mark.parametrize('make', [sixteen_bit_grey, transparent_rgba, palette_with_transparency,
-                                  cmyk_jpeg, grey_jpeg, exif_rotated_jpeg])
+@pytest.mark.parametrize('make', [
+    sixteen_bit_grey, transparent_rgba, palette_with_transparency, cmyk_jpeg, grey_jpeg,
+    exif_rotated_jpeg
+])
 def test_an_image_file_decodes_to_the_picture_a_viewer_shows(make):
   file, viewer, tolerance = make()
   decoded = np.asarray(stored_format.decode(file, 'RGB')).astype(int)

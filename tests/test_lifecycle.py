@@ -7,12 +7,10 @@ one line, exit with the signal's conventional status, and resume to the paramete
 run never interrupted, bit for bit.
 """
 
-import json
 import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,19 +22,34 @@ import pytest
 
 import fake_data
 from alexnet import trained_run
-from alexnet.run import checkpoint
-from alexnet.training import trainer
-from alexnet.run import workdir as workdir_lib
-from alexnet.run.workdir import Workdir, WorkdirInUseError
-from processes import (ROOT, SMOKE, assert_same_parameters, final_parameters, finish,
-                       logged_step, run, signal_when, snapshot, start, training_records)
+from alexnet.run import checkpoint, checkpoint_files
+from alexnet.run.workdir import Workdir
+from alexnet.training import plan, trainer
+from processes import (
+    ROOT,
+    SMOKE,
+    assert_same_parameters,
+    final_parameters,
+    finish,
+    logged_step,
+    run,
+    signal_when,
+    snapshot,
+    start,
+    training_records,
+)
+
+# Every test runs trainers; xdist keeps them on one worker, which runs the shared run once.
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group('lifecycle')]
 
 # Patience 1 makes the plateau rule divide the learning rate within the run, so a resume
 # that lost the rule's state, or an evaluation, would go on with another rate. Evaluations
 # of 2,000 images take long enough for a signal to land inside one.
-LIFECYCLE = ['--config.optim.plateau_patience=1', '--config.optim.plateau_min_improvement=0.5',
-             '--config.train.log_every_steps=1', '--config.data.eval_split=test',
-             '--config.data.eval_crops=1']
+LIFECYCLE = [
+    '--config.optim.plateau_patience=1', '--config.optim.plateau_min_improvement=0.5',
+    '--config.train.log_every_steps=1', '--config.data.eval_split=test',
+    '--config.data.eval_crops=1'
+]
 STOP_LINE = r'stopped at step (\d+)(, during its evaluation[^\n]*)? by {}; rerun the same ' \
             r'command to resume'
 
@@ -45,8 +58,10 @@ STOP_LINE = r'stopped at step (\d+)(, during its evaluation[^\n]*)? by {}; rerun
 def data(tmp_path_factory) -> list[str]:
   root = tmp_path_factory.mktemp('lifecycle_data')
   fake_data.write_fashion_mnist_idx(str(root / 'manual'), train=512, test=2000)
-  return [f'--config.data.data_dir={root / "tfds"}', f'--config.data.manual_dir={root / "manual"}',
-          *LIFECYCLE]
+  return [
+      f'--config.data.data_dir={root / "tfds"}', f'--config.data.manual_dir={root / "manual"}',
+      *LIFECYCLE
+  ]
 
 
 @pytest.fixture(scope='module')
@@ -54,8 +69,9 @@ def uninterrupted(tmp_path_factory, data) -> Path:
   """A finished 24-step run with the lifecycle overrides, never interrupted."""
   workdir = tmp_path_factory.mktemp('uninterrupted') / 'run'
   output = run(workdir, *data)
-  assert len({r['learning_rate'] for r in training_records(workdir) if 'learning_rate' in r}) > 1, (
-      'the plateau rule never divided the rate: the tests would prove less\n' + output)
+  assert len({r['learning_rate'] for r in training_records(workdir) if 'learning_rate' in r
+             }) > 1, ('the plateau rule never divided the rate: the tests would prove less\n'
+                      + output)
   return workdir
 
 
@@ -67,8 +83,8 @@ def stopped_at(output: str, signal_name: str) -> tuple[int, bool]:
   return int(found[0][0]), bool(found[0][1])
 
 
-def assert_resumes_to_the_uninterrupted_run(workdir: Path, data: list[str],
-                                            uninterrupted: Path, stop_step: int) -> None:
+def assert_resumes_to_the_uninterrupted_run(workdir: Path, data: list[str], uninterrupted: Path,
+                                            stop_step: int) -> None:
   assert stop_step in Workdir(workdir).checkpoint_steps()  # a checkpoint of the stopping step
   output = run(workdir, *data)
   assert f'resumed at step {stop_step}' in output
@@ -110,16 +126,17 @@ def test_sigterm_during_an_asynchronous_save_keeps_that_save_and_saves_the_stopp
   output = finish(process, 128 + signal.SIGTERM)
   step, _ = stopped_at(output, 'SIGTERM')
   assert 8 in Workdir(tmp_path).checkpoint_steps() and step >= 8
-  assert checkpoint.verify(checkpoints / '8') == ''  # complete, and its checksums match
+  assert checkpoint_files.verify(checkpoints / '8') == ''  # complete, and its checksums match
   assert_resumes_to_the_uninterrupted_run(tmp_path, data, uninterrupted, step)
 
 
 def test_sigint_while_the_dataset_is_prepared_stops_there_and_leaves_no_workdir(tmp_path):
   fake_data.write_fashion_mnist_idx(str(tmp_path / 'manual'), train=40_000, test=100)
   tfds_dir = tmp_path / 'tfds'
-  overrides = [f'--config.data.data_dir={tfds_dir}', f'--config.data.manual_dir={tmp_path / "manual"}',
-               '--config.train.num_steps=2', '--config.data.eval_split=test',
-               '--config.data.eval_crops=1']
+  overrides = [
+      f'--config.data.data_dir={tfds_dir}', f'--config.data.manual_dir={tmp_path / "manual"}',
+      '--config.train.num_steps=2', '--config.data.eval_split=test', '--config.data.eval_crops=1'
+  ]
   preparing = lambda: any(tfds_dir.glob('alexnet_fashion_mnist/incomplete*'))
   process = start(tmp_path / 'run', *overrides)
   signal_when(process, preparing, signal.SIGINT, poll_s=0.01)
@@ -141,7 +158,8 @@ def test_a_second_ctrl_c_exits_at_once_and_the_saved_checkpoints_still_resume(tm
   for attempt in range(5):
     workdir = tmp_path / f'attempt{attempt}'
     process = start(workdir, *data)
-    signal_when(process, lambda: 4 in Workdir(workdir).checkpoint_steps(), signal.SIGINT)
+    signal_when(process, lambda workdir=workdir: 4 in Workdir(workdir).checkpoint_steps(),
+                signal.SIGINT)
     while 'SIGINT received' not in (line := process.stdout.readline()):
       assert line, 'the run ended without saying it received SIGINT'
     process.send_signal(signal.SIGINT)
@@ -166,28 +184,13 @@ def test_a_second_trainer_on_a_held_workdir_is_refused_at_once_and_the_first_fin
     second = run(tmp_path, *data, status=2)
   finally:
     first.send_signal(signal.SIGCONT)
-  assert re.search(rf'error: {re.escape(str(tmp_path))} is in use by another training run: '
-                   rf'process {first.pid} on host \S+, started ', second), second
+  assert re.search(
+      rf'error: {re.escape(str(tmp_path))} is in use by another training run: '
+      rf'process {first.pid} on host \S+, started ', second), second
   assert 'Traceback' not in second
   finish(first, 0)
   assert training_records(tmp_path) == training_records(uninterrupted)
   assert_same_parameters(tmp_path, final_parameters(uninterrupted))
-
-
-def test_the_lock_of_a_killed_trainer_does_not_block_the_next(tmp_path):
-  workdir = Workdir(tmp_path / 'run')
-  holder = start(None, command=[sys.executable, '-c', (
-      'import sys, time; from alexnet.run.workdir import Workdir; '
-      f'Workdir({str(workdir.path)!r}).lock().acquire(); print("held", flush=True); '
-      'time.sleep(600)')])
-  assert holder.stdout.readline().strip() == 'held'
-  with pytest.raises(WorkdirInUseError, match=f'process {holder.pid} on host'):
-    workdir.lock().acquire()
-  holder.send_signal(signal.SIGKILL)
-  holder.communicate(timeout=60)
-  lock = workdir.lock()
-  lock.acquire()  # the kernel dropped the dead holder's lock
-  lock.release()
 
 
 def start_tools(workdir: Path, scratch: Path) -> list[subprocess.Popen]:
@@ -197,11 +200,13 @@ def start_tools(workdir: Path, scratch: Path) -> list[subprocess.Popen]:
     image.write_bytes(fake_data.jpeg_bytes(np.random.default_rng(0), 40, 40))
   env = {**os.environ, 'XLA_FLAGS': '--xla_force_host_platform_device_count=1'}
   commands = [['-m', 'alexnet.evaluate', '--crops=1', '--split=test[:64]'],
-              ['-m', 'alexnet.predict', '--crops=1', str(image)],
-              ['-m', 'alexnet.export', f'--output={scratch / "params.npz"}']]
-  return [subprocess.Popen([sys.executable, *command, f'--workdir={workdir}'], cwd=ROOT, env=env,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-          for command in commands]
+              ['-m', 'alexnet.predict', '--crops=1',
+               str(image)], ['-m', 'alexnet.export', f'--output={scratch / "params.npz"}']]
+  return [
+      subprocess.Popen([sys.executable, *command, f'--workdir={workdir}'], cwd=ROOT, env=env,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+      for command in commands
+  ]
 
 
 def freeze_during_a_save(trainer: subprocess.Popen, workdir: Path) -> bool:
@@ -251,12 +256,12 @@ def finished_run(tmp_path, uninterrupted) -> Path:
   return workdir
 
 
-def test_a_refused_resume_leaves_every_file_byte_identical_and_the_run_usable(
-    finished_run, data):
+def test_a_refused_resume_leaves_every_file_byte_identical_and_the_run_usable(finished_run, data):
   before = snapshot(finished_run)
   output = run(finished_run, *data, '--config.model.width=0.125', status=2)
-  assert re.search(r'error: this config cannot resume the run in .*: model.width: the run has '
-                   r'0.0625, this command 0.125\.', output), output
+  assert re.search(
+      r'error: this config cannot resume the run in .*: model.width: the run has '
+      r'0.0625, this command 0.125\.', output), output
   assert 'Traceback' not in output
   assert snapshot(finished_run) == before
   assert trained_run.load_run(finished_run).step == 24  # the tools still read the run
@@ -268,13 +273,17 @@ def the_runs_config(workdir: Path) -> ml_collections.ConfigDict:
 
 def shown(value) -> str:
   """A value as the messages write it."""
-  return repr(value) if isinstance(value, str) else f'{value:g}' if isinstance(
-      value, float) else str(value)
+  return repr(value) if isinstance(
+      value, str) else f'{value:g}' if isinstance(value, float) else str(value)
 
 
 @pytest.mark.parametrize('field, value', [
-    ('train.batch_size', 16), ('data.train_split', 'train[:256]'), ('seed', 1),
-    ('model.lrn', False), ('data.flip', False), ('optim.update_rule', 'usual'),
+    ('train.batch_size', 16),
+    ('data.train_split', 'train[:256]'),
+    ('seed', 1),
+    ('model.lrn', False),
+    ('data.flip', False),
+    ('optim.update_rule', 'usual'),
 ])
 def test_a_resume_that_would_change_what_the_checkpoint_means_is_refused_naming_both_values(
     finished_run, field, value):
@@ -283,9 +292,10 @@ def test_a_resume_that_would_change_what_the_checkpoint_means_is_refused_naming_
   old = (config[section] if section else config)[name]
   (config[section] if section else config)[name] = value
   before = snapshot(finished_run)
-  with pytest.raises(trainer.ResumeMismatchError, match=re.escape(
-      f'{field}: the run has {shown(old)}, this command {shown(value)}')):
-    trainer.Trainer(config, finished_run)
+  with pytest.raises(
+      plan.ResumeMismatchError,
+      match=re.escape(f'{field}: the run has {shown(old)}, this command {shown(value)}')):
+    trainer.train_and_evaluate(config, finished_run)
   assert snapshot(finished_run) == before
 
 
@@ -301,8 +311,9 @@ def test_a_resume_may_change_the_rate_length_and_intervals_and_config_json_recor
   trainer.train_and_evaluate(config, finished_run)
   captured = capsys.readouterr()
   printed = captured.out + captured.err
-  assert re.search(r'changed on resume, from step 24: .*optim.learning_rate '
-                   rf'{old_rate:g} → {old_rate / 10:g}; .*train.num_steps 24 → 28', printed)
+  assert re.search(
+      r'changed on resume, from step 24: .*optim.learning_rate '
+      rf'{old_rate:g} → {old_rate / 10:g}; .*train.num_steps 24 → 28', printed)
   changes = Workdir(finished_run).read_changes()
   assert [c['step'] for c in changes] == [24]
   assert changes[0]['fields']['optim.learning_rate'] == [old_rate, old_rate / 10]
@@ -315,8 +326,9 @@ def test_rerunning_a_finished_run_says_so_and_writes_nothing(finished_run, data)
   before = snapshot(finished_run)
   output = run(finished_run, *data)
   final = Workdir(finished_run).final_record()
-  assert re.search(rf'this run finished at step 24; its final test error \(centre crop\) was top-1 '
-                   rf'{100 * final["final_top1_error"]:.2f} %', output), output
+  assert re.search(
+      rf'this run finished at step 24; its final test error \(centre crop\) was top-1 '
+      rf'{100 * final["final_top1_error"]:.2f} %', output), output
   assert 'training (steps' not in output
   assert snapshot(finished_run) == before
 
@@ -339,96 +351,17 @@ def test_a_run_whose_checkpoints_are_all_damaged_is_refused_saying_what_was_move
   config = the_runs_config(finished_run)
   config.train.num_steps = 30  # not finished: it must resume from a checkpoint
   for _ in range(2):  # and again: never a silent restart from step 0
-    with pytest.raises(checkpoint.DamagedCheckpointError,
-                       match=rf'no checkpoint of this run can be read: {len(steps)} damaged '
-                             rf'checkpoint\(s\) \(steps 8, 16, 20, 24\) are in .*damaged_checkpoints'
-                             r'.*Nothing was deleted\. To start this run again from step 0 here, '
-                             r'move .*damaged_checkpoints away'):
-      trainer.Trainer(config, finished_run)
+    with pytest.raises(
+        checkpoint.DamagedCheckpointError,
+        match=rf'no checkpoint of this run can be read: {len(steps)} damaged '
+        r'checkpoint\(s\) \(steps 8, 16, 20, 24\) are in '
+        r'.*damaged_checkpoints'
+        r'.*Nothing was deleted\. To start this run again from step 0 here, '
+        r'move .*damaged_checkpoints away'):
+      trainer.train_and_evaluate(config, finished_run)
   assert Workdir(finished_run).damaged_steps() == steps
   assert Workdir(finished_run).checkpoint_steps() == []
   assert Workdir(finished_run).final_record()['step'] == 24  # nothing else touched
-
-
-def test_a_lock_held_by_a_process_that_is_not_a_trainer_is_not_blamed_on_the_last_trainer(
-    tmp_path):
-  workdir = Workdir(tmp_path)
-  ended_pid = subprocess.Popen(['true'])
-  ended_pid.wait()
-  last_trainer = dict(pid=ended_pid.pid, host=socket.gethostname(), started='yesterday',
-                      command='python -m alexnet.main')
-  workdir.lock_file.write_text(json.dumps(last_trainer) + '\n')
-  holder = subprocess.Popen(['flock', str(workdir.lock_file), 'sleep', '600'])
-  try:
-    deadline = time.monotonic() + 30
-    while subprocess.run(['flock', '-n', str(workdir.lock_file), 'true']).returncode == 0:
-      assert time.monotonic() < deadline, 'flock never took the lock'
-      time.sleep(0.05)
-    with pytest.raises(WorkdirInUseError, match=rf'locked by a process other than a trainer '
-                       rf'.*names process {ended_pid.pid}, .* which has ended\): find the '
-                       r'holder with `fuser -v'):
-      workdir.lock().acquire()
-    workdir.lock_file.write_text(json.dumps({**last_trainer, 'host': 'elsewhere'}) + '\n')
-    with pytest.raises(WorkdirInUseError, match=rf'process {ended_pid.pid} on host elsewhere, '
-                       r'.*this host cannot check it'):
-      workdir.lock().acquire()
-  finally:
-    holder.kill()
-    holder.wait()
-
-
-READ_ONLY = 'mount --bind -o ro "$DIRECTORY" "$DIRECTORY" && exec "$@"'
-
-
-@pytest.mark.parametrize('case, status, message', [
-    ('a-file', 2, '{workdir} is a file, not a directory: give --workdir a new directory, or '
-                  'one of a run.'),
-    ('under-a-file', 2, '{workdir}: a part of this path is a file, not a directory.'),
-    ('name-too-long', 2, '{workdir}: a name in this path is longer than its file system allows '
-                         '(often 255 bytes).'),
-    ('read-only', 1, '{workdir}/lock: the file system is read-only: use a writable place.'),
-])
-def test_a_workdir_that_cannot_be_one_is_one_line_naming_it(tmp_path, case, status, message):
-  workdir = {'a-file': tmp_path / 'afile', 'under-a-file': tmp_path / 'afile' / 'run',
-             'name-too-long': tmp_path / ('x' * 256) / 'run', 'read-only': tmp_path / 'ro'}[case]
-  (tmp_path / 'afile').write_text('')
-  (tmp_path / 'ro').mkdir()
-  command = [sys.executable, '-m', 'alexnet.main', *SMOKE, f'--workdir={workdir}']
-  if case == 'read-only':
-    if subprocess.run(['unshare', '--user', '--map-root-user', '--mount', 'true']).returncode:
-      pytest.skip('needs unshare (user and mount namespaces) to mount a read-only directory')
-    command = ['unshare', '--user', '--map-root-user', '--mount', 'sh', '-c', READ_ONLY,
-               'read-only', *command]
-  env = {**os.environ, 'DIRECTORY': str(tmp_path / 'ro'),
-         'XLA_FLAGS': '--xla_force_host_platform_device_count=1'}
-  result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=300)
-  assert result.returncode == status, result.stderr[-2000:]
-  assert result.stderr.splitlines() == ['error: ' + message.format(workdir=workdir)], result.stderr
-  assert sorted(p.name for p in tmp_path.iterdir()) == ['afile', 'ro']  # nothing created
-
-
-def test_a_config_json_edited_into_invalid_json_is_named(finished_run):
-  config_file = Workdir(finished_run).config_file
-  config_file.write_text(config_file.read_text()[:-20])
-  with pytest.raises(workdir_lib.DamagedConfigError,
-                     match=rf'{re.escape(str(config_file))} is not valid JSON \(.*line'):
-    trained_run.load_run(finished_run)
-
-
-def test_a_lock_taken_by_a_refused_run_is_put_back_as_it_was(tmp_path):
-  workdir = Workdir(tmp_path / 'new' / 'run')
-  lock = workdir.lock()
-  lock.acquire()
-  assert json.loads(workdir.lock_file.read_text())['pid'] > 0
-  lock.release(undo=True)
-  assert not (tmp_path / 'new').exists()  # created by the lock, removed with it
-  workdir.path.mkdir(parents=True)
-  workdir.lock_file.write_text('{"pid": 1, "host": "earlier"}\n')
-  lock = workdir.lock()
-  lock.acquire()
-  lock.release(undo=True)
-  assert workdir.lock_file.read_text() == '{"pid": 1, "host": "earlier"}\n'
 
 
 FILL_THE_DISK = r'''
@@ -456,12 +389,16 @@ def test_a_full_disk_stops_the_run_with_one_line_naming_the_directory_and_keeps_
   out.mkdir()
   script = tmp_path / 'fill_the_disk.sh'
   script.write_text(FILL_THE_DISK)
-  command = [sys.executable, '-m', 'alexnet.main', *SMOKE, f'--workdir={mount / "run"}', *data,
-             '--config.train.num_steps=200', '--config.train.eval_every_epochs=100']
-  env = {**os.environ, 'MOUNT': str(mount), 'OUT': str(out),
-         'XLA_FLAGS': '--xla_force_host_platform_device_count=1'}
-  subprocess.run(['unshare', '--user', '--map-root-user', '--mount', 'bash', str(script),
-                  *command], cwd=ROOT, env=env, check=True, timeout=900)
+  command = [
+      sys.executable, '-m', 'alexnet.main', *SMOKE, f'--workdir={mount / "run"}', *data,
+      '--config.train.num_steps=200', '--config.train.eval_every_epochs=100'
+  ]
+  env = {
+      **os.environ, 'MOUNT': str(mount), 'OUT': str(out),
+      'XLA_FLAGS': '--xla_force_host_platform_device_count=1'
+  }
+  subprocess.run(['unshare', '--user', '--map-root-user', '--mount', 'bash',
+                  str(script), *command], cwd=ROOT, env=env, check=True, timeout=900)
   first = (out / 'first.txt').read_text()
   assert (out / 'first.status').read_text().strip() == '1', first
   lines = [line for line in first.splitlines() if line.startswith('error: ')]
@@ -496,13 +433,17 @@ def test_a_full_disk_while_preparing_the_data_is_one_line_and_the_next_run_clear
   fake_data.write_fashion_mnist_idx(str(tmp_path / 'manual'), train=512, test=128)
   script = tmp_path / 'fill_the_disk.sh'
   script.write_text(FILL_THE_DISK_WHILE_PREPARING)
-  command = [sys.executable, '-m', 'alexnet.main', *SMOKE, f'--workdir={tmp_path / "run"}',
-             f'--config.data.data_dir={mount / "tfds"}',
-             f'--config.data.manual_dir={tmp_path / "manual"}', '--config.train.num_steps=1']
-  env = {**os.environ, 'MOUNT': str(mount), 'OUT': str(out),
-         'XLA_FLAGS': '--xla_force_host_platform_device_count=1'}
-  subprocess.run(['unshare', '--user', '--map-root-user', '--mount', 'bash', str(script),
-                  *command], cwd=ROOT, env=env, check=True, timeout=900)
+  command = [
+      sys.executable, '-m', 'alexnet.main', *SMOKE, f'--workdir={tmp_path / "run"}',
+      f'--config.data.data_dir={mount / "tfds"}', f'--config.data.manual_dir={tmp_path / "manual"}',
+      '--config.train.num_steps=1'
+  ]
+  env = {
+      **os.environ, 'MOUNT': str(mount), 'OUT': str(out),
+      'XLA_FLAGS': '--xla_force_host_platform_device_count=1'
+  }
+  subprocess.run(['unshare', '--user', '--map-root-user', '--mount', 'bash',
+                  str(script), *command], cwd=ROOT, env=env, check=True, timeout=900)
   first = (out / 'first.txt').read_text()
   assert (out / 'first.status').read_text().strip() == '1', first
   assert first.strip().splitlines()[-1] == (
@@ -512,8 +453,9 @@ def test_a_full_disk_while_preparing_the_data_is_one_line_and_the_next_run_clear
   assert 'Traceback' not in first
   second = (out / 'second.txt').read_text()
   assert (out / 'second.status').read_text().strip() == '0', second
-  assert re.search(rf'removing {re.escape(str(mount))}\S*/incomplete\.\S+, left by a '
-                   'preparation that was cut short', second), second
+  assert re.search(
+      rf'removing {re.escape(str(mount))}\S*/incomplete\.\S+, left by a '
+      'preparation that was cut short', second), second
 
 
 def test_a_damaged_metrics_line_before_the_last_is_left_out_on_resume_and_the_file_kept(
@@ -522,18 +464,9 @@ def test_a_damaged_metrics_line_before_the_last_is_left_out_on_resume_and_the_fi
   lines[1] = lines[1][:len(lines[1]) // 2] + '\n'  # cut in the middle, the records after it whole
   Workdir(finished_run).metrics_file.write_text(''.join(lines))
   output = run(finished_run, *data, '--config.train.num_steps=32')
-  assert re.search(r'warning: \S*metrics.jsonl:2 is not a JSON record .*: left out; the file as '
-                   r'it was is kept as \S*metrics.jsonl.damaged\.', output), output
+  assert re.search(
+      r'warning: \S*metrics.jsonl:2 is not a JSON record .*: left out; the file as '
+      r'it was is kept as \S*metrics.jsonl.damaged\.', output), output
   assert (finished_run / 'metrics.jsonl.damaged').read_text() == ''.join(lines)
   steps = [record['step'] for record in Workdir(finished_run).read_metrics()]
   assert steps[-1] == 32 and 2 not in steps and {1, 3, 24} <= set(steps)
-
-
-def test_a_metrics_line_cut_short_by_a_kill_or_a_full_disk_is_left_out_and_others_kept(tmp_path):
-  run = Workdir(tmp_path)
-  whole = [json.dumps({'step': step, 'loss': 1.0 / step}) for step in (1, 2)]
-  run.metrics_file.write_text('\n'.join(whole) + '\n{"step": 3, "lo')
-  assert [r['step'] for r in run.read_metrics()] == [1, 2]
-  run.metrics_file.write_text('{"step": 1, "lo\n' + whole[1] + '\n')
-  with pytest.raises(ValueError, match='metrics.jsonl:1 is not a JSON record'):
-    run.read_metrics()

@@ -14,10 +14,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from alexnet.model import lowering, parallel
-from alexnet.training import optim, steps
-from alexnet.model import network as model_lib
 from alexnet.config import ModelConfig, OptimConfig
+from alexnet.model import lowering, parallel
+from alexnet.model import network as model_lib
+from alexnet.training import optim, steps
 
 sliced_max = lowering.sliced_max
 reduce_window_max = lowering.reduce_window_max
@@ -32,7 +32,7 @@ def values_and_gradients(pool, x, window, stride):
 
 
 INPUTS = {
-    'normal': lambda key, shape: jax.random.normal(key, shape),
+    'normal': jax.random.normal,
     'relu': lambda key, shape: jax.nn.relu(jax.random.normal(key, shape)),  # ties at 0
     'few_values': lambda key, shape: jax.random.randint(key, shape, 0, 3).astype(jnp.float32),
 }
@@ -64,6 +64,7 @@ def _without_cpu(monkeypatch, *tables):
     monkeypatch.delitem(table, 'cpu', raising=False)
 
 
+@pytest.mark.integration
 def test_the_cpu_program_pools_with_slices_and_leaves_convolutions_to_xla():
   config = ModelConfig(num_classes=10, width=1 / 16, image_size=64, input_channels=1)
   net = parallel.ShardedAlexNet(config, parallel.make_mesh(1, 1, jax.devices()[:1]))
@@ -94,9 +95,10 @@ def _logits_and_gradients(config: ModelConfig, images, labels):
   return logits, grads
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize('compute_dtype', ['float32', 'bfloat16'])
-def test_sliced_pooling_leaves_the_network_logits_and_gradients_unchanged(monkeypatch,
-                                                                         compute_dtype):
+def test_sliced_pooling_leaves_the_network_logits_and_gradients_unchanged(
+    monkeypatch, compute_dtype):
   config = ModelConfig(num_classes=10, width=1 / 16, image_size=67, compute_dtype=compute_dtype)
   images = 50 * jax.random.normal(jax.random.key(1), (4, 67, 67, 3))
   labels = jnp.arange(4)
@@ -116,22 +118,24 @@ def test_sliced_pooling_leaves_the_network_logits_and_gradients_unchanged(monkey
   np.testing.assert_allclose(fast[0], plain[0], rtol=1e-2, atol=1e-3)
   for (path, a), b in leaves:
     scale = float(jnp.max(jnp.abs(b))) or 1.0
-    np.testing.assert_allclose(np.asarray(a) / scale, np.asarray(b) / scale, rtol=0, atol=2e-2,
-                               err_msg=jax.tree_util.keystr(path))
+    np.testing.assert_allclose(
+        np.asarray(a) / scale,
+        np.asarray(b) / scale, rtol=0, atol=2e-2, err_msg=jax.tree_util.keystr(path))
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize('layout', ['main job', 'paper'])
-def test_the_cpu_lowering_computes_what_xla_defaults_compute_to_float32_round_off(monkeypatch,
-                                                                                 layout):
+def test_the_cpu_lowering_computes_what_xla_defaults_compute_to_float32_round_off(
+    monkeypatch, layout):
   """The README's network (one grey channel, He init) and the paper's (three channels, its
   N(0, 0.01) init, LRN), small: logits and every parameter gradient of the CPU lowering
   against XLA's defaults (reduce_window pooling, YNNPACK convolutions)."""
   fields = dict(num_classes=10, width=1 / 16)
-  fields.update(image_size=64, input_channels=1, init='he') if layout == 'main job' else (
-      fields.update(image_size=67))
+  fields.update(image_size=64, input_channels=1,
+                init='he') if layout == 'main job' else (fields.update(image_size=67))
   config = ModelConfig(**fields)
-  images = jax.random.normal(jax.random.key(1), (8, config.image_size, config.image_size,
-                                                  config.input_channels))
+  images = jax.random.normal(jax.random.key(1),
+                             (8, config.image_size, config.image_size, config.input_channels))
   labels = jnp.arange(8) % 10
   project = _logits_and_gradients(config, images, labels)
   _without_cpu(monkeypatch, lowering.POOLING, lowering.COMPILER_OPTIONS)
@@ -141,15 +145,16 @@ def test_the_cpu_lowering_computes_what_xla_defaults_compute_to_float32_round_of
   for (path, a), b in zip(jax.tree_util.tree_leaves_with_path(project[1]),
                           jax.tree.leaves(defaults[1])):
     scale = float(jnp.max(jnp.abs(b))) or 1.0
-    np.testing.assert_allclose(np.asarray(a) / scale, np.asarray(b) / scale, rtol=0, atol=1e-5,
-                               err_msg=jax.tree_util.keystr(path))
+    np.testing.assert_allclose(
+        np.asarray(a) / scale,
+        np.asarray(b) / scale, rtol=0, atol=1e-5, err_msg=jax.tree_util.keystr(path))
 
 
 @pytest.mark.parametrize('size', [1, 2])
 def test_maps_smaller_than_the_window_pool_alike_in_both_lowerings(monkeypatch, size):
   """model.max_pool pads such maps with -inf before either lowering sees them."""
   x = jax.random.normal(jax.random.key(size), (2, size, size + 1, 3))
-  pool = lambda v, window, stride: model_lib.max_pool(v, window, stride)
+  pool = model_lib.max_pool
   fast, fast_grad = values_and_gradients(pool, x, 3, 2)
   _without_cpu(monkeypatch, lowering.POOLING)
   plain, plain_grad = values_and_gradients(pool, x, 3, 2)

@@ -9,15 +9,16 @@ import math
 import pathlib
 import re
 import runpy
+import warnings
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from alexnet.config import ModelConfig
 from alexnet.model import network as model_lib
 from alexnet.model import parallel
-from alexnet.config import ModelConfig
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TINY = dict(num_classes=10, width=1 / 16, image_size=67)
@@ -36,9 +37,9 @@ def paper_parameter_count(conv, fc, groups, num_classes=1000, pool5=6, conv1_in=
   c1, c2, c3, c4, c5 = conv
   f6, f7 = fc
   g2, g4, g5 = groups
-  weights = (11 * 11 * conv1_in * c1 + 5 * 5 * (c1 // g2) * c2 + 3 * 3 * c2 * c3
-             + 3 * 3 * (c3 // g4) * c4 + 3 * 3 * (c4 // g5) * c5
-             + pool5 * pool5 * c5 * f6 + f6 * f7 + f7 * num_classes)
+  weights = (11 * 11 * conv1_in * c1 + 5 * 5 * (c1 // g2) * c2 + 3 * 3 * c2 * c3 + 3 * 3 *
+             (c3 // g4) * c4 + 3 * 3 *
+             (c4 // g5) * c5 + pool5 * pool5 * c5 * f6 + f6 * f7 + f7 * num_classes)
   return weights + c1 + c2 + c3 + c4 + c5 + f6 + f7 + num_classes
 
 
@@ -70,8 +71,8 @@ def test_layer_output_sizes_agree_with_the_analytic_map_sizes():
 
 def test_224_input_pads_conv1_so_its_map_is_still_55():
   config = ModelConfig(image_size=224)
-  assert config.conv1_padding == (0, 3)
-  assert ModelConfig().conv1_padding == (0, 0)
+  assert model_lib.conv1_padding(config) == (0, 3)
+  assert model_lib.conv1_padding(ModelConfig()) == (0, 0)
   assert one_device_net(image_size=224).layer_outputs()['conv1'].shape[1:3] == (55, 55)
   assert parameter_count(one_device_net(image_size=224)) == 60_965_224
 
@@ -84,8 +85,8 @@ def test_one_tower_net_halves_conv1_to_conv4_and_keeps_conv5_and_the_fc_layers()
   assert params['fc7']['kernel'].shape == (4096, 4096)
   # Every input of every layer comes from the single tower: no kernel groups.
   assert params['conv2']['kernel'].shape == (5, 5, 48, 128)
-  assert parameter_count(net) == paper_parameter_count(
-      (48, 128, 192, 192, 256), (4096, 4096), (1, 1, 1))
+  assert parameter_count(net) == paper_parameter_count((48, 128, 192, 192, 256), (4096, 4096),
+                                                       (1, 1, 1))
 
 
 def test_two_towers_group_conv2_conv4_conv5_but_not_conv3():
@@ -101,8 +102,8 @@ def test_non_overlapping_pooling_keeps_the_map_sizes_and_parameter_count():
   outputs = net.layer_outputs()
   assert [outputs[name].shape[1] for name in ('pool1', 'pool2', 'pool5')] == [27, 13, 6]
   assert parameter_count(net) == 60_965_224
-  assert ModelConfig(overlapping_pool=False).pool_window == 2
-  assert ModelConfig().pool_window == 3
+  assert model_lib.pool_geometry(ModelConfig(overlapping_pool=False)) == (2, 2)
+  assert model_lib.pool_geometry(ModelConfig()) == (3, 2)
 
 
 def test_max_pool_windows_overlap_only_when_configured():
@@ -144,8 +145,8 @@ def test_lrn_equals_the_papers_formula_in_float64(groups, alpha_over_size):
   # Large activations and a large α so that the normalisation is far from the identity.
   x = 30 * jax.random.normal(jax.random.key(0), (2, 3, 3, 16))
   constants = dict(k=2.0, alpha=1e-3, beta=0.75)
-  ours = model_lib.local_response_norm(x, groups=groups, size=5,
-                                       alpha_over_size=alpha_over_size, **constants)
+  ours = model_lib.local_response_norm(x, groups=groups, size=5, alpha_over_size=alpha_over_size,
+                                       **constants)
   expected = lrn_reference(x, groups=groups, n=5, alpha_over_size=alpha_over_size, **constants)
   assert not np.allclose(expected, np.asarray(x) / 2 ** 0.75, rtol=1e-2)
   np.testing.assert_allclose(ours, expected, rtol=2e-6, atol=1e-6)
@@ -154,8 +155,8 @@ def test_lrn_equals_the_papers_formula_in_float64(groups, alpha_over_size):
 def test_lrn_window_does_not_cross_from_one_tower_into_the_other():
   x = jax.random.normal(jax.random.key(1), (1, 1, 1, 8))
   changed = x.at[..., 4].set(100.0)  # first channel of the second tower
-  lrn = lambda v: model_lib.local_response_norm(v, groups=2, k=2.0, size=5, alpha=1e-2,
-                                                beta=0.75, alpha_over_size=False)
+  lrn = lambda v: model_lib.local_response_norm(v, groups=2, k=2.0, size=5, alpha=1e-2, beta=0.75,
+                                                alpha_over_size=False)
   np.testing.assert_array_equal(lrn(x)[..., :4], lrn(changed)[..., :4])
   assert not np.allclose(lrn(x)[..., 5:], lrn(changed)[..., 5:])
 
@@ -170,14 +171,17 @@ def tiny_images(batch=4, size=67, seed=3):
   return jax.random.normal(jax.random.key(seed), (batch, size, size, 3))
 
 
+@pytest.mark.integration
 def test_lrn_switch_removes_only_the_normalisation():
   images = 50 * tiny_images()
   with_lrn, params = apply_tiny(dict(TINY, init='he'), images)
   without_lrn, _ = apply_tiny(dict(TINY, init='he', lrn=False), images, params=params)
-  assert parameter_count(one_device_net(**TINY, lrn=False)) == parameter_count(one_device_net(**TINY))
+  assert (parameter_count(one_device_net(**TINY,
+                                         lrn=False)) == parameter_count(one_device_net(**TINY)))
   assert not np.allclose(with_lrn, without_lrn)
 
 
+@pytest.mark.integration
 def test_lrn_conventions_differ_by_dividing_alpha_by_n():
   images = 50 * tiny_images()
   fields = dict(TINY, init='he')  # keeps the signal alive through the narrow net
@@ -188,6 +192,7 @@ def test_lrn_conventions_differ_by_dividing_alpha_by_n():
   np.testing.assert_allclose(caffe, same_as_caffe, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.integration
 def test_dropout_zeroes_about_half_of_fc6_and_fc7_and_only_in_training():
   net = one_device_net(**TINY)
   masks = net.dropout_masks(jax.random.key(7), 64)
@@ -205,6 +210,17 @@ def test_dropout_zeroes_about_half_of_fc6_and_fc7_and_only_in_training():
   np.testing.assert_array_equal(no_dropout, evaluation)
 
 
+def test_training_forward_pass_keeps_none_of_the_outputs_the_layers_sow():
+  """``apply`` runs the model under a capture of no variable type: ``Module.sow`` outside
+  any capture would add every layer's output to the model's state, and warns that it does."""
+  net = one_device_net(**TINY)
+  images = jax.ShapeDtypeStruct((2, 67, 67, 3), jnp.float32)
+  with warnings.catch_warnings():
+    warnings.simplefilter('error', DeprecationWarning)
+    jax.eval_shape(net.apply, net.abstract_params, images, jax.random.key(0))
+
+
+@pytest.mark.integration
 def test_paper_init_has_std_001_weights_and_unit_biases_on_conv2_conv4_conv5_fc6_fc7():
   params = one_device_net(num_classes=10, width=1 / 4).init(jax.random.key(0))
   for layer in model_lib.LAYERS:
@@ -213,6 +229,7 @@ def test_paper_init_has_std_001_weights_and_unit_biases_on_conv2_conv4_conv5_fc6
   assert abs(float(jnp.std(params['fc6']['kernel'])) - 0.01) < 2e-4
 
 
+@pytest.mark.integration
 def test_caffe_init_uses_std_0005_and_bias_01_on_fc6_and_fc7():
   params = one_device_net(num_classes=10, width=1 / 4, init='caffe').init(jax.random.key(0))
   assert abs(float(jnp.std(params['fc7']['kernel'])) - 0.005) < 1e-4
@@ -220,6 +237,7 @@ def test_caffe_init_uses_std_0005_and_bias_01_on_fc6_and_fc7():
   np.testing.assert_array_equal(params['conv3']['bias'], 0.0)
 
 
+@pytest.mark.integration
 def test_relu_network_is_positively_homogeneous_and_tanh_is_not():
   # With zero biases ('he' init) and no LRN, ReLU, max-pooling and the linear
   # layers all commute with a positive scale; tanh saturates.
@@ -234,6 +252,7 @@ def test_relu_network_is_positively_homogeneous_and_tanh_is_not():
   assert not np.allclose(tanh_doubled, 2 * tanh_logits, rtol=1e-2)
 
 
+@pytest.mark.integration
 def test_bfloat16_compute_keeps_float32_parameters_and_close_logits():
   images = tiny_images()
   full, params = apply_tiny(dict(TINY, init='he'), images)
@@ -245,6 +264,7 @@ def test_bfloat16_compute_keeps_float32_parameters_and_close_logits():
   assert not np.array_equal(half, full)
 
 
+@pytest.mark.integration
 def test_width_and_input_size_make_a_small_net_that_runs():
   fields = dict(num_classes=10, width=1 / 8, image_size=32, conv1_kernel=5, conv1_stride=1,
                 input_channels=1)
@@ -279,6 +299,7 @@ def test_model_defaults_are_the_paper_config():
   assert dataclasses.asdict(ModelConfig()) == paper.model.to_dict()
 
 
+@pytest.mark.integration
 def test_every_stage_of_the_forward_and_backward_pass_carries_its_name_for_profiles():
   """benchmarks/step_profile.py attributes XLA's operations by these named scopes."""
   config = ModelConfig(num_classes=10, width=1 / 16, image_size=67)

@@ -15,22 +15,32 @@ import pytest
 import processes
 from alexnet.run.workdir import Workdir
 
+# With test_slurm.py on one xdist worker: conftest's two_process_run is trained once.
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group('two_process_run')]
+
 PROGRAM = Path(__file__).parent / 'programs' / 'train_tiny_on_2x2_mesh.py'
 
 
 def run_processes(output: Path, count: int) -> None:
   env = {k: v for k, v in os.environ.items() if k != 'XLA_FLAGS'}  # devices set by the program
   port = processes.free_port()
-  commands = [[sys.executable, str(PROGRAM), '--output', str(output), '--process', str(i),
-               '--processes', str(count), '--port', str(port)] for i in range(count)]
-  running = [subprocess.Popen(c, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True) for c in commands]
+  commands = [[
+      sys.executable,
+      str(PROGRAM), '--output',
+      str(output), '--process',
+      str(i), '--processes',
+      str(count), '--port',
+      str(port)
+  ] for i in range(count)]
+  running = [
+      subprocess.Popen(c, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+      for c in commands
+  ]
   for process in running:
     log, _ = process.communicate(timeout=300)
     assert process.returncode == 0, log
 
 
-@pytest.mark.slow
 def test_two_processes_on_a_2x2_mesh_reach_the_parameters_of_one_process(tmp_path):
   run_processes(tmp_path / 'one.npz', count=1)
   run_processes(tmp_path / 'two.npz', count=2)
@@ -40,19 +50,19 @@ def test_two_processes_on_a_2x2_mesh_reach_the_parameters_of_one_process(tmp_pat
     np.testing.assert_allclose(two[name], one[name], rtol=1e-6, atol=1e-7, err_msg=name)
 
 
-@pytest.mark.slow
 def test_sigterm_to_one_of_two_processes_stops_both_at_the_same_step_and_they_resume(
     tmp_path, fashion_mnist, two_process_run):
   overrides = [*fashion_mnist, *processes.TWO_PROCESS_RUN]
   workdir = tmp_path / 'stopped'
   began = time.time_ns()
   pair = processes.start_trainers(workdir, overrides)
-  processes.signal_when(pair[1], lambda: processes.logged_step(workdir, began) >= 5,
-                        signal.SIGTERM)
+  processes.signal_when(pair[1], lambda: processes.logged_step(workdir, began) >= 5, signal.SIGTERM)
   signalled = f'SIGTERM sent to process 1 after step {processes.logged_step(workdir, began)}'
   outputs = processes.finish_trainers(pair, 128 + signal.SIGTERM, signalled)
-  steps = [re.findall(r'stopped at step (\d+)[^\n]* by SIGTERM; rerun the same command', output)
-           for output in outputs]
+  steps = [
+      re.findall(r'stopped at step (\d+)[^\n]* by SIGTERM; rerun the same command', output)
+      for output in outputs
+  ]
   assert steps[0] == steps[1] and len(steps[0]) == 1, (signalled, outputs)
   step = int(steps[0][0])
   assert all(f"stopped at step {step}, with the run's other processes, by SIGTERM" in output

@@ -6,6 +6,7 @@ import numpy as np
 import optax
 import pytest
 
+from alexnet.config import OptimConfig
 from alexnet.training import optim
 
 SGD = dict(learning_rate=0.01, momentum=0.9, weight_decay=5e-4, weight_decay_on_biases=False)
@@ -15,14 +16,18 @@ LEARNING_RATES = [0.01, 0.01, 0.01, 0.001, 0.001, 0.0001]
 
 def random_params_and_grads(steps):
   keys = jax.random.split(jax.random.key(0), 2 + steps)
-  params = {'conv1': {'kernel': jax.random.normal(keys[0], (3, 3, 2, 4)),
-                      'bias': jax.random.normal(keys[1], (4,))}}
+  params = {
+      'conv1': {
+          'kernel': jax.random.normal(keys[0], (3, 3, 2, 4)),
+          'bias': jax.random.normal(keys[1], (4,))
+      }
+  }
   grads = [jax.tree.map(lambda p, k=k: jax.random.normal(k, p.shape), params) for k in keys[2:]]
   return params, grads
 
 
 def run_optimizer(config, params, grads, learning_rates):
-  tx = optim.make_optimizer(config)
+  tx = optim.make_optimizer(OptimConfig(**config))
   state = tx.init(params)
   for g, lr in zip(grads, learning_rates):
     state.hyperparams['learning_rate'] = jnp.asarray(lr)
@@ -85,7 +90,7 @@ def test_the_two_rules_agree_at_a_constant_rate_and_differ_once_it_changes():
 
 
 def test_plateau_divides_by_ten_after_patience_evaluations_without_improvement():
-  plateau = optim.Plateau(patience=2)
+  plateau = optim.Plateau.of(OptimConfig(plateau_patience=2))
   errors = [0.9, 0.8, 0.8, 0.85, 0.7, 0.71, 0.72, 0.6, 0.6]
   divided = [plateau.update(e) for e in errors]
   # Evaluations 2-3 (0.8, 0.85) and 5-6 (0.71, 0.72) do not beat the best.
@@ -95,28 +100,28 @@ def test_plateau_divides_by_ten_after_patience_evaluations_without_improvement()
 
 
 def test_plateau_divides_at_most_three_times():
-  plateau = optim.Plateau(patience=1)
+  plateau = optim.Plateau.of(OptimConfig(plateau_patience=1))
   divided = [plateau.update(0.5) for _ in range(10)]
   assert sum(divided) == 3 and divided[:4] == [False, True, True, True]
   assert plateau.scale == pytest.approx(1e-3)
 
 
 def test_plateau_counts_only_improvements_larger_than_the_threshold():
-  plateau = optim.Plateau(patience=1, min_improvement=0.01)
+  plateau = optim.Plateau.of(OptimConfig(plateau_patience=1, plateau_min_improvement=0.01))
   assert [plateau.update(e) for e in (0.5, 0.495, 0.48)] == [False, True, False]
 
 
 def test_plateau_state_survives_a_round_trip_through_json():
   import json
-  plateau = optim.Plateau(patience=3)
+  plateau = optim.Plateau.of(OptimConfig(plateau_patience=3))
   for error in (0.9, 0.8, 0.85):
     plateau.update(error)
-  restored = optim.Plateau(patience=3)
+  restored = optim.Plateau.of(OptimConfig(plateau_patience=3))
   restored.load_state_dict(json.loads(json.dumps(plateau.state_dict())))
   assert restored == plateau
-  fresh = optim.Plateau(patience=3)
+  fresh = optim.Plateau.of(OptimConfig(plateau_patience=3))
   fresh.load_state_dict(json.loads(json.dumps(fresh.state_dict())))
-  assert fresh == optim.Plateau(patience=3)
+  assert fresh == optim.Plateau.of(OptimConfig(plateau_patience=3))
 
 
 @pytest.mark.parametrize('name, expected', [
@@ -125,15 +130,15 @@ def test_plateau_state_survives_a_round_trip_through_json():
     ('step', [0.1, 0.1, 0.01, 0.01]),
 ])
 def test_base_schedules(name, expected):
-  config = dict(learning_rate=0.1, schedule=name, step_epochs=2, step_factor=0.1,
-                warmup_epochs=0.0)
+  config = OptimConfig(learning_rate=0.1, schedule=name, step_epochs=2.0, step_factor=0.1,
+                       warmup_epochs=0.0)
   schedule = optim.base_schedule(config, steps_per_epoch=10, total_steps=40)
   np.testing.assert_allclose([schedule(s) for s in (0, 19, 20, 39)], expected, rtol=1e-6)
 
 
 def test_cosine_schedule_with_warmup_rises_linearly_then_decays_to_zero():
-  config = dict(learning_rate=0.1, schedule='cosine', step_epochs=1, step_factor=0.1,
-                warmup_epochs=1.0)
+  config = OptimConfig(learning_rate=0.1, schedule='cosine', step_epochs=1.0, step_factor=0.1,
+                       warmup_epochs=1.0)
   schedule = optim.base_schedule(config, steps_per_epoch=10, total_steps=50)
   assert float(schedule(0)) == 0.0
   assert float(schedule(5)) == pytest.approx(0.05)

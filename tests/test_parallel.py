@@ -10,16 +10,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from alexnet.config import ModelConfig, OptimConfig
 from alexnet.model import parallel
 from alexnet.training import optim, steps
-from alexnet.config import ModelConfig
 
 TWO_TOWER_MESHES = [(1, 1), (1, 2), (2, 2), (4, 2)]
 ONE_TOWER_MESHES = [(1, 1), (2, 1), (4, 1)]
 TINY = dict(num_classes=10, width=1 / 16, image_size=67, init='he')
 BATCH = 8
-SGD = dict(learning_rate=0.01, momentum=0.9, weight_decay=5e-4, weight_decay_on_biases=False,
-           update_rule='paper')
+SGD = OptimConfig()  # §5's SGD: rate 0.01, momentum 0.9, weight decay 5e-4 on weights
 
 
 def net_on(mesh_shape, **fields) -> parallel.ShardedAlexNet:
@@ -34,6 +33,7 @@ def tiny_batch(size=67):
 
 
 def loss_logits_and_gradients(net, params, batch, dropout_key):
+
   def loss_fn(params):
     logits = net.apply(params, batch['image'], dropout_key)
     return steps.cross_entropy(logits, batch['label']), logits
@@ -47,6 +47,7 @@ def assert_trees_close(actual, expected):
     np.testing.assert_allclose(a, e, rtol=2e-5, atol=2e-6 * max(1.0, np.abs(e).max()))
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize('training', [True, False], ids=['training', 'evaluation'])
 @pytest.mark.parametrize('towers, meshes', [(2, TWO_TOWER_MESHES), (1, ONE_TOWER_MESHES)],
                          ids=['two_towers', 'one_tower'])
@@ -61,13 +62,14 @@ def test_logits_loss_and_gradients_do_not_depend_on_the_mesh(towers, meshes, tra
       params = jax.device_get(net.init(jax.random.key(0)))
     sharded = jax.device_put(params, net.param_shardings)
     results.append(loss_logits_and_gradients(net, sharded, batch, dropout_key))
-  for shape, result in zip(meshes[1:], results[1:]):
+  for result in results[1:]:
     assert_trees_close(result, results[0])
   if training:  # dropout really was on: evaluation mode gives other logits
     evaluation = loss_logits_and_gradients(net, sharded, batch, None)
     assert not np.allclose(evaluation[1], results[-1][1])
 
 
+@pytest.mark.integration
 def test_initial_parameters_have_the_same_global_shapes_and_values_on_every_mesh():
   reference = jax.device_get(net_on((1, 1), **TINY).init(jax.random.key(0)))
   for shape in TWO_TOWER_MESHES[1:]:
@@ -81,6 +83,7 @@ def test_initial_parameters_have_the_same_global_shapes_and_values_on_every_mesh
     assert kernel.addressable_shards[0].data.shape[-1] == kernel.shape[-1] // 2 * towers_per_device
 
 
+@pytest.mark.integration
 def test_one_sgd_step_gives_the_same_new_parameters_on_every_mesh():
   batch = tiny_batch()
   new_params = []
@@ -134,9 +137,11 @@ def replica_groups(groups: str) -> set[frozenset[int]]:
 def mesh_axis_of(groups: str, mesh) -> str:
   """Which axis of the ('data', 'model') mesh a collective runs over."""
   positions = np.arange(mesh.devices.size).reshape(mesh.devices.shape)
-  along = {'model': {frozenset(row) for row in positions.tolist()},
-           'data': {frozenset(col) for col in positions.T.tolist()},
-           'both': {frozenset(positions.ravel().tolist())}}
+  along = {
+      'model': {frozenset(row) for row in positions.tolist()},
+      'data': {frozenset(col) for col in positions.T.tolist()},
+      'both': {frozenset(positions.ravel().tolist())}
+  }
   found = replica_groups(groups)
   for axis, expected in along.items():
     if found == expected:
@@ -155,6 +160,7 @@ def all_scalars(hlo_type: str) -> bool:
   return all(dims == '' for dims in re.findall(r'\[([\d,]*)\]', hlo_type))
 
 
+@pytest.mark.integration
 def test_compiled_train_step_exchanges_activations_only_where_the_papers_gpus_did():
   net = net_on((2, 2), **TINY)
   tx = optim.make_optimizer(SGD)
@@ -162,16 +168,21 @@ def test_compiled_train_step_exchanges_activations_only_where_the_papers_gpus_di
   batch = tiny_batch()
   hlo = steps.make_train_step(net, tx).lower(state, batch, 0.01).compile().as_text()
   collectives = [m.groupdict() for m in _COLLECTIVE.finditer(hlo)]
-  assert len(collectives) == len(re.findall(
-      r'\b(all-gather|reduce-scatter|all-reduce|all-to-all|collective-permute)(-start)?\(', hlo))
-  over = lambda axis, kind: [c for c in collectives
-                             if c['kind'] == kind and mesh_axis_of(c['groups'], net.mesh) == axis]
+  assert len(collectives) == len(
+      re.findall(
+          r'\b(all-gather|reduce-scatter|all-reduce|all-to-all|collective-permute)(-start)?\(',
+          hlo))
+  over = lambda axis, kind: [
+      c for c in collectives if c['kind'] == kind and mesh_axis_of(c['groups'], net.mesh) == axis
+  ]
 
   # Forward: the inputs of conv3, fc6, fc7 and fc8 gathered from both towers.
   outputs = net.layer_outputs(BATCH)  # per-device shapes: half the rows, one tower's channels
   both_towers = lambda name: (*outputs[name].shape[:-1], 2 * outputs[name].shape[-1])
-  inputs_of = {'conv3': both_towers('pool2'), 'fc6': both_towers('pool5'),
-               'fc7': both_towers('fc6'), 'fc8': both_towers('fc7')}
+  inputs_of = {
+      'conv3': both_towers('pool2'), 'fc6': both_towers('pool5'), 'fc7': both_towers('fc6'),
+      'fc8': both_towers('fc7')
+  }
   gathered = sorted(dims_of(c['result']) for c in over('model', 'all-gather'))
   assert gathered == sorted(inputs_of.values())
   # Backward: each gather's transpose hands every tower the summed gradients of its
@@ -189,19 +200,20 @@ def test_compiled_train_step_exchanges_activations_only_where_the_papers_gpus_di
 
 def test_model_axis_that_does_not_divide_the_towers_says_what_to_set():
   mesh = parallel.make_mesh(1, 3, jax.devices()[:3])
-  with pytest.raises(ValueError, match='mesh.model=1 .* or mesh.model=2'):
+  with pytest.raises(ValueError, match=r'mesh.model=1 .* or mesh.model=2'):
     parallel.ShardedAlexNet(ModelConfig(**TINY), mesh)
 
 
 def test_one_tower_net_on_a_model_axis_of_two_says_to_use_one():
-  with pytest.raises(ValueError, match='Set mesh.model=1'):
+  with pytest.raises(ValueError, match=r'Set mesh.model=1'):
     net_on((1, 2), towers=1, **TINY)
 
 
+@pytest.mark.integration
 def test_batch_not_divisible_by_the_data_axis_says_what_to_change():
   net = net_on((4, 2), **TINY)
   params = net.init(jax.random.key(0))
-  with pytest.raises(ValueError, match='batch of 6 images .* multiple of 4'):
+  with pytest.raises(ValueError, match=r'batch of 6 images .* multiple of 4'):
     net.apply(params, jnp.zeros((6, 67, 67, 3)))
 
 
@@ -213,6 +225,7 @@ def test_mesh_larger_than_the_devices_says_how_many_exist():
   assert parallel.mesh_for(towers=1).shape == {'data': 8, 'model': 1}
 
 
+@pytest.mark.integration
 def test_layer_activations_are_the_same_global_arrays_on_every_mesh():
   batch = tiny_batch()
   layers = ('pool2', 'fc7', 'fc8')
@@ -222,8 +235,8 @@ def test_layer_activations_are_the_same_global_arrays_on_every_mesh():
     net = net_on(shape, **TINY)
     params = jax.device_get(net.init(jax.random.key(0))) if params is None else params
     sharded = jax.device_put(params, net.param_shardings)
-    results.append(jax.device_get(jax.jit(net.activations, static_argnums=2)(
-        sharded, batch['image'], layers)))
+    results.append(
+        jax.device_get(jax.jit(net.activations, static_argnums=2)(sharded, batch['image'], layers)))
     logits = net.apply(sharded, batch['image'])
     np.testing.assert_allclose(results[-1]['fc8'], logits, rtol=1e-6)
   assert results[0]['fc7'].shape == (BATCH, 256) and results[0]['pool2'].shape[-1] == 16

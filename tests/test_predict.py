@@ -13,6 +13,9 @@ from PIL import Image
 from alexnet import predict, trained_run
 from tiny_run import ROOT, tiny_run  # noqa: F401 - the fixture
 
+# Commands and tools on the tiny run, trained once per xdist worker: all its users on one.
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group('tiny_run')]
+
 FASHION_MNIST_CLASSES = ('T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt',
                          'Sneaker', 'Bag', 'Ankle boot')
 LINE = re.compile(r'^  (\d\.\d{4})  (.+)$')
@@ -34,8 +37,8 @@ def images(tmp_path_factory) -> dict[str, str]:
 
 def run_predict(workdir, *paths) -> subprocess.CompletedProcess:
   env = {**os.environ, 'XLA_FLAGS': '--xla_force_host_platform_device_count=1'}
-  return subprocess.run([sys.executable, '-m', 'alexnet.predict', f'--workdir={workdir}',
-                         *paths], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+  return subprocess.run([sys.executable, '-m', 'alexnet.predict', f'--workdir={workdir}', *paths],
+                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
 
 @pytest.fixture(scope='module')
@@ -71,7 +74,8 @@ def test_a_real_jpeg_gets_five_distinct_classes_whose_probabilities_sum_to_at_mo
   assert 0 < sum(probabilities) <= 1 + 5e-4  # printed to 4 decimals
   # The same numbers as the library computes (the run's 10 crops, softmax averaged).
   run = trained_run.load_run(tiny_run)
-  expected = predict.predict(run, predict.load_image(images['photo'], run, crops=10)[None],
+  expected = predict.predict(run,
+                             predict.load_image(images['photo'], run, crops=10)[None],
                              FASHION_MNIST_CLASSES, [images['photo']])[0]
   assert names == [name for name, _ in expected.classes]
   np.testing.assert_allclose(probabilities, [p for _, p in expected.classes], atol=6e-5)
@@ -93,7 +97,7 @@ def test_load_image_refuses_an_empty_file_and_a_directory(tiny_run, tmp_path):
   run = trained_run.load_run(tiny_run)
   empty = tmp_path / 'empty.png'
   empty.write_bytes(b'')
-  with pytest.raises(predict.ImageError, match='empty.png: the file is empty'):
+  with pytest.raises(predict.ImageError, match=r'empty.png: the file is empty'):
     predict.load_image(empty, run, crops=1)
   with pytest.raises(predict.ImageError, match='cannot be read'):
     predict.load_image(tmp_path, run, crops=1)
@@ -104,6 +108,6 @@ def test_a_photo_of_ninety_megapixels_opens_in_a_command_without_pils_bomb_warni
   Image.new('L', (10_000, 9_000)).save(photo)  # above PIL's warning (89 MP), below its error
   opens = ('from PIL import Image; from alexnet import cli; '
            f'cli.run(lambda argv: print(Image.open({str(photo)!r}).size))')
-  result = subprocess.run([sys.executable, '-c', opens], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)
+  result = subprocess.run([sys.executable, '-c', opens], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
   assert (result.returncode, result.stdout, result.stderr) == (0, '(10000, 9000)\n', '')

@@ -26,15 +26,17 @@ SCRIPT = processes.ROOT / 'slurm' / 'train.sbatch'
 # Each task one CPU device, as in the two-process run it is compared with.
 JOB_ENV = {'XLA_FLAGS': '--xla_force_host_platform_device_count=1', 'TF_CPP_MIN_LOG_LEVEL': '1'}
 
-pytestmark = pytest.mark.slow
+# One SLURM cluster, on one xdist worker, with test_multiprocess.py: conftest's two_process_run
+# is trained once.
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group('two_process_run')]
 
 
 @pytest.fixture(scope='module')
 def slurm() -> Iterator[slurm_cluster.Cluster]:
   missing = slurm_cluster.missing_programs()
   why = (f'SLURM is not installed here (missing: {", ".join(missing)}); the README\'s test '
-         'command installs it' if missing else
-         'the SLURM tests start its daemons as root' if os.geteuid() != 0 else None)
+         'command installs it'
+         if missing else 'the SLURM tests start its daemons as root' if os.geteuid() != 0 else None)
   if why:
     if os.environ.get('CI') == 'true':
       pytest.fail(why)
@@ -67,8 +69,9 @@ def ended(slurm, tmp_path: Path, job: int, state: str, restarts: int) -> dict[st
 def stops_and_resumptions(log: str) -> list[tuple[str, int]]:
   """('stopped', N) and ('resumed', N) in the order the trainer printed them (every process
   prints its stop; once each here)."""
-  found = re.finditer(r'(stopped) (?:at step |before training began \(at step )(\d+)'
-                      r'|(resumed) at step (\d+)', log)
+  found = re.finditer(
+      r'(stopped) (?:at step |before training began \(at step )(\d+)'
+      r'|(resumed) at step (\d+)', log)
   events = [(m[1] or m[3], int(m[2] or m[4])) for m in found]
   return [event for i, event in enumerate(events) if i == 0 or event != events[i - 1]]
 

@@ -8,7 +8,7 @@ import pytest
 from tiny_run import ROOT
 
 sys.path.insert(0, str(ROOT / 'experiments'))
-import stats  # noqa: E402
+import stats
 
 
 def test_a_mean_difference_is_paired_by_seed_with_a_t_interval_and_p():
@@ -40,16 +40,18 @@ def test_holm_multiplies_the_smallest_p_by_the_family_size_and_keeps_the_order()
   assert stats.holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])
 
 
-@pytest.mark.parametrize('low, high, p, paper, expected', [
-    (+0.5, +3.0, 0.01, 1.4, stats.REPRODUCED),  # the paper's figure inside, 0 excluded
-    (+2.0, +4.0, 0.01, 1.4, stats.REPRODUCED),  # larger than the paper's
-    (-3.0, -0.5, 0.01, 1.4, stats.CONTRADICTED),
-    (+0.1, +0.9, 0.01, 1.4, stats.SMALLER),  # an effect, but below the paper's
-    (-0.5, +0.9, 0.30, 1.4, stats.SMALLER),  # no effect ruled out, the paper's size ruled out
-    (-0.5, +3.0, 0.30, 1.4, stats.INCONCLUSIVE),  # both 0 and the paper's figure inside
-    (-0.5, +3.0, 0.30, None, stats.INCONCLUSIVE),
-    (+0.5, +3.0, 0.10, None, stats.INCONCLUSIVE),  # the interval excludes 0, the family's p not
-])
+@pytest.mark.parametrize(
+    'low, high, p, paper, expected',
+    [
+        (+0.5, +3.0, 0.01, 1.4, stats.REPRODUCED),  # the paper's figure inside, 0 excluded
+        (+2.0, +4.0, 0.01, 1.4, stats.REPRODUCED),  # larger than the paper's
+        (-3.0, -0.5, 0.01, 1.4, stats.CONTRADICTED),
+        (+0.1, +0.9, 0.01, 1.4, stats.SMALLER),  # an effect, but below the paper's
+        (-0.5, +0.9, 0.30, 1.4, stats.SMALLER),  # no effect ruled out, the paper's size ruled out
+        (-0.5, +3.0, 0.30, 1.4, stats.INCONCLUSIVE),  # both 0 and the paper's figure inside
+        (-0.5, +3.0, 0.30, None, stats.INCONCLUSIVE),
+        (+0.5, +3.0, 0.10, None, stats.INCONCLUSIVE),  # the interval excludes 0, the family's p not
+    ])
 def test_the_verdict_follows_the_interval_the_adjusted_p_and_the_papers_figure(
     low, high, p, paper, expected):
   estimate = stats.Estimate((low + high) / 2, low, high, p)

@@ -28,29 +28,32 @@ def _python_files() -> list[Path]:
 
 
 @pytest.mark.parametrize('path', _python_files(), ids=lambda p: str(p.relative_to(ROOT)))
-def test_tensorflow_is_imported_only_after_the_settings_of_alexnet_tf_process(path):
-  if path == ROOT / 'src' / 'alexnet' / 'data' / 'tf_process.py':
+def test_tensorflow_is_imported_only_after_the_settings_of_alexnet_tensorflow_import(path):
+  if path == ROOT / 'src' / 'alexnet' / 'data' / 'tensorflow_import.py':
     return
   imports = _imported_modules(ast.parse(path.read_text()))
-  first_tf = next((line for line, module in imports if module.split('.')[0] in _TENSORFLOW),
-                  None)
+  first_tf = next((line for line, module in imports if module.split('.')[0] in _TENSORFLOW), None)
   if first_tf is None:
     return
-  settings = [line for line, module in imports if module == 'alexnet.data.tf_process']
+  settings = [line for line, module in imports if module == 'alexnet.data.tensorflow_import']
   assert settings and settings[0] < first_tf, (
-      f'{path.relative_to(ROOT)}:{first_tf} imports TensorFlow before alexnet.data.tf_process, whose '
-      'settings (log level, no GPU for TensorFlow) must come first')
+      f'{path.relative_to(ROOT)}:{first_tf} imports TensorFlow before '
+      'alexnet.data.tensorflow_import, whose settings (log level, no GPU for TensorFlow) must '
+      'come first')
 
 
+@pytest.mark.integration
 def test_the_tools_do_not_import_the_training_loop():
   """Nor its logging (tensorboardX); tqdm is not asked about, as TFDS imports it too."""
-  modules = ['alexnet.evaluate', 'alexnet.predict', 'alexnet.export', 'alexnet.trained_run',
-             'alexnet.summary']
-  loaded = subprocess.run(
-      [sys.executable, '-c', f'import sys; import {", ".join(modules)}; '
-       "print(' '.join(m for m in ('alexnet.training.trainer', 'alexnet.training.metrics', 'tensorboardX') "
-       'if m in sys.modules))'],
-      cwd=ROOT, capture_output=True, text=True, timeout=300, check=True).stdout.split()
+  modules = [
+      'alexnet.evaluate', 'alexnet.predict', 'alexnet.export', 'alexnet.trained_run',
+      'alexnet.summary'
+  ]
+  loaded = subprocess.run([
+      sys.executable, '-c', f'import sys; import {", ".join(modules)}; '
+      "print(' '.join(m for m in ('alexnet.training.trainer', 'alexnet.training.metrics', "
+      "'tensorboardX') if m in sys.modules))"
+  ], cwd=ROOT, capture_output=True, text=True, timeout=300, check=True).stdout.split()
   assert loaded == []
 
 
@@ -104,6 +107,7 @@ def test_errors_is_a_leaf_and_the_config_rests_on_it_alone():
   assert graph['alexnet.config'] == {'alexnet.errors'}
 
 
+@pytest.mark.integration
 def test_loading_every_config_file_imports_no_jax():
   """A config is data: reading one (a tool that lists runs, a SLURM script) needs no JAX."""
   files = sorted(str(p) for p in (ROOT / 'configs').rglob('*.py'))
@@ -111,8 +115,8 @@ def test_loading_every_config_file_imports_no_jax():
            f'for path in {files!r}:\n'
            "  runpy.run_path(path)['get_config']()\n"
            "print(' '.join(m for m in ('jax', 'flax', 'optax') if m in sys.modules))")
-  loaded = subprocess.run([sys.executable, '-c', loads], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300, check=True).stdout.split()
+  loaded = subprocess.run([sys.executable, '-c', loads], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300, check=True).stdout.split()
   assert loaded == []
 
 
@@ -159,5 +163,5 @@ def test_every_folder_of_the_package_is_a_package_an_install_finds():
   """Without __init__.py a folder imports from a checkout (a namespace package) but
   setuptools' find leaves it out of an installed wheel."""
   folders = {path.parent for path in PACKAGE.rglob('*.py')}
-  assert sorted(str(f.relative_to(PACKAGE)) for f in folders
-                if not (f / '__init__.py').exists()) == []
+  assert sorted(
+      str(f.relative_to(PACKAGE)) for f in folders if not (f / '__init__.py').exists()) == []

@@ -11,11 +11,11 @@ import fake_data
 from tiny_run import ROOT
 
 sys.path.insert(0, str(ROOT / 'experiments'))
-import ablations  # noqa: E402
-import plan  # noqa: E402
-import runner  # noqa: E402
-import stats  # noqa: E402
-import study  # noqa: E402
+import ablations
+import plan
+import runner
+import stats
+import study
 
 
 def test_every_claim_names_a_regime_arms_it_runs_and_an_outcome_there_is():
@@ -54,9 +54,11 @@ def write_run(record_dir, final_error: float | None) -> None:
   if final_error is None:
     (record_dir / runner.FAILURE_FILE).write_text('The loss became NaN at step 3\n')
   else:
-    metrics.append({'step': 20, 'final_top1_error': final_error, 'final_loss': 0.3,
-                    'final_centre_top1_error': final_error + 0.01,
-                    'final_train_top1_error': 0.05, 'final_crops': 10})
+    metrics.append({
+        'step': 20, 'final_top1_error': final_error, 'final_loss': 0.3,
+        'final_centre_top1_error': final_error + 0.01, 'final_train_top1_error': 0.05,
+        'final_crops': 10
+    })
   (record_dir / 'metrics.jsonl').write_text(''.join(json.dumps(m) + '\n' for m in metrics))
 
 
@@ -69,8 +71,7 @@ def test_a_diverged_run_counts_as_chance_and_turns_the_claim_to_the_median(tmp_p
   assert judged.diverged == 1 and judged.pairs == 3
   # centre-crop differences +2, +2 and 90 − 11 = +79 points: the median, not the mean
   assert judged.estimate.value == pytest.approx(2.0)
-  assert judged.estimate.p == stats.median_difference([0.13, 0.14, 0.9],
-                                                      [0.11, 0.12, 0.11]).p
+  assert judged.estimate.p == stats.median_difference([0.13, 0.14, 0.9], [0.11, 0.12, 0.11]).p
 
 
 def test_the_verdicts_leave_out_a_regime_until_every_one_of_its_runs_has_ended(tmp_path):
@@ -86,9 +87,9 @@ def test_the_verdicts_leave_out_a_regime_until_every_one_of_its_runs_has_ended(t
 
 
 def test_holm_runs_over_the_primary_claims_only_and_secondary_ones_get_no_verdict():
+
   def judged(p: float, primary: bool = True) -> study.Judged:
-    claim = plan.Claim('c', 'lrn', 'no_lrn', 'base', 'centre', 'mean', None, 'q',
-                       primary=primary)
+    claim = plan.Claim('c', 'lrn', 'no_lrn', 'base', 'centre', 'mean', None, 'q', primary=primary)
     return study.Judged(claim, stats.Estimate(3.0, 1.0, 5.0, p), diverged=0, pairs=3)
 
   result = study.judge([judged(0.01), judged(0.02), judged(0.001, primary=False)])
@@ -112,8 +113,9 @@ def write_logs(record_dir, train_errors, eval_errors=(), failed=False, loss=1.0)
   """A Figure 1-style record: training errors every 5 steps, validation errors every 10."""
   record_dir.mkdir(parents=True)
   (record_dir / 'config.json').write_text(json.dumps({'train': {'num_steps': 100}}))
-  metrics = [{'step': 5 * (i + 1), 'loss': loss, 'train_top1_error': e}
-             for i, e in enumerate(train_errors)]
+  metrics = [
+      {'step': 5 * (i + 1), 'loss': loss, 'train_top1_error': e} for i, e in enumerate(train_errors)
+  ]
   metrics += [{'step': 10 * (i + 1), 'eval_top1_error': e} for i, e in enumerate(eval_errors)]
   (record_dir / 'metrics.jsonl').write_text(''.join(json.dumps(m) + '\n' for m in metrics))
   if failed:
@@ -133,19 +135,18 @@ def test_a_target_not_reached_or_a_diverged_run_counts_as_twice_the_runs_length(
   assert math.isnan(study.outcome_of(tmp_path / 'short', 'loss@20'))
 
 
-def test_each_arm_gets_its_lowest_scoring_rate_and_a_rate_that_diverged_is_never_chosen(
-    tmp_path):
+def test_each_arm_gets_its_lowest_scoring_rate_and_a_rate_that_diverged_is_never_chosen(tmp_path):
   regime = plan.Regime('r', 'configs/fashion_mnist.py:smoke', ('tanh',), seeds=(2,),
                        selection_seeds=(0, 1), rates=(0.01, 0.1, 1.0), rate_per_arm=True,
                        choose_by='loss@25')
   places = study.Places(tmp_path, tmp_path / 'workdirs')
-  losses = {('base', 0.01): 1.0, ('base', 0.1): 0.5, ('base', 1.0): 2.0,
-            ('tanh', 0.01): 0.9, ('tanh', 0.1): 0.3, ('tanh', 1.0): 0.6}
+  losses = {('base', 0.01): 1.0, ('base', 0.1): 0.5, ('base', 1.0): 2.0, ('tanh', 0.01): 0.9,
+            ('tanh', 0.1): 0.3, ('tanh', 1.0): 0.6}
   for (arm, rate), loss in losses.items():
     for seed in (0, 1):
       diverged = arm == 'base' and rate == 0.1 and seed == 1
-      write_logs(tmp_path / 'r' / 'sweep' / 'runs' / f'{arm}_lr{rate:g}' / f'seed{seed}',
-                 [0.5] * 5, failed=diverged, loss=loss)
+      write_logs(tmp_path / 'r' / 'sweep' / 'runs' / f'{arm}_lr{rate:g}' / f'seed{seed}', [0.5] * 5,
+                 failed=diverged, loss=loss)
   scores = study.sweep_scores(regime, places)
   assert scores['base'] == {0.01: 1.0, 0.1: math.inf, 1.0: 2.0}
   assert study.chosen_rates(regime, places) == {'base': 0.01, 'tanh': 0.1}
@@ -185,7 +186,7 @@ def test_a_collapse_is_a_rise_above_half_after_the_run_had_learnt(tmp_path):
   assert study.outcome_of(tmp_path / 'slow_start', 'collapsed') == 0.0
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 @pytest.mark.filterwarnings('ignore:the load_module:DeprecationWarning')  # ml_collections
 def test_a_regime_chooses_each_arms_rate_reuses_the_selection_runs_and_draws_figure_1(
     tmp_path, monkeypatch):
@@ -194,22 +195,22 @@ def test_a_regime_chooses_each_arms_rate_reuses_the_selection_runs_and_draws_fig
   fake_data.write_fashion_mnist_idx(str(tmp_path / 'manual'), train=512, test=40)
   monkeypatch.chdir(ROOT)
   monkeypatch.setenv('XLA_FLAGS', '--xla_force_host_platform_device_count=1')
-  regime = plan.Regime('figure1_smoke', 'configs/fashion_mnist.py:smoke', ('tanh',),
-                       seeds=(0, 1), rates=(0.01, 1.0), rate_per_arm=True,
-                       choose_by='train_steps@0.85')
-  places = study.Places(tmp_path / 'out', tmp_path / 'workdirs', (
-      f'--config.data.data_dir={tmp_path / "tfds"}',
-      f'--config.data.manual_dir={tmp_path / "manual"}', '--config.train.num_steps=8',
-      '--config.data.eval_split=test[:20]', '--config.data.test_split=test[20:]',
-      '--config.data.train_eval_split=train[:64]'))
+  regime = plan.Regime('figure1_smoke', 'configs/fashion_mnist.py:smoke', ('tanh',), seeds=(0, 1),
+                       rates=(0.01, 1.0), rate_per_arm=True, choose_by='train_steps@0.85')
+  places = study.Places(tmp_path / 'out', tmp_path / 'workdirs',
+                        (f'--config.data.data_dir={tmp_path / "tfds"}',
+                         f'--config.data.manual_dir={tmp_path / "manual"}',
+                         '--config.train.num_steps=8', '--config.data.eval_split=test[:20]',
+                         '--config.data.test_split=test[20:]',
+                         '--config.data.train_eval_split=train[:64]'))
   monkeypatch.setattr(study, 'REGIMES', (regime,))
 
   study.run_regime(regime, places, 'the test')
 
   rates = study.chosen_rates(regime, places)
   assert set(rates) == {'base', 'tanh'} and set(rates.values()) <= {0.01, 1.0}
-  trained = sorted(p.parent.name + '/' + p.name
-                   for p in (tmp_path / 'workdirs' / regime.name).glob('*/seed*'))
+  trained = sorted(
+      p.parent.name + '/' + p.name for p in (tmp_path / 'workdirs' / regime.name).glob('*/seed*'))
   assert trained == ['base/seed1', 'tanh/seed1']  # seed 0 of each arm is its selection run
   out = places.out / regime.name
   for arm in ('base', 'tanh'):

@@ -4,6 +4,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.integration
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -24,8 +28,10 @@ def test_paper_summary_shows_the_papers_shapes_placement_exchanges_and_total():
   assert '55×55×96' in row(table, 'conv1') and '6×6×256' in row(table, 'pool5')
   assert 'tower 1 → device 0, tower 2 → device 1' in row(table, 'conv2')
   assert 'replicated' in row(table, 'fc8')
-  exchanged = [name for name in ('conv1', 'conv2', 'conv3', 'conv4', 'conv5', 'fc6', 'fc7', 'fc8')
-               if 'exchange' in row(table, name)]
+  exchanged = [
+      name for name in ('conv1', 'conv2', 'conv3', 'conv4', 'conv5', 'fc6', 'fc7', 'fc8')
+      if 'exchange' in row(table, name)
+  ]
   assert exchanged == ['conv3', 'fc6', 'fc7', 'fc8']
 
 

@@ -3,14 +3,14 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
+from alexnet.config import ModelConfig, OptimConfig
 from alexnet.model import parallel
 from alexnet.training import optim, steps
-from alexnet.config import ModelConfig
 
 TINY = ModelConfig(num_classes=10, width=1 / 16, image_size=35, init='he')
-SGD = dict(learning_rate=0.01, momentum=0.9, weight_decay=5e-4, weight_decay_on_biases=False,
-           update_rule='paper')
+SGD = OptimConfig()  # §5's SGD: rate 0.01, momentum 0.9, weight decay 5e-4 on weights
 
 
 def tiny_setup():
@@ -26,6 +26,7 @@ def batch(seed, poison=False):
   return dict(image=jnp.asarray(images), label=jnp.arange(4) % 10)
 
 
+@pytest.mark.integration
 def test_a_nonfinite_step_records_its_step_and_freezes_the_parameters_from_then_on():
   _, _, state, train_step = tiny_setup()
   state, _ = train_step(state, batch(0), 0.01)
@@ -49,6 +50,7 @@ def test_top_k_errors_agree_with_sorting():
     np.testing.assert_array_equal(steps.top_k_errors(scores, labels, k), expected)
 
 
+@pytest.mark.integration
 def test_eval_step_averages_the_softmax_of_the_crops_and_ignores_padding_rows():
   net, _, state, _ = tiny_setup()
   images = jax.random.normal(jax.random.key(3), (4, 10, 35, 35, 3))

@@ -4,13 +4,13 @@
 
 §4.1's colour noise needs colour: Fashion-MNIST is grey, so this regime trains on the
 eleven-photograph folder of experiments/colour_patches.py with configs/colour_patches.py's
-training (two towers, 15 epochs of 6,600 patches) and the study's width, 1/8. In the earlier study one of five
-no-noise runs collapsed at the peak rate (validation error 34 % → 90 %), and five seeds
-could say nothing. Here both arms warm up for 2 epochs; ten seeds; the statistic is the
-median paired difference with Wilcoxon's test, declared before the runs, and the collapses
-are counted. The folder has three splits from disjoint pixels: training patches (the top
-three quarters of each picture), validation (bottom quarter, left half: watched during
-training), test (bottom quarter, right half: read once, at the end).
+training (two towers, 15 epochs of 6,600 patches) and the study's width, 1/8. In the
+earlier study one of five no-noise runs collapsed at the peak rate (validation error
+34 % → 90 %), and five seeds could say nothing. Here both arms warm up for 2 epochs; ten
+seeds; the statistic is the median paired difference with Wilcoxon's test, declared before
+the runs, and the collapses are counted. The folder has three splits from disjoint pixels:
+training patches (the top three quarters of each picture), validation (bottom quarter, left
+half: watched during training), test (bottom quarter, right half: read once, at the end).
 """
 
 import pathlib

@@ -22,7 +22,7 @@ import sys
 import threading
 import traceback
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from absl import app, flags
@@ -36,8 +36,8 @@ _CHECKPOINT_LIBRARIES = (f'{os.sep}orbax{os.sep}', f'{os.sep}tensorstore{os.sep}
 _EXPECTED_WARNINGS = (
     # TFDS, each time a builder is made with a config of its own (this project's ImageNet
     # and image-folder builders always are).
-    (os.path.join('tensorflow_datasets', 'core', 'dataset_builder.py'),
-     'Using custom data configuration'),
+    (os.path.join('tensorflow_datasets', 'core',
+                  'dataset_builder.py'), 'Using custom data configuration'),
     # TFDS, when asked whether a dataset not yet prepared is prepared (twice before every
     # first preparation).
     (os.path.join('tensorflow_datasets', 'core', 'utils', 'file_utils.py'), 'Variant folder '),
@@ -65,8 +65,8 @@ class _HideCheckpointLibraryErrors(logging.Filter):
     if record.name != 'asyncio':
       return True
     failed = record.exc_info[1] if record.exc_info else None
-    return not (any(p in record.getMessage() for p in _CHECKPOINT_LIBRARIES)
-                or (failed is not None and errors.disk_full_in(failed)))
+    return not (any(p in record.getMessage() for p in _CHECKPOINT_LIBRARIES) or
+                (failed is not None and errors.disk_full_in(failed)))
 
 
 _failure_reported = threading.Event()
@@ -89,8 +89,8 @@ def _report_failures_once() -> None:
     # tensorstore completes the writes of a save orbax abandoned (its disk filled up) into
     # the save's event loop, already closed: asyncio then raises this, in tensorstore's threads.
     late_callback = isinstance(error, RuntimeError) and str(error) == 'Event loop is closed'
-    return _failure_reported.is_set() or late_callback or (
-        error is not None and errors.disk_full_in(error))
+    return _failure_reported.is_set() or late_callback or (error is not None
+                                                           and errors.disk_full_in(error))
 
   def quiet_thread_failure(args) -> None:
     if not secondary(args.exc_value):
@@ -130,7 +130,7 @@ def reported(main: Callable[[Sequence[str]], None]) -> Callable[[Sequence[str]],
     except KeyboardInterrupt:  # a tool (not the trainer, which stops cleanly) was interrupted
       print('interrupted', file=sys.stderr)
       sys.exit(130)
-    except Exception as error:  # noqa: BLE001 - sorted into known failures and bugs below
+    except Exception as error:  # sorted into known failures and bugs below
       status = errors.exit_status(error)
       if status is None:
         raise
@@ -145,14 +145,95 @@ def reported(main: Callable[[Sequence[str]], None]) -> Callable[[Sequence[str]],
   return wrapped
 
 
+def check_override_names(args: Iterable[str]) -> None:
+  """Refuses a ``--config.<name>=…`` command-line override of a field that does not exist."""
+  names = config.field_names()
+  for arg in args:
+    for prefix in ('--config.', '--noconfig.'):
+      if arg.startswith(prefix):
+        name = arg[len(prefix):].split('=', 1)[0]
+        if name not in names:
+          raise config.ConfigError(f'config field {name} (given as {arg}) does not exist'
+                                   f'{errors.did_you_mean(name, names)}.')
+
+
+class ConfigFileError(errors.UsageError, ValueError):
+  """A ``--config`` file that cannot be loaded: missing, not Python, or ``get_config`` raised."""
+
+  @classmethod
+  def from_loading(cls, error: BaseException, files: Iterable[Path]) -> ConfigFileError:
+    """What went wrong in one of ``files`` while it was loaded, and on which line, as one line.
+
+    ``error`` may wrap the file's own exception (absl and ml_collections re-raise it with
+    the traceback as text): the outermost one raised through the file is the one said.
+    """
+    if isinstance(error, SyntaxError) and error.filename:
+      return cls(f'the config file {error.filename} is not valid Python: line {error.lineno}: '
+                 f'{error.msg}.')
+    paths = {str(path.resolve()) for path in files}
+    for raised in _chain(error):
+      lines = [
+          frame for frame in traceback.extract_tb(raised.__traceback__)
+          if str(Path(frame.filename).resolve()) in paths
+      ]
+      if lines:
+        message = ' '.join(str(raised).split())
+        return cls(f'the config file cannot be loaded: {type(raised).__name__} at '
+                   f'{lines[-1].filename}:{lines[-1].lineno}{": " + message if message else ""}.')
+    return cls(f'the config file cannot be loaded: {type(error).__name__}: '
+               f'{" ".join(str(error).split())}.')
+
+
+def _chain(error: BaseException | None) -> Iterator[BaseException]:
+  """``error`` and the exceptions it was raised from, outermost first."""
+  while error is not None:
+    yield error
+    error = error.__cause__ or error.__context__
+
+
+def parse_config_flags(flag_values, argv: list[str]) -> list[str]:
+  """``flag_values(argv)``, with the config's mistakes said in one line, where ml_collections
+  gives a traceback: a misspelt override (ConfigError naming the nearest field), a
+  ``--config`` file that is missing (for ml_collections, only once the config is first used),
+  not Python, or whose ``get_config`` raises (ConfigFileError naming it)."""
+  check_override_names(argv[1:])
+  files = _config_files(flag_values, argv)
+  for name, path in files:
+    if not path.is_file():
+      raise ConfigFileError(f'the config file {path} (--{name}) '
+                            f'{"is not a file" if path.exists() else "does not exist"}.')
+  paths = [path for _, path in files]
+  try:
+    return flag_values(argv)
+  except flags.Error as error:  # absl keeps a ValueError or TypeError of get_config as text
+    if 'Error whilst parsing config file' not in str(error):
+      raise
+    raise ConfigFileError.from_loading(error, paths) from error
+  except Exception as error:
+    raise ConfigFileError.from_loading(error, paths) from error
+
+
+def _config_files(flag_values, argv: list[str]) -> list[tuple[str, Path]]:
+  """(flag name, file) of each config-file flag given in ``argv`` (``path[:variant]``)."""
+  names = [name for name in flag_values if hasattr(type(flag_values[name]), 'config_filename')]
+  files = []
+  for i, arg in enumerate(argv):
+    for name in names:
+      if arg.startswith(f'--{name}='):
+        files.append((name, Path(arg.split('=', 1)[1].split(':', 1)[0])))
+      elif arg == f'--{name}' and i + 1 < len(argv):
+        files.append((name, Path(argv[i + 1].split(':', 1)[0])))
+  return files
+
+
 def parse_flags(argv: Sequence[str]) -> list[str]:
   """absl's flag parsing, with a wrong flag or value as one line and exit status 2.
 
   The config's own mistakes (a misspelt ``--config.<section>.<field>``, a config file that
-  cannot be loaded) are found by :func:`alexnet.config.parse_flags`.
+  cannot be loaded) are found by :func:`parse_config_flags`.
   """
   try:
-    return config.parse_flags(flags.FLAGS, argv)
+    return parse_config_flags(flags.FLAGS, argv)
   except (errors.UsageError, flags.Error) as error:
     if errors.show_tracebacks():
       traceback.print_exc()

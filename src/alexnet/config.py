@@ -1,15 +1,13 @@
 """Every field of a run's config: its default (the paper's value), its check, its rule on resume.
 
-A run's config is an ``ml_collections.ConfigDict`` with a top-level ``seed`` and the sections
-``model``, ``mesh``, ``data``, ``optim`` and ``train``. Each section is described here by a
-frozen dataclass: its fields are the only ones that exist, their defaults are the paper's
-values (section numbers § cite Krizhevsky, Sutskever and Hinton, NIPS 2012) and
-``__post_init__`` checks the values. ``paper_config()`` is the paper's run, which the
-files in ``configs/`` start from and override.
+A run's config is an ``ml_collections.ConfigDict`` with a ``seed`` and the sections ``model``,
+``mesh``, ``data``, ``optim`` and ``train``, each a frozen dataclass here: its fields are the
+only ones, their defaults the paper's values (§ cites Krizhevsky, Sutskever and Hinton, NIPS
+2012), ``__post_init__`` checks them. The files in ``configs/`` override ``paper_config()``.
 
-:func:`validate` refuses, before any work, a field that does not exist (naming the
-nearest one that does), a value of the wrong type and a value the run cannot use, each
-as a :class:`ConfigError` naming the field and what it may be.
+:func:`validate` refuses, before any work, a field that does not exist (naming the nearest
+one that does), a value of the wrong type and a value the run cannot use, each as a
+:class:`ConfigError` naming the field and what it may be. Past it, functions take sections.
 
 **On resume** (the same command rerun on a workdir that has checkpoints) the fields that
 decide what a checkpoint and a step mean must be those the run was started with: the
@@ -23,22 +21,17 @@ evaluation and checkpoint intervals, the number of steps, the mesh, where the da
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import traceback
 import typing
-from pathlib import Path
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import ml_collections
 
 from alexnet import errors
 
-# Each set of allowed values is defined here, once, so that a config can be checked without
-# importing what acts on it (JAX, optax). The module that acts on a value maps these names to
-# what they do (model: activations and initialisations; optim: update rules and schedules;
-# views: PCA conventions and test crops); tests/test_config.py checks that each map covers
-# its set.
+# Each set of allowed values is defined here, once, so that a config is checked without
+# importing what acts on it (JAX, optax); the module that acts on a value maps these names to
+# what they do, and tests/test_config.py checks that each map covers its set.
 ACTIVATIONS = ('relu', 'tanh')  # §3.1: ReLUs; tanh, Figure 1's saturating baseline
 INITS = ('paper', 'caffe', 'he')  # §5's; bvlc_alexnet's; He et al. (2015)
 UPDATE_RULES = ('paper', 'usual')  # §5's v ← μv − ε(g + λw), or v ← μv + (g + λw)
@@ -46,7 +39,6 @@ SCHEDULES = ('plateau', 'step', 'cosine', 'constant')
 PCA_CONVENTIONS = ('lambda', 'sqrt_lambda')  # §4.1: α·λ as the text writes it, or α·√λ
 EVAL_CROPS = (1, 10)  # the centre crop, or §4.1's ten patches
 COMPUTE_DTYPES = ('float32', 'bfloat16')
-DATASETS = ('imagenet2012', 'fashion_mnist', 'image_folder')
 MEANS = ('pixel', 'channel')
 PCA_EIGEN = ('computed', 'imagenet')
 
@@ -60,21 +52,10 @@ def require(ok: bool, field: str, value, allowed: str) -> None:
     raise ConfigError(f'{field}={value!r} is not allowed: it must be {allowed}.')
 
 
-def _did_you_mean(name: str, candidates: Iterable[str], prefix: str = '') -> str:
-  """' (did you mean <prefix><the nearest candidate>?)', or '' when none is near."""
-  close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.5)
-  return f' (did you mean {prefix}{close[0]}?)' if close else ''
-
-
 class _Section:
   """What the config sections share: building from a mapping that may hold any names."""
 
   CHANGEABLE_ON_RESUME: ClassVar[frozenset[str]] = frozenset()
-
-  def __getitem__(self, name: str) -> Any:
-    """``section['field']`` as well as ``section.field``: a checked section reads like the
-    ConfigDict or dict it was checked from, so functions such as optim's take either."""
-    return getattr(self, name)
 
   @classmethod
   def from_mapping(cls, fields: Mapping, section: str):
@@ -87,14 +68,14 @@ class _Section:
     for name in fields:
       if name not in known:
         raise ConfigError(f'config field {section}.{name} does not exist'
-                          f'{_did_you_mean(name, known, f"{section}.")}; the fields of '
+                          f'{errors.did_you_mean(name, known, f"{section}.")}; the fields of '
                           f'{section} are {", ".join(known)}.')
     types = typing.get_type_hints(cls)
     values = {}
     for name, value in fields.items():
       expected = types[name]
       if expected is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
+        value = float(value)  # noqa: PLW2901 - the int given for a float field, as a float
       if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
         raise ConfigError(f'{section}.{name}={value!r} is not allowed: it must be a '
                           f'{expected.__name__}.')
@@ -129,7 +110,8 @@ class ModelConfig(_Section):
     require(self.towers in (1, 2), 'model.towers', self.towers, '1 or 2')
     require(self.num_classes >= 1, 'model.num_classes', self.num_classes, 'a positive integer')
     require(self.width > 0, 'model.width', self.width, 'a positive number')
-    require(self.input_channels >= 1, 'model.input_channels', self.input_channels, 'a positive integer')
+    require(self.input_channels >= 1, 'model.input_channels', self.input_channels,
+            'a positive integer')
     require(self.conv1_kernel >= 1, 'model.conv1_kernel', self.conv1_kernel, 'a positive integer')
     require(self.conv1_stride >= 1, 'model.conv1_stride', self.conv1_stride, 'a positive integer')
     require(self.image_size >= self.conv1_kernel, 'model.image_size', self.image_size,
@@ -146,23 +128,6 @@ class ModelConfig(_Section):
   @classmethod
   def from_mapping(cls, fields: Mapping, section: str = 'model') -> ModelConfig:
     return super().from_mapping(fields, section)
-
-  @property
-  def pool_window(self) -> int:
-    return 3 if self.overlapping_pool else 2
-
-  @property
-  def pool_stride(self) -> int:
-    return 2
-
-  @property
-  def conv1_padding(self) -> tuple[int, int]:
-    """Padding of conv1 so that its last window fits exactly (§3.5, paper.md).
-
-    227 needs none (55×55); 224 needs 3 on the far side, as cuda-convnet's
-    overhanging last window, so the map is still 55×55.
-    """
-    return 0, (-(self.image_size - self.conv1_kernel)) % self.conv1_stride
 
 
 @dataclasses.dataclass(frozen=True)
@@ -185,13 +150,16 @@ class DataConfig(_Section):
   """The dataset, §2's preprocessing and §4.1's augmentation."""
 
   # Where the data lives and what is evaluated; the training data itself must not change.
-  CHANGEABLE_ON_RESUME: ClassVar[frozenset[str]] = frozenset(
-      {'data_dir', 'manual_dir', 'eval_split', 'test_split', 'train_eval_split', 'eval_crops',
-       'threads'})
+  CHANGEABLE_ON_RESUME: ClassVar[frozenset[str]] = frozenset({
+      'data_dir', 'manual_dir', 'eval_split', 'test_split', 'train_eval_split', 'eval_crops',
+      'threads'
+  })
 
-  dataset: str = 'imagenet2012'  # §2: ILSVRC-2012; or 'fashion_mnist', 'image_folder'
-  data_dir: str = ''  # not in the paper: TFDS data_dir; '' = $TFDS_DATA_DIR or ~/tensorflow_datasets
-  manual_dir: str = ''  # not in the paper: holds the ILSVRC2012 tars; '' = <data_dir>/downloads/manual
+  dataset: str = 'imagenet2012'  # §2: ILSVRC-2012; or another name in alexnet.data.registry
+  # Not in the paper: TFDS data_dir; '' = $TFDS_DATA_DIR or ~/tensorflow_datasets.
+  data_dir: str = ''
+  # Not in the paper: holds the ILSVRC2012 tars; '' = <data_dir>/downloads/manual.
+  manual_dir: str = ''
   folder: str = ''  # not in the paper: root of <class>/<image> folders for dataset='image_folder'
   train_split: str = 'train'  # §2: the 1.2 million training images
   eval_split: str = 'validation'  # §6: ILSVRC-2012 results are on the 50,000 validation images
@@ -202,16 +170,16 @@ class DataConfig(_Section):
   # Not in the paper: training images the final evaluation also measures as it does the test
   # (centre crop, no dropout), so that the test − train gap compares like with like; '' = none.
   train_eval_split: str = ''
-  resize_size: int = 256  # §2: shorter side to 256, central 256×256 crop (done once, at preparation)
+  resize_size: int = 256  # §2: shorter side to 256, central 256×256 crop (once, at preparation)
   mean: str = 'pixel'  # §2: per-pixel mean image of the training set; 'channel' = per-channel mean
-  divide_by_std: bool = False  # §2 feeds raw values minus the mean; True also divides by the RGB std
+  divide_by_std: bool = False  # §2 feeds raw values minus the mean; True also divides by RGB std
   translate: bool = True  # §4.1: training crops at random positions; False = the centre crop
   flip: bool = True  # §4.1: horizontal reflections of the training crops
   pca_std: float = 0.1  # §4.1: α ~ N(0, 0.1) per image per use; 0 turns the colour shift off
   pca_eigen: str = 'computed'  # §4.1: PCA of the training set's RGB; 'imagenet' = published values
   pca_convention: str = 'lambda'  # §4.1's text: α·λ; 'sqrt_lambda' = α·√λ as in cuda-convnet2
   eval_crops: int = 10  # §4.1: average of the 10 patches' softmax; 1 = centre crop only
-  threads: int = 0  # not in the paper: tf.data's threads and parallel calls; 0 = one per usable core
+  threads: int = 0  # not in the paper: tf.data's threads and parallel calls; 0 = one per core
 
   @property
   def final_split(self) -> str:
@@ -219,14 +187,11 @@ class DataConfig(_Section):
     return self.test_split or self.eval_split
 
   def __post_init__(self):
-    require(self.dataset in DATASETS, 'data.dataset', self.dataset, ' or '.join(DATASETS))
-    require(self.dataset != 'image_folder' or bool(self.folder), 'data.folder', self.folder,
-            "the root of the image folder when data.dataset='image_folder'")
     require(self.mean in MEANS, 'data.mean', self.mean, ' or '.join(MEANS))
     require(self.pca_std >= 0, 'data.pca_std', self.pca_std, 'zero (off) or positive')
     require(self.pca_eigen in PCA_EIGEN, 'data.pca_eigen', self.pca_eigen, ' or '.join(PCA_EIGEN))
-    require(self.pca_convention in PCA_CONVENTIONS, 'data.pca_convention',
-            self.pca_convention, ' or '.join(PCA_CONVENTIONS))
+    require(self.pca_convention in PCA_CONVENTIONS, 'data.pca_convention', self.pca_convention,
+            ' or '.join(PCA_CONVENTIONS))
     require(self.eval_crops in EVAL_CROPS, 'data.eval_crops', self.eval_crops,
             ' or '.join(map(str, EVAL_CROPS)))
     require(self.threads >= 0, 'data.threads', self.threads, '0 (all cores) or positive')
@@ -237,17 +202,19 @@ class OptimConfig(_Section):
   """§5: SGD with momentum and weight decay, and the learning-rate rule."""
 
   # Hyperparameters of the update; the update rule decides what the stored velocity means.
-  CHANGEABLE_ON_RESUME: ClassVar[frozenset[str]] = frozenset(
-      {'learning_rate', 'momentum', 'weight_decay', 'weight_decay_on_biases', 'schedule',
-       'plateau_patience', 'plateau_factor', 'plateau_max_reductions',
-       'plateau_min_improvement', 'step_epochs', 'step_factor', 'warmup_epochs'})
+  CHANGEABLE_ON_RESUME: ClassVar[frozenset[str]] = frozenset({
+      'learning_rate', 'momentum', 'weight_decay', 'weight_decay_on_biases', 'schedule',
+      'plateau_patience', 'plateau_factor', 'plateau_max_reductions', 'plateau_min_improvement',
+      'step_epochs', 'step_factor', 'warmup_epochs'
+  })
 
   learning_rate: float = 0.01  # §5: "initialized at 0.01", equal for all layers
   momentum: float = 0.9  # §5
   weight_decay: float = 5e-4  # §5
   weight_decay_on_biases: bool = False  # §5 decays weights; cuda-convnet2 and Caffe spare biases
   update_rule: str = 'paper'  # §5: v ← 0.9v − 0.0005εw − εg, w ← w + v; 'usual' = (μv + g)·ε
-  schedule: str = 'plateau'  # §5: ÷10 when validation error stops improving; 'step', 'cosine', 'constant'
+  # §5: ÷10 when validation error stops improving; or 'step', 'cosine', 'constant'.
+  schedule: str = 'plateau'
   plateau_patience: int = 4  # not in the paper: evaluations without improvement before ÷10
   plateau_factor: float = 0.1  # §5: "divide the learning rate by 10"
   plateau_max_reductions: int = 3  # §5: "reduced three times prior to termination"
@@ -262,8 +229,7 @@ class OptimConfig(_Section):
     require(self.weight_decay >= 0, 'optim.weight_decay', self.weight_decay, 'zero or positive')
     require(self.update_rule in UPDATE_RULES, 'optim.update_rule', self.update_rule,
             ' or '.join(UPDATE_RULES))
-    require(self.schedule in SCHEDULES, 'optim.schedule', self.schedule,
-            ' or '.join(SCHEDULES))
+    require(self.schedule in SCHEDULES, 'optim.schedule', self.schedule, ' or '.join(SCHEDULES))
     require(self.plateau_patience >= 1, 'optim.plateau_patience', self.plateau_patience,
             'a positive number of evaluations')
     require(0 < self.plateau_factor < 1, 'optim.plateau_factor', self.plateau_factor, 'in (0, 1)')
@@ -271,8 +237,7 @@ class OptimConfig(_Section):
             self.plateau_max_reductions, 'zero or positive')
     require(self.step_epochs > 0, 'optim.step_epochs', self.step_epochs, 'positive')
     require(0 < self.step_factor < 1, 'optim.step_factor', self.step_factor, 'in (0, 1)')
-    require(self.warmup_epochs >= 0, 'optim.warmup_epochs', self.warmup_epochs,
-            'zero or positive')
+    require(self.warmup_epochs >= 0, 'optim.warmup_epochs', self.warmup_epochs, 'zero or positive')
 
 
 USE_NUM_EPOCHS = -1  # train.num_steps' value for "train num_epochs instead"
@@ -283,14 +248,15 @@ class TrainConfig(_Section):
   """How long a run trains, and how often it logs, evaluates and saves."""
 
   # All but batch_size, which decides what a step (and so the data position) is.
-  CHANGEABLE_ON_RESUME: ClassVar[frozenset[str]] = frozenset(
-      {'num_epochs', 'num_steps', 'eval_every_epochs', 'eval_batch_size', 'log_every_steps',
-       'checkpoint_every_steps', 'checkpoint_every_minutes', 'keep_checkpoints',
-       'profile_steps'})
+  CHANGEABLE_ON_RESUME: ClassVar[frozenset[str]] = frozenset({
+      'num_epochs', 'num_steps', 'eval_every_epochs', 'eval_batch_size', 'log_every_steps',
+      'checkpoint_every_steps', 'checkpoint_every_minutes', 'keep_checkpoints', 'profile_steps'
+  })
 
   batch_size: int = 128  # §5: "batch size of 128 examples" (global, over all devices)
   num_epochs: float = 90.0  # §5: "roughly 90 cycles through the training set"
-  num_steps: int = USE_NUM_EPOCHS  # not in the paper: when positive, overrides num_epochs (smoke runs)
+  # Not in the paper: when positive, overrides num_epochs (smoke runs).
+  num_steps: int = USE_NUM_EPOCHS
   eval_every_epochs: float = 1.0  # not in the paper: how often the plateau rule sees the error
   eval_batch_size: int = 128  # not in the paper: global batch of evaluation
   log_every_steps: int = 100  # not in the paper: metrics.jsonl, TensorBoard and console
@@ -313,8 +279,8 @@ class TrainConfig(_Section):
     require(self.num_epochs > 0 or self.num_steps > 0, 'train.num_epochs', self.num_epochs,
             'positive (or train.num_steps positive)')
     for field in ('log_every_steps', 'checkpoint_every_steps', 'keep_checkpoints'):
-      require(getattr(self, field) >= 1, f'train.{field}', getattr(self, field),
-              'a positive integer')
+      require(
+          getattr(self, field) >= 1, f'train.{field}', getattr(self, field), 'a positive integer')
     require(self.eval_every_epochs > 0, 'train.eval_every_epochs', self.eval_every_epochs,
             'positive')
     require(self.checkpoint_every_minutes >= 0, 'train.checkpoint_every_minutes',
@@ -355,14 +321,17 @@ class RunConfig:
       return config
     for name in config:
       if name != 'seed' and name not in _SECTIONS:
-        raise ConfigError(f'config field {name} does not exist'
-                          f'{_did_you_mean(name, ("seed", *_SECTIONS))}; the config has seed '
+        nearest = errors.did_you_mean(name, ('seed', *_SECTIONS))
+        raise ConfigError(f'config field {name} does not exist{nearest}; the config has seed '
                           f'and the sections {", ".join(_SECTIONS)}.')
     seed = config.get('seed', 0)
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
       raise ConfigError(f'seed={seed!r} is not allowed: it must be a non-negative integer.')
-    return cls(seed=seed, **{name: section.from_mapping(config.get(name, {}), name)
-                             for name, section in _SECTIONS.items()})
+    return cls(
+        seed=seed, **{
+            name: section.from_mapping(config.get(name, {}), name)
+            for name, section in _SECTIONS.items()
+        })
 
   def to_dict(self) -> dict[str, Any]:
     return dataclasses.asdict(self)
@@ -392,96 +361,12 @@ def _flatten(tree: Mapping, prefix: str = '') -> dict[str, Any]:
   return flat
 
 
-def check_override_names(args: Iterable[str]) -> None:
-  """Refuses a ``--config.<name>=…`` command-line override of a field that does not exist."""
-  names = field_names()
-  for arg in args:
-    for prefix in ('--config.', '--noconfig.'):
-      if arg.startswith(prefix):
-        name = arg[len(prefix):].split('=', 1)[0]
-        if name not in names:
-          raise ConfigError(f'config field {name} (given as {arg}) does not exist'
-                            f'{_did_you_mean(name, names)}.')
-
-
-class ConfigFileError(errors.UsageError, ValueError):
-  """A ``--config`` file that cannot be loaded: missing, not Python, or its ``get_config`` raised."""
-
-  @classmethod
-  def from_loading(cls, error: BaseException, files: Iterable[Path]) -> ConfigFileError:
-    """What went wrong in one of ``files`` while it was loaded, and on which line, as one line.
-
-    ``error`` may wrap the file's own exception (absl and ml_collections re-raise it with
-    the traceback as text): the outermost one raised through the file is the one said.
-    """
-    if isinstance(error, SyntaxError) and error.filename:
-      return cls(f'the config file {error.filename} is not valid Python: line {error.lineno}: '
-                 f'{error.msg}.')
-    paths = {str(path.resolve()) for path in files}
-    for raised in _chain(error):
-      lines = [frame for frame in traceback.extract_tb(raised.__traceback__)
-               if str(Path(frame.filename).resolve()) in paths]
-      if lines:
-        message = ' '.join(str(raised).split())
-        return cls(f'the config file cannot be loaded: {type(raised).__name__} at '
-                   f'{lines[-1].filename}:{lines[-1].lineno}{": " + message if message else ""}.')
-    return cls(f'the config file cannot be loaded: {type(error).__name__}: '
-               f'{" ".join(str(error).split())}.')
-
-
-def _chain(error: BaseException | None) -> Iterator[BaseException]:
-  """``error`` and the exceptions it was raised from, outermost first."""
-  while error is not None:
-    yield error
-    error = error.__cause__ or error.__context__
-
-
-def parse_flags(flag_values, argv: list[str]) -> list[str]:
-  """``flag_values(argv)``, with the config's mistakes said in one line, where ml_collections
-  gives a traceback: a misspelt override (ConfigError naming the nearest field), a
-  ``--config`` file that is missing (for ml_collections, only once the config is first used),
-  not Python, or whose ``get_config`` raises (ConfigFileError naming it)."""
-  from absl import flags
-
-  check_override_names(argv[1:])
-  files = _config_files(flag_values, argv)
-  for name, path in files:
-    if not path.is_file():
-      raise ConfigFileError(f'the config file {path} (--{name}) '
-                            f'{"is not a file" if path.exists() else "does not exist"}.')
-  paths = [path for _, path in files]
-  try:
-    return flag_values(argv)
-  except flags.Error as error:  # absl keeps a ValueError or TypeError of get_config as text
-    if 'Error whilst parsing config file' not in str(error):
-      raise
-    raise ConfigFileError.from_loading(error, paths) from error
-  except Exception as error:  # noqa: BLE001 - only a config file runs user code while parsing
-    raise ConfigFileError.from_loading(error, paths) from error
-
-
-def _config_files(flag_values, argv: list[str]) -> list[tuple[str, Path]]:
-  """(flag name, file) of each config-file flag given in ``argv`` (``path[:variant]``)."""
-  names = [name for name in flag_values if hasattr(type(flag_values[name]), 'config_filename')]
-  files = []
-  for i, arg in enumerate(argv):
-    for name in names:
-      if arg.startswith(f'--{name}='):
-        files.append((name, Path(arg.split('=', 1)[1].split(':', 1)[0])))
-      elif arg == f'--{name}' and i + 1 < len(argv):
-        files.append((name, Path(argv[i + 1].split(':', 1)[0])))
-  return files
-
-
 def validate_data(data: Mapping, image_size: int) -> DataConfig:
   """The ``config.data`` fields that can be checked without reading any data."""
-  return _crops_fit(DataConfig.from_mapping(data, 'data'), image_size)
-
-
-def _crops_fit(data: DataConfig, image_size: int) -> DataConfig:
-  require(data.resize_size >= image_size, 'data.resize_size', data.resize_size,
+  checked = DataConfig.from_mapping(data, 'data')
+  require(checked.resize_size >= image_size, 'data.resize_size', checked.resize_size,
           f'at least model.image_size={image_size}: crops must fit inside the resized image')
-  return data
+  return checked
 
 
 def validate(config: Mapping) -> RunConfig:
@@ -492,19 +377,21 @@ def validate(config: Mapping) -> RunConfig:
   before any data is read.
   """
   checked = RunConfig.from_mapping(config)
-  _crops_fit(checked.data, checked.model.image_size)
+  validate_data(checked.data, checked.model.image_size)
   return checked
 
 
 def resume_differences(started: RunConfig, now: RunConfig
-                       ) -> tuple[dict[str, tuple[Any, Any]], dict[str, tuple[Any, Any]]]:
+                      ) -> tuple[dict[str, tuple[Any, Any]], dict[str, tuple[Any, Any]]]:
   """({field: (then, now)} that must match but differ, {field: (then, now)} changed and allowed).
 
   ``started`` is the config the workdir's checkpoints were made with.
   """
   then, current = _flatten(started.to_dict()), _flatten(now.to_dict())
-  changeable = {f'{section_name}.{name}' for section_name, section in _SECTIONS.items()
-                for name in section.CHANGEABLE_ON_RESUME}
+  changeable = {
+      f'{section_name}.{name}' for section_name, section in _SECTIONS.items()
+      for name in section.CHANGEABLE_ON_RESUME
+  }
   refused, allowed = {}, {}
   for name, value in current.items():
     if then[name] != value:

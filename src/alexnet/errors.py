@@ -3,7 +3,8 @@
 A failure the user can act on (a config field, a file, a workdir, a checkpoint) is
 printed as one line, ``error: <what is wrong and what to do>``, with no traceback, by
 :func:`alexnet.cli.run`, which every command runs through. The exception types below mark
-them, and the modules that detect each raise a subclass that says what it is about (``config.ConfigError``, ``workdir.WorkdirInUseError``, …).
+them, and the modules that detect each raise a subclass that says what it is about
+(``config.ConfigError``, ``workdir.WorkdirInUseError``, …).
 Setting ``ALEXNET_TRACEBACK=1`` shows the traceback as well, for debugging.
 
 Exit statuses, which a batch script acts on (``slurm/train.sbatch`` requeues only the
@@ -17,8 +18,10 @@ killed by it.
 
 from __future__ import annotations
 
+import difflib
 import errno
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 TRACEBACK_VARIABLE = 'ALEXNET_TRACEBACK'
@@ -88,8 +91,7 @@ _PATH_ERRORS = {
 
 
 def _path_error(error: BaseException) -> bool:
-  return (isinstance(error, OSError) and error.errno in _PATH_ERRORS
-          and error.filename is not None)
+  return (isinstance(error, OSError) and error.errno in _PATH_ERRORS and error.filename is not None)
 
 
 def show_tracebacks() -> bool:
@@ -119,3 +121,9 @@ def one_line(error: BaseException) -> str:
   if _path_error(error) and not isinstance(error, (UsageError, RunFailure)):
     return f'error: {error.filename}: {_PATH_ERRORS[error.errno][0]}.'
   return 'error: ' + ' '.join(str(error).split())
+
+
+def did_you_mean(name: str, candidates: Iterable[str], prefix: str = '') -> str:
+  """' (did you mean <prefix><the nearest candidate>?)', or '' when none is near."""
+  close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.5)
+  return f' (did you mean {prefix}{close[0]}?)' if close else ''

@@ -28,8 +28,8 @@ def evaluate_run(run: trained_run.Run, *, split: str, crops: int,
                  progress: console.Progress | None = None) -> dict[str, float]:
   """{top1_error, top5_error, loss, examples} of ``run`` on ``split`` with 1 or 10 crops."""
   parallel.check_batch(run.config.train.eval_batch_size, run.net.mesh)
-  eval_step = steps.make_eval_step(
-      run.net, functools.partial(run.dataset.device.eval_images, crops=crops))
+  eval_step = steps.make_eval_step(run.net,
+                                   functools.partial(run.dataset.device.eval_images, crops=crops))
   result = steps.evaluate_batches(eval_step, run.params, run.eval_batches(split, crops),
                                   run.net.mesh, progress)
   if result is None:  # only with several processes, where JAX's preemption notice stops it
@@ -54,8 +54,9 @@ def main(argv) -> None:
 
 def define_flags() -> None:
   trained_run.define_run_flags()
-  flags.DEFINE_string('split', None, "TFDS split, e.g. 'test' or 'train[:10%]'; default: the "
-                      "run's data.eval_split.")
+  flags.DEFINE_string(
+      'split', None, "TFDS split, e.g. 'test' or 'train[:10%]'; default: the "
+      "run's data.eval_split.")
   trained_run.define_crops_flag()
   flags.adopt_module_key_flags(trained_run)  # --help lists them with this command's own
 

@@ -60,6 +60,7 @@ from absl import flags
 
 from alexnet import cli, errors, trained_run
 from alexnet.config import ModelConfig
+from alexnet.model import network
 
 FLAGS = flags.FLAGS
 
@@ -77,8 +78,10 @@ class Export:
 
 def flat_parameters(params: Mapping) -> dict[str, np.ndarray]:
   """{'conv1/kernel': array, ...} from the model's nested {layer: {kind: array}}."""
-  return {f'{layer}/{kind}': np.asarray(jax.device_get(value), np.float32)
-          for layer, kinds in params.items() for kind, value in kinds.items()}
+  return {
+      f'{layer}/{kind}': np.asarray(jax.device_get(value), np.float32)
+      for layer, kinds in params.items() for kind, value in kinds.items()
+  }
 
 
 def export_run(run: trained_run.Run, path: str | Path) -> Path:
@@ -86,7 +89,7 @@ def export_run(run: trained_run.Run, path: str | Path) -> Path:
   written, which ends in ``.npz`` (added if ``path`` lacks it, as numpy does)."""
   dataset = run.dataset
   model_fields = dataclasses.asdict(run.model_config)
-  model_fields['conv1_padding'] = list(run.model_config.conv1_padding)
+  model_fields['conv1_padding'] = list(network.conv1_padding(run.model_config))
   path = Path(path)
   if path.suffix != '.npz':
     path = path.with_name(path.name + '.npz')

@@ -55,7 +55,8 @@ def load_image(path: str | Path, run: trained_run.Run, crops: int) -> np.ndarray
   return load_image_with_note(path, run, crops)[0]
 
 
-def load_image_with_note(path: str | Path, run: trained_run.Run, crops: int) -> tuple[np.ndarray, str]:
+def load_image_with_note(path: str | Path, run: trained_run.Run,
+                         crops: int) -> tuple[np.ndarray, str]:
   """:func:`load_image`, and what evaluation's preprocessing did to the image that one may
   not expect ('' if nothing): the file is read once for both."""
   try:
@@ -87,14 +88,16 @@ def predict(run: trained_run.Run, images: np.ndarray, class_names: Sequence[str]
   """Top-5 predictions of preprocessed ``images`` (n, crops, H, W, 3), one per path."""
   probabilities = run.probabilities(images)
   notes = list(notes) or [''] * len(paths)
-  return [Prediction(str(path), top_classes(p, class_names), note) for path, p, note in
-          zip(paths, probabilities, notes)]
+  return [
+      Prediction(str(path), top_classes(p, class_names), note)
+      for path, p, note in zip(paths, probabilities, notes)
+  ]
 
 
 def format_prediction(prediction: Prediction) -> str:
   note = [f'  note: {prediction.note}'] if prediction.note else []
-  return '\n'.join([prediction.path, *note,
-                    *(f'  {p:.4f}  {name}' for name, p in prediction.classes)])
+  return '\n'.join(
+      [prediction.path, *note, *(f'  {p:.4f}  {name}' for name, p in prediction.classes)])
 
 
 def main(argv) -> None:

@@ -16,9 +16,9 @@ import jax
 from ml_collections import config_flags
 
 from alexnet import cli
-from alexnet.model import parallel
 from alexnet import config as config_lib
 from alexnet.config import ModelConfig
+from alexnet.model import parallel
 from alexnet.model.network import LAYER_OUTPUTS
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -49,7 +49,7 @@ def summary_table(config: ModelConfig, model_axis: int) -> str:
   net = parallel.ShardedAlexNet(config, parallel.make_mesh(1, 1, jax.devices()[:1]))
   outputs = net.layer_outputs(batch_size=1)
   params = net.abstract_params
-  rows = [('layer', 'output', 'parameters', 'held by (model axis of %d)' % model_axis, 'input')]
+  rows = [('layer', 'output', 'parameters', f'held by (model axis of {model_axis})', 'input')]
   for name in LAYER_OUTPUTS:
     shape = '×'.join(str(d) for d in outputs[name].shape[1:])
     if name in params:

@@ -21,13 +21,14 @@ import numpy as np
 from absl import flags
 
 from alexnet import errors
-from alexnet.data import pipeline
-from alexnet.model import lowering, parallel
-from alexnet.training import optim, steps
-from alexnet.run.checkpoint import CheckpointDeletedError, CheckpointReader
 from alexnet.config import EVAL_CROPS, ModelConfig, RunConfig
+from alexnet.data import preparation
+from alexnet.data.dataset import Dataset
+from alexnet.model import lowering, parallel
 from alexnet.model.towers import DATA_AXIS
+from alexnet.run.checkpoint import CheckpointDeletedError, CheckpointReader
 from alexnet.run.workdir import RunNotFoundError, Workdir
+from alexnet.training import optim, steps
 
 CHECKPOINT_CHOICES = "'latest', 'best' or a step number"
 # A live trainer may delete the chosen checkpoint (its retention) while it is read: choose again.
@@ -54,12 +55,12 @@ class Run:
     return self.config.model
 
   @functools.cached_property
-  def dataset(self) -> pipeline.Dataset:
+  def dataset(self) -> Dataset:
     """The run's dataset, opened once for its network's input (class names, statistics,
     batches). Where this machine has not prepared it yet, it is prepared first, as the
     trainer would (for ImageNet that takes hours; the data config says where the files are).
     """
-    return pipeline.prepare(self.config.data, self.config.model)
+    return preparation.prepare(self.config.data, self.config.model)
 
   def eval_batches(self, split: str, crops: int):
     """``split`` as the trainer's evaluation reads it, with the run's evaluation batch: what
@@ -101,8 +102,8 @@ class Run:
       chunk = images[start:start + batch_size]
       rows = len(chunk)
       if rows < batch_size:
-        chunk = np.concatenate([chunk, np.zeros((batch_size - rows, *chunk.shape[1:]),
-                                                chunk.dtype)])
+        chunk = np.concatenate(
+            [chunk, np.zeros((batch_size - rows, *chunk.shape[1:]), chunk.dtype)])
       batch = parallel.global_batch({'image': chunk}, self.net.mesh)['image']
       outputs.append(np.asarray(jax.device_get(fn(self.params, batch)))[:rows])
     return np.concatenate(outputs)
@@ -170,15 +171,16 @@ def define_run_flags() -> None:
   Tools define their flags only when run as programs, so that tests can import several.
   """
   flags.DEFINE_string('workdir', None, 'Workdir of a training run.', required=True)
-  flags.DEFINE_string('checkpoint', 'latest',
-                      "'latest', 'best' (lowest centre-crop top-1 error on the run's "
-                      "data.eval_split, among the saved evaluations) or a step number.")
+  flags.DEFINE_string(
+      'checkpoint', 'latest', "'latest', 'best' (lowest centre-crop top-1 error on the run's "
+      "data.eval_split, among the saved evaluations) or a step number.")
 
 
 def define_crops_flag() -> None:
-  flags.DEFINE_enum('crops', None, [str(crops) for crops in EVAL_CROPS],
-                    "1 = the centre patch, 10 = §4.1's ten patches (softmax outputs "
-                    "averaged); default: the run's data.eval_crops.")
+  flags.DEFINE_enum(
+      'crops', None, [str(crops) for crops in EVAL_CROPS],
+      "1 = the centre patch, 10 = §4.1's ten patches (softmax outputs "
+      "averaged); default: the run's data.eval_crops.")
 
 
 def load_run_from_flags() -> Run:

@@ -13,9 +13,9 @@ import jax
 import numpy as np
 from jax.experimental import multihost_utils
 
+from alexnet.config import ModelConfig, OptimConfig
 from alexnet.model import parallel
 from alexnet.training import optim, steps
-from alexnet.config import ModelConfig
 
 STEPS = 3
 BATCH = 8
@@ -34,10 +34,9 @@ def main() -> None:
     jax.distributed.initialize(f'127.0.0.1:{args.port}', num_processes=args.processes,
                                process_id=args.process)
   mesh = parallel.make_mesh(data=2, model=2)
-  net = parallel.ShardedAlexNet(
-      ModelConfig(num_classes=10, width=1 / 16, image_size=35, init='he'), mesh)
-  tx = optim.make_optimizer(dict(learning_rate=0.01, momentum=0.9, weight_decay=5e-4,
-                                 weight_decay_on_biases=False, update_rule='paper'))
+  net = parallel.ShardedAlexNet(ModelConfig(num_classes=10, width=1 / 16, image_size=35, init='he'),
+                                mesh)
+  tx = optim.make_optimizer(OptimConfig())
   state = steps.create_train_state(net, tx, seed=0)
   train_step = steps.make_train_step(net, tx)
 
@@ -52,8 +51,9 @@ def main() -> None:
 
   params = multihost_utils.process_allgather(state.params, tiled=True)
   if args.process == 0:
-    flat = {'/'.join(k.key for k in path): v
-            for path, v in jax.tree_util.tree_leaves_with_path(params)}
+    flat = {
+        '/'.join(k.key for k in path): v for path, v in jax.tree_util.tree_leaves_with_path(params)
+    }
     np.savez(args.output, **flat)
 
 

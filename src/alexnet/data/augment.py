@@ -1,13 +1,14 @@
 """The paper's operations on pixels (§2, §4.1), done on the accelerator, in front of the step.
 
-The host (:mod:`alexnet.data.pipeline`) decodes and sends bytes: for training, each image's crop
-window as uint8 (JPEGs stored at the final size: only the window is decoded) or the small
-stored image (Fashion-MNIST's 28×28 PNGs, resized here), with the example's draws from
-:mod:`alexnet.data.views` (offset, mirror, colour shift); for evaluation, each stored image
-once (or, for the centre patch of a JPEG, its window). The functions here finish the
-examples inside the jitted train and evaluation steps: float conversion, mirroring, §2's
-mean image at the crop's own pixels (mirrored with it), §4.1's colour shift, the pixel
-scale and the test patches. A float32 227×227×3 crop is 618 KB; its uint8 window, 155 KB.
+The host (:mod:`alexnet.data.host_augmentation`) decodes and sends bytes: for training,
+each image's crop window as uint8 (JPEGs stored at the final size: only the window is
+decoded) or the small stored image (Fashion-MNIST's 28×28 PNGs, resized here), with the
+example's draws from :mod:`alexnet.data.views` (offset, mirror, colour shift); for
+evaluation, each stored image once (or, for the centre patch of a JPEG, its window). The
+functions here finish the examples inside the jitted train and evaluation steps: float
+conversion, mirroring, §2's mean image at the crop's own pixels (mirrored with it), §4.1's
+colour shift, the pixel scale and the test patches. A float32 227×227×3 crop is 618 KB;
+its uint8 window, 155 KB.
 
 Pixels are float32 in 0–255 units (§2: "raw RGB values"); images are (height, width, C).
 """
@@ -62,8 +63,8 @@ def bilinear_matrix(source_size: int, size: int) -> np.ndarray:
 
 
 def resize_crop_flip_batch(images: jax.Array, mean_image: jax.Array, offsets: jax.Array,
-                           flips: jax.Array, shifts: jax.Array, scale: jax.Array,
-                           resize_size: int, crop_size: int) -> jax.Array:
+                           flips: jax.Array, shifts: jax.Array, scale: jax.Array, resize_size: int,
+                           crop_size: int) -> jax.Array:
   """Small images resized here, the whole batch at once: (n, s, s, 1 or 3) uint8 →
   (n, crop, crop, c) float32 = crop of (bilinear resize to resize_size − mean image),
   mirrored where ``flips``, plus ``shifts``, times ``scale``; c is the larger channel count
@@ -106,8 +107,10 @@ def ten_crops(images: jax.Array, crop_size: int) -> jax.Array:
   ``ten_crop_offsets``, then their horizontal reflections in the same order;
   shape (n, 10, crop_size, crop_size, C)."""
   full_size = images.shape[1]
-  patches = jnp.stack([images[:, top:top + crop_size, left:left + crop_size]
-                       for top, left in ten_crop_offsets(full_size, crop_size)], axis=1)
+  patches = jnp.stack([
+      images[:, top:top + crop_size, left:left + crop_size]
+      for top, left in ten_crop_offsets(full_size, crop_size)
+  ], axis=1)
   return jnp.concatenate([patches, patches[:, :, :, ::-1]], axis=1)
 
 
@@ -116,7 +119,7 @@ class DeviceAugmentation:
   """One dataset's §2/§4.1 processing on the accelerator, with the constants it needs.
 
   ``train_images`` and ``eval_images`` are pure functions of a batch as
-  :class:`alexnet.data.pipeline.Dataset` yields it, traced into the jitted steps.
+  :class:`alexnet.data.dataset.Dataset` yields it, traced into the jitted steps.
   """
 
   resize_size: int
@@ -131,11 +134,11 @@ class DeviceAugmentation:
     shifts = batch['shift'][:, :self.channels]  # a grey dataset's shift is equal in all three
     if self.windows_from_host:
       finish = jax.vmap(finish_patch, in_axes=(0, None, 0, 0, 0, None))
-      return finish(batch['image'], jnp.asarray(mirrored_means(self.mean_image)),
-                    batch['offset'], batch['flip'], shifts, jnp.asarray(self.scale))
-    return resize_crop_flip_batch(batch['image'], jnp.asarray(self.mean_image),
-                                  batch['offset'], batch['flip'], shifts,
-                                  jnp.asarray(self.scale), self.resize_size, self.image_size)
+      return finish(batch['image'], jnp.asarray(mirrored_means(self.mean_image)), batch['offset'],
+                    batch['flip'], shifts, jnp.asarray(self.scale))
+    return resize_crop_flip_batch(batch['image'], jnp.asarray(self.mean_image), batch['offset'],
+                                  batch['flip'], shifts, jnp.asarray(self.scale), self.resize_size,
+                                  self.image_size)
 
   def eval_images(self, batch: Mapping[str, jax.Array], crops: int) -> jax.Array:
     """(n, crops, crop, crop, channels) float32: §4.1's centre patch (crops=1) or its ten

@@ -20,8 +20,7 @@ from alexnet.config import PCA_CONVENTIONS
 # §4.1's eigen-decomposition of ImageNet's RGB covariance as published with
 # fb.resnet.torch (pixels in [0, 1]); eigenvectors are the columns.
 IMAGENET_EIGENVALUES = np.array([0.2175, 0.0188, 0.0045], np.float32)
-IMAGENET_EIGENVECTORS = np.array([[-0.5675, 0.7192, 0.4009],
-                                  [-0.5808, -0.0045, -0.8140],
+IMAGENET_EIGENVECTORS = np.array([[-0.5675, 0.7192, 0.4009], [-0.5808, -0.0045, -0.8140],
                                   [-0.5836, -0.6948, 0.4203]], np.float32)
 
 
@@ -43,7 +42,7 @@ def stateless_uniform(seed: int, positions: np.ndarray, stream: int) -> np.ndarr
   with np.errstate(over='ignore'):
     key = _splitmix64(np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15) + np.uint64(stream))
     bits = _splitmix64(_splitmix64(np.asarray(positions, np.uint64) ^ key) + key)
-  return (bits >> np.uint64(11)).astype(np.float64) * 2.0**-53
+  return (bits >> np.uint64(11)).astype(np.float64) * 2.0 ** -53
 
 
 def stateless_normal(seed: int, positions: np.ndarray, stream: int) -> np.ndarray:
@@ -83,8 +82,8 @@ def pca_of_covariance(covariance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
   """Eigenvalues (descending) and eigenvectors (columns) of a 3×3 RGB covariance."""
   eigenvalues, eigenvectors = np.linalg.eigh(covariance)
   order = np.argsort(eigenvalues)[::-1]
-  return (np.maximum(eigenvalues[order], 0.0).astype(np.float32),
-          eigenvectors[:, order].astype(np.float32))
+  return (np.maximum(eigenvalues[order],
+                     0.0).astype(np.float32), eigenvectors[:, order].astype(np.float32))
 
 
 def center_offset(full_size: int, crop_size: int) -> int:

@@ -48,10 +48,9 @@ def _window_slices(x: jax.Array, window: int, stride: int, out_height: int, out_
   batch, _, _, channels = x.shape
   for i in range(window):
     for j in range(window):
-      yield i, j, jax.lax.slice(
-          x, (0, i, j, 0),
-          (batch, i + (out_height - 1) * stride + 1, j + (out_width - 1) * stride + 1, channels),
-          (1, stride, stride, 1))
+      yield i, j, jax.lax.slice(x, (0, i, j, 0), (batch, i + (out_height - 1) * stride + 1, j +
+                                                  (out_width - 1) * stride + 1, channels),
+                                (1, stride, stride, 1))
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2))
@@ -79,10 +78,10 @@ def _sliced_backward(window, stride, residuals, cotangent):
   for i, j, part in _window_slices(x, window, stride, out_height, out_width):
     first = (part == pooled) & ~taken
     taken = taken | first
-    scattered.append(jax.lax.pad(
-        jnp.where(first, cotangent, zero), zero,
-        ((0, 0, 0), (i, height - i - (out_height - 1) * stride - 1, stride - 1),
-         (j, width - j - (out_width - 1) * stride - 1, stride - 1), (0, 0, 0))))
+    scattered.append(
+        jax.lax.pad(jnp.where(first, cotangent, zero), zero,
+                    ((0, 0, 0), (i, height - i - (out_height - 1) * stride - 1, stride - 1),
+                     (j, width - j - (out_width - 1) * stride - 1, stride - 1), (0, 0, 0))))
   # Overlapping windows add into one input in the order select_and_scatter adds them
   # (windows in row-major order, i.e. window offsets from last to first): same rounding.
   gradient = jnp.zeros_like(x)
@@ -108,8 +107,10 @@ COMPILER_OPTIONS: dict[str, dict[str, str]] = {
 
 def window_max(x: jax.Array, window: int, stride: int) -> jax.Array:
   """Max-pooling of (batch, height, width, channels), no padding, lowered per backend."""
-  branches = {platform: functools.partial(lowering, window=window, stride=stride)
-              for platform, lowering in POOLING.items()}
+  branches = {
+      platform: functools.partial(lowering, window=window, stride=stride)
+      for platform, lowering in POOLING.items()
+  }
   return jax.lax.platform_dependent(
       x, **branches, default=functools.partial(reduce_window_max, window=window, stride=stride))
 

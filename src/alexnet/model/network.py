@@ -21,8 +21,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from alexnet.model import lowering, towers
 from alexnet.config import ModelConfig
+from alexnet.model import lowering, towers
 
 # model.activation's values (config.ACTIVATIONS), as functions.
 ACTIVATION_FUNCTIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
@@ -32,12 +32,12 @@ ACTIVATION_FUNCTIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
 CONV_LAYERS = ('conv1', 'conv2', 'conv3', 'conv4', 'conv5')
 FC_LAYERS = ('fc6', 'fc7', 'fc8')
 LAYERS = CONV_LAYERS + FC_LAYERS
-# Every output the forward pass reports to its `observe` hook, in order.
-LAYER_OUTPUTS = ('conv1', 'pool1', 'conv2', 'pool2', 'conv3', 'conv4', 'conv5', 'pool5',
-                 'fc6', 'fc7', 'fc8')
+# Every output the forward pass sows (nnx.Intermediate, under its name), in order.
+LAYER_OUTPUTS = ('conv1', 'pool1', 'conv2', 'pool2', 'conv3', 'conv4', 'conv5', 'pool5', 'fc6',
+                 'fc7', 'fc8')
 # The forward pass's stages in order, each under its jax.named_scope: what profiles show.
-STAGES = ('conv1', 'norm1', 'pool1', 'conv2', 'norm2', 'pool2', 'conv3', 'conv4', 'conv5',
-          'pool5', 'fc6', 'fc7', 'fc8')
+STAGES = ('conv1', 'norm1', 'pool1', 'conv2', 'norm2', 'pool2', 'conv3', 'conv4', 'conv5', 'pool5',
+          'fc6', 'fc7', 'fc8')
 DROPOUT_LAYERS = ('fc6', 'fc7')  # §4.2: dropout on the first two fully-connected layers
 
 # Kernels per tower (§3.5, Figure 2). towers=2 is the paper's net; towers=1 is the
@@ -64,15 +64,31 @@ INIT_RULES: dict[str, Callable[[str, int], tuple[float, float]]] = {
     **{name: lambda layer, fan_in, table=table: table[layer]
        for name, table in _INIT_TABLES.items()},
     'he': lambda layer, fan_in: (math.sqrt(2.0 / fan_in), 0.0),
-}
+}  # yapf: disable (yapf would split `.items()` after its opening parenthesis)
 
 
 def layer_features(config: ModelConfig) -> dict[str, int]:
   """Kernels (or neurons) of each layer, summed over the towers."""
   per_tower = _FEATURES_PER_TOWER[config.towers]
-  features = {name: config.towers * max(1, round(n * config.width)) for name, n in per_tower.items()}
+  features = {
+      name: config.towers * max(1, round(n * config.width)) for name, n in per_tower.items()
+  }
   features['fc8'] = config.num_classes
   return features
+
+
+def pool_geometry(config: ModelConfig) -> tuple[int, int]:
+  """(window, stride) of every max-pool: §3.4's overlapping 3 and 2, or 2 and 2."""
+  return (3 if config.overlapping_pool else 2), 2
+
+
+def conv1_padding(config: ModelConfig) -> tuple[int, int]:
+  """Padding of conv1 so that its last window fits exactly (§3.5, paper.md).
+
+  227 needs none (55×55); 224 needs 3 on the far side, as cuda-convnet's
+  overhanging last window, so the map is still 55×55.
+  """
+  return 0, (-(config.image_size - config.conv1_kernel)) % config.conv1_stride
 
 
 def pooled_size(size: int, window: int, stride: int) -> int:
@@ -82,11 +98,11 @@ def pooled_size(size: int, window: int, stride: int) -> int:
 
 def feature_map_sizes(config: ModelConfig) -> dict[str, int]:
   """Side of each layer's square output map: 55, 27, 27, 13, 13, 13, 13, 6 for the paper."""
-  low, high = config.conv1_padding
+  low, high = conv1_padding(config)
   conv1 = (config.image_size + low + high - config.conv1_kernel) // config.conv1_stride + 1
-  pool1 = pooled_size(conv1, config.pool_window, config.pool_stride)
-  pool2 = pooled_size(pool1, config.pool_window, config.pool_stride)
-  pool5 = pooled_size(pool2, config.pool_window, config.pool_stride)
+  pool1 = pooled_size(conv1, *pool_geometry(config))
+  pool2 = pooled_size(pool1, *pool_geometry(config))
+  pool5 = pooled_size(pool2, *pool_geometry(config))
   return dict(conv1=conv1, pool1=pool1, conv2=pool1, pool2=pool2, conv3=pool2, conv4=pool2,
               conv5=pool2, pool5=pool5)
 
@@ -128,10 +144,9 @@ def lrn_term(x: jax.Array, *, groups: int, size: int, alpha: float,
   by_tower = x.reshape(*lead, groups, channels // groups).astype(jnp.float32)
   half = size // 2
   ones = (1,) * by_tower.ndim
-  window_sums = jax.lax.reduce_window(
-      jnp.square(by_tower), 0.0, jax.lax.add,
-      window_dimensions=ones[:-1] + (size,), window_strides=ones,
-      padding=((0, 0),) * (by_tower.ndim - 1) + ((half, half),))
+  window_sums = jax.lax.reduce_window(jnp.square(by_tower), 0.0, jax.lax.add,
+                                      window_dimensions=(*ones[:-1], size), window_strides=ones,
+                                      padding=((0, 0),) * (by_tower.ndim - 1) + ((half, half),))
   scale = alpha / size if alpha_over_size else alpha
   return (scale * window_sums).reshape(x.shape)
 
@@ -155,8 +170,8 @@ class TowerConv(nnx.Module):
   """
 
   def __init__(self, layer: str, config: ModelConfig, in_features: int, out_features: int,
-               kernel_size: int, *, stride: int, padding: tuple[int, int],
-               own_tower_input: bool, rngs: nnx.Rngs):
+               kernel_size: int, *, stride: int, padding: tuple[int, int], own_tower_input: bool,
+               rngs: nnx.Rngs):
     self.towers = config.towers
     self.own_tower_input = own_tower_input
     self.stride = stride
@@ -174,38 +189,30 @@ class TowerConv(nnx.Module):
     conv = lambda inputs, k: jax.lax.conv_general_dilated(
         inputs, k, window_strides=(self.stride, self.stride), padding=(self.padding,) * 2,
         dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
-    outputs = [conv(xs, ks) for xs, ks in zip(jnp.split(x, groups, axis=-1),
-                                              jnp.split(kernel, groups, axis=-1))]
+    outputs = [
+        conv(xs, ks)
+        for xs, ks in zip(jnp.split(x, groups, axis=-1), jnp.split(kernel, groups, axis=-1))
+    ]
     y = outputs[0] if groups == 1 else jnp.concatenate(outputs, axis=-1)
     return y + self.bias[...].astype(x.dtype)
 
 
-class TowerDense(nnx.Module):
-  """A fully-connected layer whose neurons are divided equally between the towers."""
+class Dense(nnx.Module):
+  """A fully-connected layer whose neurons are divided equally between the towers (fc6, fc7).
 
-  def __init__(self, layer: str, config: ModelConfig, in_features: int, out_features: int, *,
-               rngs: nnx.Rngs):
-    kernel, bias = _initial_values(config, layer, rngs, (in_features, out_features),
-                                   (out_features,))
-    self.kernel = towers.TowerParam(kernel)
-    self.bias = towers.TowerParam(bias)
-
-  def __call__(self, x: jax.Array) -> jax.Array:
-    return x @ self.kernel[...].astype(x.dtype) + self.bias[...].astype(x.dtype)
-
-
-class Classifier(nnx.Module):
-  """fc8: every device holds all of it and computes all logits (§3.2 replicated layer).
-
-  Splitting it like the other layers would force a fifth exchange, of the logits,
-  before the softmax; replicating it costs 4M parameters per device and no traffic.
+  ``replicated``: every device holds all of it and computes every output instead (fc8, the
+  §3.2 replicated layer). Splitting fc8 like the other layers would force a fifth exchange,
+  of the logits, before the softmax; replicating it costs 4M parameters per device and no
+  traffic.
   """
 
-  def __init__(self, config: ModelConfig, in_features: int, *, rngs: nnx.Rngs):
-    kernel, bias = _initial_values(config, 'fc8', rngs, (in_features, config.num_classes),
-                                   (config.num_classes,))
-    self.kernel = nnx.Param(kernel)
-    self.bias = nnx.Param(bias)
+  def __init__(self, layer: str, config: ModelConfig, in_features: int, out_features: int, *,
+               replicated: bool = False, rngs: nnx.Rngs):
+    kernel, bias = _initial_values(config, layer, rngs, (in_features, out_features),
+                                   (out_features,))
+    param = nnx.Param if replicated else towers.TowerParam
+    self.kernel = param(kernel)
+    self.bias = param(bias)
 
   def __call__(self, x: jax.Array) -> jax.Array:
     return x @ self.kernel[...].astype(x.dtype) + self.bias[...].astype(x.dtype)
@@ -220,7 +227,7 @@ class AlexNet(nnx.Module):
     sizes = feature_map_sizes(config)
     self.conv1 = TowerConv('conv1', config, config.input_channels, features['conv1'],
                            config.conv1_kernel, stride=config.conv1_stride,
-                           padding=config.conv1_padding, own_tower_input=False, rngs=rngs)
+                           padding=conv1_padding(config), own_tower_input=False, rngs=rngs)
     self.conv2 = TowerConv('conv2', config, features['conv1'], features['conv2'], 5, stride=1,
                            padding=(2, 2), own_tower_input=True, rngs=rngs)
     self.conv3 = TowerConv('conv3', config, features['conv2'], features['conv3'], 3, stride=1,
@@ -230,12 +237,12 @@ class AlexNet(nnx.Module):
     self.conv5 = TowerConv('conv5', config, features['conv4'], features['conv5'], 3, stride=1,
                            padding=(1, 1), own_tower_input=True, rngs=rngs)
     flat = sizes['pool5'] ** 2 * features['conv5']
-    self.fc6 = TowerDense('fc6', config, flat, features['fc6'], rngs=rngs)
-    self.fc7 = TowerDense('fc7', config, features['fc6'], features['fc7'], rngs=rngs)
-    self.fc8 = Classifier(config, features['fc7'], rngs=rngs)
+    self.fc6 = Dense('fc6', config, flat, features['fc6'], rngs=rngs)
+    self.fc7 = Dense('fc7', config, features['fc6'], features['fc7'], rngs=rngs)
+    self.fc8 = Dense('fc8', config, features['fc7'], features['fc8'], replicated=True, rngs=rngs)
 
-  def __call__(self, images: jax.Array, dropout_masks: Mapping[str, jax.Array] | None = None,
-               *, observe: Callable[[str, jax.Array], None] | None = None) -> jax.Array:
+  def __call__(self, images: jax.Array,
+               dropout_masks: Mapping[str, jax.Array] | None = None) -> jax.Array:
     """Logits of this device's batch rows, computed by this device's towers.
 
     Args:
@@ -244,12 +251,15 @@ class AlexNet(nnx.Module):
         this device's rows and neurons (see
         :meth:`alexnet.model.parallel.ShardedAlexNet.dropout_masks`); None evaluates
         the network without dropout.
-      observe: called with each layer's name and this device's part of its
-        output (conv1, pool1, ..., fc8), e.g. to print the summary.
+
+    Each output of ``LAYER_OUTPUTS`` (this device's part of it) is sown as an
+    ``nnx.Intermediate`` of its name, for a caller that runs the model under
+    ``nnx.capture(model, nnx.Intermediate)``. Run it under a capture in any case: a capture
+    of no variable type keeps nothing, where ``sow`` outside one adds the values to the
+    module's state (see :meth:`alexnet.model.parallel.ShardedAlexNet.apply`).
     """
     config = self.config
     activation = ACTIVATION_FUNCTIONS[config.activation]
-    seen = observe or (lambda name, value: None)
 
     def layer(name: str, fn: Callable[[jax.Array], jax.Array], x: jax.Array) -> jax.Array:
       """``fn(x)`` under the layer's name: profiles (benchmarks/step_profile.py, TensorBoard)
@@ -257,7 +267,7 @@ class AlexNet(nnx.Module):
       with jax.named_scope(name):
         y = fn(x)
       if name in LAYER_OUTPUTS:
-        seen(name, y)
+        self.sow(nnx.Intermediate, name, y)
       return y
 
     x = images.astype(config.compute_dtype)
@@ -271,24 +281,26 @@ class AlexNet(nnx.Module):
     x = layer('conv4', lambda v: activation(self.conv4(v)), x)
     x = layer('conv5', lambda v: activation(self.conv5(v)), x)
     x = layer('pool5', self._pool, x)
-    x = layer('fc6', lambda v: self._dropout('fc6', activation(self.fc6(
-        towers.exchange(v).reshape(v.shape[0], -1))), dropout_masks), x)
-    x = layer('fc7', lambda v: self._dropout('fc7', activation(self.fc7(towers.exchange(v))),
-                                             dropout_masks), x)
-    return layer('fc8', lambda v: self.fc8(towers.exchange(v, replicated=True)).astype(
-        jnp.float32), x)
+    x = layer(
+        'fc6', lambda v: self._dropout(
+            'fc6', activation(self.fc6(towers.exchange(v).reshape(v.shape[0], -1))), dropout_masks),
+        x)
+    x = layer(
+        'fc7',
+        lambda v: self._dropout('fc7', activation(self.fc7(towers.exchange(v))), dropout_masks), x)
+    return layer('fc8', lambda v: self.fc8(towers.exchange(v, replicated=True)).astype(jnp.float32),
+                 x)
 
   def _normalise(self, x: jax.Array) -> jax.Array:
     if not self.config.lrn:
       return x
     config = self.config
-    return local_response_norm(
-        x, groups=towers.towers_on_this_device(config.towers), k=config.lrn_k,
-        size=config.lrn_size, alpha=config.lrn_alpha, beta=config.lrn_beta,
-        alpha_over_size=config.lrn_alpha_over_size)
+    return local_response_norm(x, groups=towers.towers_on_this_device(config.towers),
+                               k=config.lrn_k, size=config.lrn_size, alpha=config.lrn_alpha,
+                               beta=config.lrn_beta, alpha_over_size=config.lrn_alpha_over_size)
 
   def _pool(self, x: jax.Array) -> jax.Array:
-    return max_pool(x, self.config.pool_window, self.config.pool_stride)
+    return max_pool(x, *pool_geometry(self.config))
 
   def _dropout(self, layer: str, x: jax.Array, masks: Mapping[str, jax.Array] | None):
     """Inverted dropout (§4.2): the same function in expectation as the paper's ×0.5 at test."""

@@ -11,7 +11,7 @@ device is a 1×1 mesh on which the exchanges move nothing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import jax
 import numpy as np
@@ -43,11 +43,11 @@ def make_mesh(data: int = -1, model: int = 1, devices: Sequence[jax.Device] | No
   if data == -1:
     if len(devices) % model:
       raise MeshError(f'mesh.model={model} does not divide the {len(devices)} devices; '
-                       f'choose a model axis size that divides {len(devices)}.')
+                      f'choose a model axis size that divides {len(devices)}.')
     data = len(devices) // model
   if data < 1 or data * model != len(devices):
     raise MeshError(f'mesh.data={data} × mesh.model={model} needs {data * model} devices but '
-                     f'{len(devices)} are available; set mesh.data=-1 to use them all.')
+                    f'{len(devices)} are available; set mesh.data=-1 to use them all.')
   return jax.make_mesh((data, model), (DATA_AXIS, MODEL_AXIS),
                        axis_types=(AxisType.Auto, AxisType.Auto), devices=devices)
 
@@ -75,7 +75,7 @@ def check_towers_fit(towers: int, model_axis: int) -> None:
             f'mesh.model=1 (each device holds both towers) or mesh.model={towers} '
             '(one tower per device, as in the paper)')
     raise MeshError(f'A model axis of size {model_axis} cannot hold the {towers} tower(s) of '
-                     f'model.towers={towers}: each device must hold whole towers. Set {hint}.')
+                    f'model.towers={towers}: each device must hold whole towers. Set {hint}.')
 
 
 def mesh_for(towers: int, data: int = -1, model: int = -1, *, adapt: bool = False) -> Mesh:
@@ -98,15 +98,17 @@ def check_batch(batch_size: int, mesh: Mesh) -> None:
   data = mesh.shape[DATA_AXIS]
   if batch_size % data:
     raise MeshError(f'A batch of {batch_size} images cannot be split evenly over the '
-                     f'{data} devices of the data axis: make the batch size a multiple of '
-                     f'{data} or change mesh.data.')
+                    f'{data} devices of the data axis: make the batch size a multiple of '
+                    f'{data} or change mesh.data.')
 
 
 def global_batch(local_batch: Mapping[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array]:
   """Assembles the global batch from each process's own rows, split over ``data``."""
   sharding = NamedSharding(mesh, P(DATA_AXIS))
-  return {name: jax.make_array_from_process_local_data(sharding, np.asarray(value))
-          for name, value in local_batch.items()}
+  return {
+      name: jax.make_array_from_process_local_data(sharding, np.asarray(value))
+      for name, value in local_batch.items()
+  }
 
 
 def all_processes_agree(ok: bool) -> bool:
@@ -123,6 +125,16 @@ def from_process_0(value: bool) -> bool:
   return bool(multihost_utils.broadcast_one_to_all(np.int32(value)))
 
 
+def _output_spec(layer: str) -> P:
+  """How a layer's global output lies on the mesh: rows over ``data``, a tower-split layer's
+  channels over ``model``; fc8 is replicated over ``model``."""
+  if layer == 'fc8':
+    return P(DATA_AXIS)
+  if layer.startswith('fc'):
+    return P(DATA_AXIS, MODEL_AXIS)
+  return P(DATA_AXIS, None, None, MODEL_AXIS)
+
+
 class ShardedAlexNet:
   """The network with its towers split over a ``('data', 'model')`` mesh.
 
@@ -137,8 +149,7 @@ class ShardedAlexNet:
     abstract_model = nnx.eval_shape(lambda: AlexNet(config, rngs=nnx.Rngs(0)))
     self.graphdef, abstract_state = nnx.split(abstract_model)
     self.param_specs = partition_specs(abstract_model)
-    self.param_shardings = jax.tree.map(lambda spec: NamedSharding(mesh, spec),
-                                        self.param_specs)
+    self.param_shardings = jax.tree.map(lambda spec: NamedSharding(mesh, spec), self.param_specs)
     self.abstract_params = jax.tree.map(
         lambda value, sharding: jax.ShapeDtypeStruct(value.shape, value.dtype, sharding=sharding),
         nnx.to_pure_dict(abstract_state), self.param_shardings)
@@ -160,8 +171,10 @@ class ShardedAlexNet:
     features = layer_features(self.config)
     keep = 1.0 - self.config.dropout_rate
     keys = jax.random.split(key, len(DROPOUT_LAYERS))
-    return {layer: jax.random.bernoulli(k, keep, (batch_size, features[layer]))
-            for layer, k in zip(DROPOUT_LAYERS, keys)}
+    return {
+        layer: jax.random.bernoulli(k, keep, (batch_size, features[layer]))
+        for layer, k in zip(DROPOUT_LAYERS, keys)
+    }
 
   def apply(self, params: Mapping, images: jax.Array,
             dropout_key: jax.Array | None = None) -> jax.Array:
@@ -173,7 +186,9 @@ class ShardedAlexNet:
     mask_specs = jax.tree.map(lambda _: P(DATA_AXIS, MODEL_AXIS), masks)
 
     def per_device(params, images, masks):
-      return nnx.merge(self.graphdef, params)(images, masks)
+      # A capture of no variable type keeps none of the outputs the layers sow: the training
+      # step's program and state are the network's alone.
+      return nnx.capture(nnx.merge(self.graphdef, params))(images, masks)
 
     return jax.shard_map(per_device, mesh=self.mesh,
                          in_specs=(self.param_specs, P(DATA_AXIS), mask_specs),
@@ -190,36 +205,30 @@ class ShardedAlexNet:
     unknown = set(layers) - set(LAYER_OUTPUTS)
     if unknown:
       raise ValueError(f'Unknown layers {sorted(unknown)}; known: {LAYER_OUTPUTS}.')
-
-    def per_device(params, images):
-      outputs = {}
-      keep = lambda name, value: outputs.__setitem__(name, value) if name in layers else None
-      nnx.merge(self.graphdef, params)(images, observe=keep)
-      return outputs
-
-    def spec(name: str) -> P:
-      if name == 'fc8':
-        return P(DATA_AXIS)
-      return P(DATA_AXIS, MODEL_AXIS) if name.startswith('fc') else P(
-          DATA_AXIS, None, None, MODEL_AXIS)
-
-    return jax.shard_map(per_device, mesh=self.mesh,
-                         in_specs=(self.param_specs, P(DATA_AXIS)),
-                         out_specs={name: spec(name) for name in layers})(params, images)
+    return self._sown(layers)(params, images)
 
   def layer_outputs(self, batch_size: int = 1) -> dict[str, jax.ShapeDtypeStruct]:
     """Shape and dtype of each layer's output on one device, traced only: nothing is computed."""
     config = self.config
     images = jax.ShapeDtypeStruct(
         (batch_size, config.image_size, config.image_size, config.input_channels), np.float32)
-    outputs = {}
+    outputs = jax.eval_shape(self._sown(LAYER_OUTPUTS), self.abstract_params, images)
+    return {
+        name: jax.ShapeDtypeStruct(
+            NamedSharding(self.mesh, _output_spec(name)).shard_shape(outputs[name].shape),
+            outputs[name].dtype) for name in LAYER_OUTPUTS
+    }
+
+  def _sown(self, layers: tuple[str, ...]) -> Callable[[Mapping, jax.Array], dict]:
+    """``(params, images) -> {layer: global output}`` in evaluation mode: the outputs the
+    forward pass sows, captured on each device (``nnx.capture``), laid out as ``_output_spec``
+    says."""
 
     def per_device(params, images):
-      record = lambda name, value: outputs.setdefault(name, jax.ShapeDtypeStruct(value.shape,
-                                                                                 value.dtype))
-      return nnx.merge(self.graphdef, params)(images, observe=record)
+      model = nnx.merge(self.graphdef, params)
+      _, sown = nnx.capture(model, nnx.Intermediate)(images)
+      values = nnx.to_pure_dict(sown)
+      return {name: values[name][0] for name in layers}  # sow's tuple: one value per pass
 
-    jax.eval_shape(jax.shard_map(per_device, mesh=self.mesh,
-                                 in_specs=(self.param_specs, P(DATA_AXIS)),
-                                 out_specs=P(DATA_AXIS)), self.abstract_params, images)
-    return outputs
+    return jax.shard_map(per_device, mesh=self.mesh, in_specs=(self.param_specs, P(DATA_AXIS)),
+                         out_specs={name: _output_spec(name) for name in layers})

@@ -14,15 +14,10 @@ returns, so the training step may donate its buffers at once. The latest
 error. Restoring reads only arrays and JSON (no pickle) into the shardings of
 the caller's mesh, so a checkpoint saved on (1, 2) restores on (1, 1) or (4, 2).
 
-**Integrity.** When a save's files are all written, orbax's background thread (not the
-training thread) hashes every file of both items with SHA-256 into ``checksums.json``,
-inside the checkpoint's temporary directory, before orbax renames it into place: a
-checkpoint is never visible without its checksums. A restore verifies them before
-reading. A checkpoint that fails to verify or to read is moved aside to
-``damaged_checkpoints/`` — never deleted — and the one before it is used; when none is
-left, the run is refused rather than started again from step 0. The checksums also cover
-the metrics orbax ranks checkpoints by (``metrics/``), which orbax reads as soon as it opens
-the directory: the trainer checks those first, so a damaged one is set aside like the rest.
+**Integrity** (:mod:`alexnet.run.checkpoint_files`): a checkpoint is never visible without
+the checksums of its files, a restore verifies them first, and one that fails to verify or
+to read is moved aside to ``damaged_checkpoints/`` — never deleted — and the one before it
+used; when none is left, the run is refused rather than started again from step 0.
 
 **Readers.** The tools read checkpoints through :class:`CheckpointReader`, which writes
 nothing: no directory created, no temporary directory cleaned up (the trainer's save in
@@ -34,11 +29,11 @@ deletes (its retention) while a reader reads it is reported as gone, and chosen 
 from __future__ import annotations
 
 import collections
-import hashlib
 import json
 import logging
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,15 +43,9 @@ from jax.experimental import multihost_utils
 
 from alexnet import errors
 from alexnet.model import parallel
+from alexnet.run import checkpoint_files, records
 from alexnet.run.workdir import Workdir
 
-BEST_METRIC = 'top1_error'
-CHECKSUMS_FILE = 'checksums.json'  # in <checkpoints>/<step>/, beside the items
-_ITEMS = ('state', 'progress')
-# orbax's own item: the metrics a checkpoint is ranked by, read when a manager opens the run.
-_METRICS_ITEM = 'metrics'
-_METRICS_FILE = f'{_METRICS_ITEM}/metrics'
-_CHECKSUMMED = (*_ITEMS, _METRICS_ITEM)
 # Where orbax writes a checkpoint before renaming it to <step>/ (on local and network
 # filesystems; object stores have no rename and write in place).
 _TMP_SUFFIX = '.orbax-checkpoint-tmp'
@@ -70,80 +59,21 @@ class DamagedCheckpointError(errors.RunFailure):
   """A checkpoint (or every checkpoint of the run) cannot be read or fails to verify."""
 
 
-def file_checksums(directory: Path) -> dict[str, str]:
-  """{path relative to ``directory``: SHA-256} of every file of the checkpoint's items."""
-  sums = {}
-  for item in _CHECKSUMMED:
-    for path in sorted((directory / item).rglob('*')):
-      if path.is_file():
-        with path.open('rb') as f:
-          sums[str(path.relative_to(directory))] = hashlib.file_digest(f, 'sha256').hexdigest()
-  return sums
-
-
-def verify(directory: Path) -> str | None:
-  """What is wrong with the checkpoint in ``directory`` ('' if nothing; None if unverifiable).
-
-  None means the checkpoint has no checksums (written before they existed).
-  """
-  listed = directory / CHECKSUMS_FILE
-  if not listed.is_file():
-    return None
-  try:
-    expected = json.loads(listed.read_text())
-  except (OSError, ValueError) as error:
-    return f'its {CHECKSUMS_FILE} cannot be read ({error})'
-  found = file_checksums(directory)
-  if not any(name.startswith(f'{_METRICS_ITEM}/') for name in expected):
-    # Checksums written before they covered the metrics: those files are not compared.
-    found = {name: sum_ for name, sum_ in found.items()
-             if not name.startswith(f'{_METRICS_ITEM}/')}
-  bad = sorted(name for name in expected.keys() | found.keys()
-               if expected.get(name) != found.get(name))
-  if not bad:
-    return ''
-  return (f'{len(bad)} of its files differ from the checksums written when it was saved '
-          f'({", ".join(bad[:3])}{", …" if len(bad) > 3 else ""})')
-
-
-def ranking_error(directory: Path) -> float | None:
-  """The validation error the checkpoint in ``directory`` is ranked by, if it has one.
-
-  ValueError if its metrics file is damaged: unreadable, not the expected record, or
-  different from its checksum.
-  """
-  path = directory / _METRICS_FILE
-  if not path.is_file():
-    return None
-  try:
-    listed = json.loads((directory / CHECKSUMS_FILE).read_text())
-  except (OSError, ValueError):
-    listed = {}  # no checksums (or damaged ones, which a restore reports)
-  with path.open('rb') as f:
-    digest = hashlib.file_digest(f, 'sha256').hexdigest()
-  if listed.get(_METRICS_FILE, digest) != digest:
-    raise ValueError(f'its {_METRICS_FILE} differs from the checksum written when it was saved')
-  try:
-    error = json.loads(path.read_bytes())[BEST_METRIC]
-  except (ValueError, KeyError, TypeError) as problem:
-    raise ValueError(f'its {_METRICS_FILE} is not a metrics record ({problem})') from None
-  if not isinstance(error, (int, float)):
-    raise ValueError(f'its {_METRICS_FILE} holds {error!r} as {BEST_METRIC}')
-  return float(error)
-
-
 def _warn_if_unverified(step: int, problem: str | None) -> str:
   if problem is None:
-    logging.warning('The checkpoint at step %d has no checksums (an earlier version wrote '
-                    'it): it is restored unverified.', step)
+    logging.warning(
+        'The checkpoint at step %d has no checksums (an earlier version wrote '
+        'it): it is restored unverified.', step)
   return problem or ''
 
 
 def _checkpointer() -> ocp.Checkpointer:
   """Reads one checkpoint directory (every item's handler named, so orbax guesses none)."""
-  return ocp.Checkpointer(ocp.CompositeCheckpointHandler(
-      state=ocp.StandardCheckpointHandler(), progress=ocp.JsonCheckpointHandler(),
-      **{_METRICS_ITEM: ocp.JsonCheckpointHandler()}))
+  return ocp.Checkpointer(
+      ocp.CompositeCheckpointHandler(state=ocp.StandardCheckpointHandler(),
+                                     progress=ocp.JsonCheckpointHandler(),
+                                     **{checkpoint_files.METRICS_ITEM: ocp.JsonCheckpointHandler()
+                                       }))
 
 
 def _read(directory: Path, abstract_state: Any) -> tuple[Any, dict]:
@@ -166,13 +96,13 @@ def _check_compatible(directory: Path, step: int, abstract_state: Any) -> None:
     return
   if stored is None:
     return
-  expected, found = (
-      {jax.tree_util.keystr(path, simple=True, separator='/'): tuple(leaf.shape)
-       for path, leaf in jax.tree_util.tree_leaves_with_path(tree) if hasattr(leaf, 'shape')}
-      for tree in (abstract_state, stored))
-  differences = sorted((name for name in expected.keys() | found.keys()
-                        if expected.get(name) != found.get(name)),
-                       key=lambda name: (not name.startswith('params'), name))
+  expected, found = ({
+      jax.tree_util.keystr(path, simple=True, separator='/'): tuple(leaf.shape)
+      for path, leaf in jax.tree_util.tree_leaves_with_path(tree) if hasattr(leaf, 'shape')
+  } for tree in (abstract_state, stored))
+  differences = sorted(
+      (name for name in expected.keys() | found.keys() if expected.get(name) != found.get(name)),
+      key=lambda name: (not name.startswith('params'), name))
   if differences:
     shown = '; '.join(f'{name}: checkpoint {found.get(name)}, config {expected.get(name)}'
                       for name in differences[:5])
@@ -203,7 +133,7 @@ class CheckpointReader:
     ranked = []
     for step in self.steps():
       try:
-        error = ranking_error(self.directory / str(step))
+        error = checkpoint_files.ranking_error(self.directory / str(step))
       except (OSError, ValueError) as problem:
         logging.warning('The checkpoint at step %d is not ranked: %s.', step, problem)
         continue
@@ -219,7 +149,7 @@ class CheckpointReader:
     """
     directory = self.directory / str(step)
     try:
-      problem = _warn_if_unverified(step, verify(directory))
+      problem = _warn_if_unverified(step, checkpoint_files.verify(directory))
       if not problem:
         _check_compatible(directory, step, abstract_state)
         return _read(directory, abstract_state)
@@ -244,38 +174,63 @@ def _disappears(directory: Path, patience: float = 1.0) -> bool:
   return True
 
 
+def _refuse_a_restart_over_damaged(directory: Path, damaged_directory: Path) -> None:
+  """Never a silent restart from step 0 of a run whose checkpoints were all set aside."""
+  damaged = sorted((p.name for p in damaged_directory.iterdir()), key=lambda name:
+                   (len(name), name)) if damaged_directory.is_dir() else []
+  if damaged:
+    raise DamagedCheckpointError(
+        f'no checkpoint of this run can be read: {len(damaged)} damaged checkpoint(s) '
+        f'(steps {", ".join(damaged)}) are in {damaged_directory}, and {directory} holds no '
+        f'other. Nothing was deleted. To start this run again from step 0 here, move '
+        f'{damaged_directory} away; or give the new run another --workdir.')
+
+
+def _manager_options(keep: int, on_saved: Callable[[], None]) -> ocp.CheckpointManagerOptions:
+  """The latest ``keep`` checkpoints kept, and the one of lowest error; ``on_saved`` called
+  in orbax's thread when a save's files are written, before it is renamed into place."""
+  policies = ocp.checkpoint_managers
+  lowest_error = lambda metrics: metrics[records.RANKING_FIELD]
+  return ocp.CheckpointManagerOptions(
+      best_fn=lowest_error,
+      best_mode='min',  # writes the metrics, ranks by them
+      preservation_policy=policies.AnyPreservationPolicy([
+          policies.LatestN(keep),
+          # reverse=True sorts errors downwards, so the one kept is the lowest.
+          policies.BestN(get_metric_fn=lowest_error, reverse=True, n=1,
+                         keep_checkpoints_without_metrics=False),
+      ]),
+      enable_async_checkpointing=True,
+      async_options=ocp.AsyncOptions(post_finalization_callback=on_saved),
+      cleanup_tmp_directories=True,  # a save cut short by a kill leaves only a tmp directory
+  )
+
+
 class Checkpoints:
   """The checkpoints of one run, under ``<workdir>/checkpoints``, as its trainer writes them.
 
-  Only the trainer, which holds the workdir's lock, opens them so: orbax's manager creates
-  the directory and removes the temporary directories of saves cut short.
+  Only the trainer, which holds the workdir's lock, opens them so (:meth:`open`): orbax's
+  manager creates the directory and removes the temporary directories of saves cut short.
   """
 
-  def __init__(self, workdir: Workdir, *, keep: int):
+  def __init__(self, workdir: Workdir):
     self.directory = workdir.checkpoints_dir
     self.damaged_directory = workdir.damaged_dir
     self._checksum_queue: collections.deque[int] = collections.deque()
     self.manager: ocp.CheckpointManager | None = None
-    for step in workdir.checkpoint_steps():  # before orbax reads their metrics
-      self._set_aside_if_unranked(step)
-    policies = ocp.checkpoint_managers
-    lowest_error = lambda metrics: metrics[BEST_METRIC]
-    options = ocp.CheckpointManagerOptions(
-        best_fn=lowest_error, best_mode='min',  # writes the metrics, ranks by them
-        preservation_policy=policies.AnyPreservationPolicy([
-            policies.LatestN(keep),
-            # reverse=True sorts errors downwards, so the one kept is the lowest.
-            policies.BestN(get_metric_fn=lowest_error, reverse=True, n=1,
-                           keep_checkpoints_without_metrics=False),
-        ]),
-        enable_async_checkpointing=True,
-        async_options=ocp.AsyncOptions(post_finalization_callback=self._write_checksums),
-        cleanup_tmp_directories=True,  # a save cut short by a kill leaves only a tmp directory
-    )
-    self.manager = ocp.CheckpointManager(
-        self.directory, options=options,
+
+  @classmethod
+  def open(cls, workdir: Workdir, *, keep: int) -> Checkpoints:
+    """The run's checkpoints, ready to restore and save: those whose metrics are damaged set
+    aside first (orbax reads the metrics on opening), then orbax's manager opened."""
+    checkpoints = cls(workdir)
+    for step in workdir.checkpoint_steps():
+      checkpoints._set_aside_if_unranked(step)
+    checkpoints.manager = ocp.CheckpointManager(
+        checkpoints.directory, options=_manager_options(keep, checkpoints._write_checksums),
         item_handlers=dict(state=ocp.StandardCheckpointHandler(),
                            progress=ocp.JsonCheckpointHandler()))
+    return checkpoints
 
   def steps(self) -> list[int]:
     return sorted(self.manager.all_steps())
@@ -293,9 +248,10 @@ class Checkpoints:
         self.manager.delete(step)
       if jax.process_index() == 0:  # orbax's primary host, which alone finalises saves
         self._checksum_queue.append(step)
-      self.manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
-                                                      progress=ocp.args.JsonSave(progress)),
-                        metrics=metrics, force=True)
+      self.manager.save(
+          step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
+                                        progress=ocp.args.JsonSave(progress)), metrics=metrics,
+          force=True)
     except Exception as error:
       self._raise_if_disk_full(error, f'the checkpoint of step {step}')
       raise
@@ -306,8 +262,8 @@ class Checkpoints:
     step = self._checksum_queue.popleft()
     pending = self.directory / f'{step}{_TMP_SUFFIX}'
     directory = pending if pending.is_dir() else self.directory / str(step)
-    sums = file_checksums(directory)
-    (directory / CHECKSUMS_FILE).write_text(json.dumps(sums, indent=1) + '\n')
+    sums = checkpoint_files.file_checksums(directory)
+    (directory / checkpoint_files.CHECKSUMS_FILE).write_text(json.dumps(sums, indent=1) + '\n')
 
   def restore(self, abstract_state: Any, step: int | None = None) -> tuple[Any, dict] | None:
     """The given (default: latest readable) checkpoint in the shardings of ``abstract_state``.
@@ -332,20 +288,12 @@ class Checkpoints:
         raise DamagedCheckpointError(f'the checkpoint at step {step} in {self.directory} is '
                                      f'damaged: {problem}.')
       self._set_aside(candidate, problem)
-    damaged = sorted((p.name for p in self.damaged_directory.iterdir()),
-                     key=lambda name: (len(name), name)) if self.damaged_directory.is_dir() else []
-    if damaged:  # never a silent restart from step 0 of a run that had checkpoints
-      raise DamagedCheckpointError(
-          f'no checkpoint of this run can be read: {len(damaged)} damaged checkpoint(s) '
-          f'(steps {", ".join(damaged)}) are in {self.damaged_directory}, and '
-          f'{self.directory} holds no other. Nothing was deleted. To start this run again '
-          f'from step 0 here, move {self.damaged_directory} away; or give the new run '
-          'another --workdir.')
+    _refuse_a_restart_over_damaged(self.directory, self.damaged_directory)
     return None
 
   def _problem(self, step: int) -> str | None:
     """Why the checkpoint at ``step`` cannot be trusted, or None; decided by process 0."""
-    problem = (_warn_if_unverified(step, verify(self.directory / str(step)))
+    problem = (_warn_if_unverified(step, checkpoint_files.verify(self.directory / str(step)))
                if jax.process_index() == 0 else '')
     if parallel.from_process_0(not problem):
       return None
@@ -376,7 +324,7 @@ class Checkpoints:
     problem = ''
     if jax.process_index() == 0:
       try:
-        ranking_error(self.directory / str(step))
+        checkpoint_files.ranking_error(self.directory / str(step))
       except (OSError, ValueError) as error:
         problem = str(error)
     if not parallel.from_process_0(not problem):
@@ -393,7 +341,8 @@ class Checkpoints:
       shutil.move(str(self.directory / str(step)), destination)
     if jax.process_count() > 1:
       multihost_utils.sync_global_devices(f'alexnet: checkpoint {step} set aside')
-    logging.warning('The checkpoint at step %d cannot be used (%s); moved it to %s and '
-                    'trying the one before.', step, problem, destination)
+    logging.warning(
+        'The checkpoint at step %d cannot be used (%s); moved it to %s and '
+        'trying the one before.', step, problem, destination)
     if self.manager is not None:
       self.manager.reload()

@@ -48,9 +48,8 @@ class Progress:
   Disabled (``enabled=False``, as on every process but the first), it prints nothing.
   """
 
-  def __init__(self, what: str, total: int, *, unit: str, done: int = 0,
-               enabled: bool = True, stream: TextIO | None = None,
-               plain_interval_s: float = PLAIN_INTERVAL_S):
+  def __init__(self, what: str, total: int, *, unit: str, done: int = 0, enabled: bool = True,
+               stream: TextIO | None = None, plain_interval_s: float = PLAIN_INTERVAL_S):
     self.what, self.total, self.unit, self.done = what, total, unit, done
     self.enabled = enabled
     self.stream = stream or sys.stdout
@@ -82,8 +81,10 @@ class Progress:
   def line(self, now: float | None = None) -> str:
     """'what 1,234/10,296 (12 %) · loss 0.41 · 30.1 step/s · 5:01 left'."""
     now = time.monotonic() if now is None else now
-    parts = [f'{self.what} {self.done:,}/{self.total:,} ({100 * self.done / self.total:.0f} %)',
-             *(f'{name} {value}' for name, value in self.stats.items())]
+    parts = [
+        f'{self.what} {self.done:,}/{self.total:,} ({100 * self.done / self.total:.0f} %)',
+        *(f'{name} {value}' for name, value in self.stats.items())
+    ]
     if self._first is not None and self.done > self._first[1] and now > self._first[0]:
       rate = (self.done - self._first[1]) / (now - self._first[0])
       parts.append(f'{rate:,.1f} {self.unit}/s')

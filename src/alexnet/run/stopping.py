@@ -16,8 +16,8 @@ of truth: its notifier takes SIGTERM, tells every process, and
 ``multihost_utils.reached_preemption_sync_point`` returns True at the same call on all of
 them. A Ctrl-C is handed to it as a SIGTERM to the process itself. The calls are counted
 by :func:`reached_sync_point` here — once when the run is set up, once per training step,
-once per evaluation batch — which every process makes in the same order. A single process has no such service and
-acts on its own request at the same points.
+once per evaluation batch — which every process makes in the same order. A single process
+has no such service and acts on its own request at the same points.
 
 Where processes do not move in step (preparing a dataset, waiting for another process to
 prepare it), :func:`check` acts on this process's own request: in a multi-process run
@@ -44,8 +44,9 @@ class StopRequested(errors.Stopped):
   """The run stopped at a signal's request; the message says where and how to go on."""
 
   def __init__(self, where: str, signum: int = signal.SIGTERM):
-    super().__init__(f'stopped {where} by {SIGNAL_NAMES[signum]}; rerun the same command to '
-                     'resume', exit_status=128 + signum)
+    super().__init__(
+        f'stopped {where} by {SIGNAL_NAMES[signum]}; rerun the same command to '
+        'resume', exit_status=128 + signum)
 
 
 _received: int | None = None  # the first signal received while the handlers are installed
@@ -65,12 +66,13 @@ def _processes() -> int:
 
 def _on_signal(signum: int, frame) -> None:
   del frame
-  global _received
+  global _received  # noqa: PLW0603 - a signal is the whole process's
   if _received is None:
     _received = signum
     again = ' (Ctrl-C again to exit at once)' if signum == signal.SIGINT else ''
-    os.write(2, f'\n{SIGNAL_NAMES[signum]} received: stopping at the next step boundary '
-                f'after saving a checkpoint{again}\n'.encode())
+    os.write(
+        2, f'\n{SIGNAL_NAMES[signum]} received: stopping at the next step boundary '
+        f'after saving a checkpoint{again}\n'.encode())
   if signum == signal.SIGINT:
     # The next Ctrl-C kills at once, even inside a long call into C (a compilation, a
     # save), where a Python handler would wait for the call to return. The checkpoints
@@ -89,7 +91,7 @@ def handled() -> Iterator[None]:
   processes SIGTERM is left to JAX's preemption notifier, which ``jax.distributed.initialize``
   installed.
   """
-  global _received
+  global _received  # noqa: PLW0603 - a signal is the whole process's
   if threading.current_thread() is not threading.main_thread():
     yield
     return
@@ -114,7 +116,7 @@ def check(where: str) -> None:
 
 def reached_sync_point() -> bool:
   """Whether to stop here: call at the points every process passes in the same order."""
-  global _sync_calls
+  global _sync_calls  # noqa: PLW0603 - counted for the whole process
   _sync_calls += 1
   if _processes() == 1:
     return _received is not None

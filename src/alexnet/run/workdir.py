@@ -39,15 +39,16 @@ import shutil
 import socket
 import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import ml_collections
 
 from alexnet import errors
+from alexnet.run import records
 
 CHANGES_KEY = 'changes_on_resume'  # in config.json
-FINAL_KEY = 'final_top1_error'  # in the metrics record of the final test
 
 
 class RunNotFoundError(errors.UsageError, FileNotFoundError):
@@ -113,10 +114,9 @@ class Workdir:
     """Every resume that changed a field: {'step', 'time', 'fields': {name: [old, new]}}."""
     return self._read_config_json().get(CHANGES_KEY, []) if self.has_config() else []
 
-  def write_config(self, config: ml_collections.ConfigDict,
-                   changes: list[dict[str, Any]]) -> None:
+  def write_config(self, config: Mapping[str, Any], changes: list[dict[str, Any]]) -> None:
     """config.json, written whole and atomically (a kill leaves the old or the new file)."""
-    content = json.loads(config.to_json_best_effort())
+    content = dict(config)
     if changes:
       content[CHANGES_KEY] = changes
     write_atomically(self.config_file, json.dumps(content, indent=2) + '\n')
@@ -136,21 +136,22 @@ class Workdir:
     """
     if not self.metrics_file.exists():
       return []
-    lines = [line for line in self.metrics_file.read_text(errors='replace').splitlines()
-             if line.strip()]
-    records = []
+    lines = [
+        line for line in self.metrics_file.read_text(errors='replace').splitlines() if line.strip()
+    ]
+    readable = []
     for number, line in enumerate(lines, 1):
       try:
         record = json.loads(line)
         if not isinstance(record, dict) or not isinstance(record.get('step'), int):
           raise ValueError('not a record with a step')
-        records.append((line, record))
+        readable.append((line, record))
       except ValueError as error:
         if number < len(lines) and not leave_out_damaged:
           raise DamagedMetricsError(f'{self.metrics_file}:{number} is not a JSON record '
                                     f'({error}); the trainer keeps a copy of the file and '
                                     'leaves that line out when the run is resumed.') from None
-    return records
+    return readable
 
   def keep_damaged_metrics(self) -> Path:
     """Copies metrics.jsonl, as it is, beside it (``metrics.jsonl.damaged``, numbered if
@@ -166,7 +167,7 @@ class Workdir:
   def final_record(self, step: int | None = None) -> dict | None:
     """The record of the final test (at ``step``, if given), or None if there is none."""
     for _, record in reversed(self.metrics_lines(leave_out_damaged=True)):
-      if FINAL_KEY in record and (step is None or record['step'] == step):
+      if records.is_final(record) and (step is None or record['step'] == step):
         return record
     return None
 
@@ -235,8 +236,9 @@ class WorkdirLock:
       except OSError as error:  # a filesystem without flock: run, but say what is lost
         if error.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
           raise
-        print(f'warning: {path.parent} does not support file locks: a second trainer on this '
-              'workdir would not be refused.', file=sys.stderr)
+        print(
+            f'warning: {path.parent} does not support file locks: a second trainer on this '
+            'workdir would not be refused.', file=sys.stderr)
       # The file we locked must still be the one at the path (not one a refused run
       # removed just before): otherwise two runs could each hold a lock of their own.
       if os.path.exists(path) and os.stat(path).st_ino == os.fstat(fd).st_ino:
@@ -306,4 +308,3 @@ def _read_all(fd: int) -> bytes:
     chunks.append(chunk)
     offset += len(chunk)
   return b''.join(chunks)
-

@@ -24,7 +24,7 @@ import jax
 import numpy as np
 import optax
 
-from alexnet.config import SCHEDULES, UPDATE_RULES
+from alexnet.config import SCHEDULES, UPDATE_RULES, OptimConfig
 
 
 def sgd(learning_rate: float, momentum: float, weight_decay: float, *, update_rule: str,
@@ -43,20 +43,20 @@ def kernels_only(params):
   return jax.tree_util.tree_map_with_path(lambda path, _: path[-1].key != 'bias', params)
 
 
-def make_optimizer(optim_config: Mapping) -> optax.GradientTransformation:
+def make_optimizer(optim_config: OptimConfig) -> optax.GradientTransformation:
   """The configured SGD, its learning rate a hyperparameter the train step sets each step."""
-  decay_mask = None if optim_config['weight_decay_on_biases'] else kernels_only
+  decay_mask = None if optim_config.weight_decay_on_biases else kernels_only
 
   def configured_sgd(learning_rate, momentum, weight_decay):
-    return sgd(learning_rate, momentum, weight_decay, update_rule=optim_config['update_rule'],
+    return sgd(learning_rate, momentum, weight_decay, update_rule=optim_config.update_rule,
                decay_mask=decay_mask)
 
-  return optax.inject_hyperparams(configured_sgd)(
-      learning_rate=optim_config['learning_rate'], momentum=optim_config['momentum'],
-      weight_decay=optim_config['weight_decay'])
+  return optax.inject_hyperparams(configured_sgd)(learning_rate=optim_config.learning_rate,
+                                                  momentum=optim_config.momentum,
+                                                  weight_decay=optim_config.weight_decay)
 
 
-def base_rates(optim_config: Mapping, steps_per_epoch: int, total_steps: int) -> np.ndarray:
+def base_rates(optim_config: OptimConfig, steps_per_epoch: int, total_steps: int) -> np.ndarray:
   """:func:`base_schedule` at every step 0 … total_steps − 1, float32, computed once on the
   host's CPU: the training loop reads its rate from here without asking a device.
 
@@ -69,17 +69,18 @@ def base_rates(optim_config: Mapping, steps_per_epoch: int, total_steps: int) ->
   return np.broadcast_to(rates, (total_steps,)).copy()
 
 
-def base_schedule(optim_config: Mapping, steps_per_epoch: int, total_steps: int) -> optax.Schedule:
+def base_schedule(optim_config: OptimConfig, steps_per_epoch: int,
+                  total_steps: int) -> optax.Schedule:
   """The learning rate as a function of the step, before the plateau rule's factor."""
-  lr = optim_config['learning_rate']
-  name = optim_config['schedule']
-  warmup_steps = round(optim_config['warmup_epochs'] * steps_per_epoch)
+  lr = optim_config.learning_rate
+  name = optim_config.schedule
+  warmup_steps = round(optim_config.warmup_epochs * steps_per_epoch)
   if name in ('plateau', 'constant'):
     schedule = optax.constant_schedule(lr)
   elif name == 'step':
     schedule = optax.exponential_decay(
-        lr, transition_steps=max(1, round(optim_config['step_epochs'] * steps_per_epoch)),
-        decay_rate=optim_config['step_factor'], staircase=True)
+        lr, transition_steps=max(1, round(optim_config.step_epochs * steps_per_epoch)),
+        decay_rate=optim_config.step_factor, staircase=True)
   elif name == 'cosine':
     schedule = optax.cosine_decay_schedule(lr, decay_steps=max(1, total_steps - warmup_steps))
   else:
@@ -98,16 +99,24 @@ class Plateau:
   ``min_improvement`` to count as an improvement; after ``patience`` evaluations
   without one, the factor is divided by ``1 / factor`` and the count restarts.
   The paper reduced the rate three times, which ``max_reductions`` bounds.
-  Its whole state is a few numbers, checkpointed as JSON.
+  Its rule comes from the config (:meth:`of`); its state is a few numbers, checkpointed as
+  JSON.
   """
 
   patience: int
-  factor: float = 0.1
-  max_reductions: int = 3
-  min_improvement: float = 0.0
+  factor: float
+  max_reductions: int
+  min_improvement: float
   best_error: float = math.inf
   evaluations_without_improvement: int = 0
   reductions: int = 0
+
+  @classmethod
+  def of(cls, optim_config: OptimConfig) -> Plateau:
+    """The rule ``optim.plateau_*`` configures, before its first evaluation."""
+    return cls(patience=optim_config.plateau_patience, factor=optim_config.plateau_factor,
+               max_reductions=optim_config.plateau_max_reductions,
+               min_improvement=optim_config.plateau_min_improvement)
 
   @property
   def scale(self) -> float:

@@ -1,4 +1,6 @@
-"""A JAX profiler trace of chosen training steps (``train.profile_steps``).
+"""What a run measures of itself: a JAX profiler trace of chosen steps, and peak memory.
+
+The trace covers the steps ``train.profile_steps`` names.
 
 Where to look at it: TensorBoard's profile plugin (``pip install tensorboard-plugin-profile``)
 reads ``<workdir>/tensorboard/plugins/profile/<time>/*.xplane.pb``; ui.perfetto.dev opens
@@ -8,6 +10,7 @@ whose call includes the compilation.
 
 from __future__ import annotations
 
+import resource
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,8 +26,7 @@ class StepTrace:
   on the devices, or when the run stops before it.
   """
 
-  def __init__(self, steps: tuple[int, int] | None, directory: Path,
-               say: Callable[[str], None]):
+  def __init__(self, steps: tuple[int, int] | None, directory: Path, say: Callable[[str], None]):
     self.steps, self.directory, self.say = steps, directory, say
     self.tracing = False
 
@@ -53,3 +55,15 @@ class StepTrace:
   def __exit__(self, *exc_info) -> None:
     if self.tracing:
       self._stop()
+
+
+def device_memory_gib() -> float | None:
+  """Peak memory of the first local device, or None where the backend does not report it."""
+  stats = jax.local_devices()[0].memory_stats() or {}
+  peak = stats.get('peak_bytes_in_use')
+  return None if peak is None else peak / 2 ** 30
+
+
+def host_memory_gib() -> float:
+  """Peak resident memory of this process (Linux reports KiB)."""
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20

@@ -21,11 +21,11 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from alexnet.model import lowering
-from alexnet.run import console, stopping
 from alexnet.model.parallel import ShardedAlexNet, global_batch
+from alexnet.run import console, stopping
 
 # The network's float input from the batch the host sent, inside a jitted step.
-Finish = Callable[[Mapping[str, jax.Array]], jax.Array]
+InputImages = Callable[[Mapping[str, jax.Array]], jax.Array]
 
 
 @struct.dataclass
@@ -43,9 +43,9 @@ def state_shardings(net: ShardedAlexNet, tx: optax.GradientTransformation) -> Tr
   """Shardings of every leaf: optimizer slots follow their parameter, the rest is replicated."""
   replicated = NamedSharding(net.mesh, P())
   abstract_opt_state = jax.eval_shape(tx.init, net.abstract_params)
-  opt_shardings = optax.tree_utils.tree_map_params(
-      tx, lambda _, sharding: sharding, abstract_opt_state, net.param_shardings,
-      transform_non_params=lambda _: replicated)
+  opt_shardings = optax.tree_utils.tree_map_params(tx, lambda _, sharding: sharding,
+                                                   abstract_opt_state, net.param_shardings,
+                                                   transform_non_params=lambda _: replicated)
   return TrainState(step=replicated, params=net.param_shardings, opt_state=opt_shardings,
                     rng=replicated, nonfinite_step=replicated)
 
@@ -58,8 +58,8 @@ def create_train_state(net: ShardedAlexNet, tx: optax.GradientTransformation,
   def create():
     params = net.init(params_key)
     return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params),
-                      rng=jax.random.key_data(dropout_key),
-                      nonfinite_step=jnp.full((), -1, jnp.int32))
+                      rng=jax.random.key_data(dropout_key), nonfinite_step=jnp.full((), -1,
+                                                                                    jnp.int32))
 
   return jax.jit(create, out_shardings=state_shardings(net, tx))()
 
@@ -79,15 +79,15 @@ def top_k_errors(scores: jax.Array, labels: jax.Array, k: int) -> jax.Array:
   return (jnp.sum(scores > label_scores, axis=-1) >= k).astype(jnp.float32)
 
 
-def _images(batch: Mapping[str, jax.Array], finish: Finish | None) -> jax.Array:
-  return batch['image'] if finish is None else finish(batch)
+def _images(batch: Mapping[str, jax.Array], input_images: InputImages | None) -> jax.Array:
+  return batch['image'] if input_images is None else input_images(batch)
 
 
 def make_train_step(net: ShardedAlexNet, tx: optax.GradientTransformation,
-                    finish: Finish | None = None):
+                    input_images: InputImages | None = None):
   """The jitted ``train_step(state, batch, learning_rate) -> (state, metrics)``.
 
-  ``finish`` (e.g. :meth:`alexnet.data.augment.DeviceAugmentation.train_images`) makes the
+  ``input_images`` (e.g. :meth:`alexnet.data.augment.DeviceAugmentation.train_images`) makes the
   network's float input from the batch the host sent (uint8 pixels and the draws), in the
   same compiled program; without it ``batch['image']`` is that input already.
   The state's buffers are donated. A step whose loss or gradients are not
@@ -97,15 +97,16 @@ def make_train_step(net: ShardedAlexNet, tx: optax.GradientTransformation,
 
   def train_step(state: TrainState, batch: Mapping[str, jax.Array], learning_rate: jax.Array):
     dropout_key = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
-    images = _images(batch, finish)
+    images = _images(batch, input_images)
 
     def loss_fn(params):
       logits = net.apply(params, images, dropout_key)
       return cross_entropy(logits, batch['label']), logits
 
     (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-    hyperparams = {**state.opt_state.hyperparams,
-                   'learning_rate': jnp.asarray(learning_rate, jnp.float32)}
+    hyperparams = {
+        **state.opt_state.hyperparams, 'learning_rate': jnp.asarray(learning_rate, jnp.float32)
+    }
     updates, opt_state = tx.update(grads, state.opt_state._replace(hyperparams=hyperparams),
                                    state.params)
     params = optax.apply_updates(state.params, updates)
@@ -114,14 +115,11 @@ def make_train_step(net: ShardedAlexNet, tx: optax.GradientTransformation,
     healthy = jnp.isfinite(loss) & jnp.isfinite(grad_norm) & (state.nonfinite_step < 0)
     keep_if_healthy = lambda new, old: jax.tree.map(lambda n, o: jnp.where(healthy, n, o), new, old)
     new_state = state.replace(
-        step=state.step + 1,
-        params=keep_if_healthy(params, state.params),
-        opt_state=keep_if_healthy(opt_state, state.opt_state),
-        nonfinite_step=jnp.where((state.nonfinite_step < 0) & ~healthy, state.step,
-                                 state.nonfinite_step))
+        step=state.step + 1, params=keep_if_healthy(params, state.params),
+        opt_state=keep_if_healthy(opt_state, state.opt_state), nonfinite_step=jnp.where(
+            (state.nonfinite_step < 0) & ~healthy, state.step, state.nonfinite_step))
     metrics = dict(loss=loss, top1_error=top_k_errors(logits, batch['label'], 1).mean(),
-                   grad_norm=grad_norm,
-                   learning_rate=jnp.asarray(learning_rate, jnp.float32))
+                   grad_norm=grad_norm, learning_rate=jnp.asarray(learning_rate, jnp.float32))
     return new_state, metrics
 
   shardings = state_shardings(net, tx)
@@ -129,10 +127,10 @@ def make_train_step(net: ShardedAlexNet, tx: optax.GradientTransformation,
                       out_shardings=(shardings, None), donate_argnums=0)
 
 
-def make_eval_step(net: ShardedAlexNet, finish: Finish | None = None):
+def make_eval_step(net: ShardedAlexNet, input_images: InputImages | None = None):
   """The jitted ``eval_step(params, batch) -> sums`` over the batch's real rows.
 
-  The views are (batch, crops, H, W, C): ``finish(batch)`` (e.g. ``functools.partial(
+  The views are (batch, crops, H, W, C): ``input_images(batch)`` (e.g. ``functools.partial(
   DeviceAugmentation.eval_images, crops=10)``) cuts them from what the host sent, in the
   same compiled program, or ``batch['image']`` is them already. The softmax outputs of
   the crops are averaged (§4.1: "averaging the predictions made by the network's softmax
@@ -140,7 +138,7 @@ def make_eval_step(net: ShardedAlexNet, finish: Finish | None = None):
   """
 
   def eval_step(params, batch):
-    images = _images(batch, finish)
+    images = _images(batch, input_images)
     batch_size, crops = images.shape[:2]
     logits = net.apply(params, images.reshape(batch_size * crops, *images.shape[2:]))
     probabilities = jax.nn.softmax(logits).reshape(batch_size, crops, -1).mean(axis=1)
@@ -165,8 +163,9 @@ def abstract_train_state(net: ShardedAlexNet, tx: optax.GradientTransformation) 
 def evaluate_batches(eval_step, params, batches: Iterator[Mapping[str, np.ndarray]], mesh: Mesh,
                      progress: console.Progress | None = None) -> dict[str, float] | None:
   """Top-1 and top-5 error (and the loss) of ``params`` over one pass of ``batches``
-  (this process's rows of each global batch, as :meth:`alexnet.data.pipeline.Dataset.eval_batches`
-  yields them), summed by ``eval_step`` (:func:`make_eval_step`).
+  (this process's rows of each global batch, as
+  :meth:`alexnet.data.dataset.Dataset.eval_batches` yields them), summed by ``eval_step``
+  (:func:`make_eval_step`).
 
   None if a stop was requested during the pass (looked at before every batch, a point
   every process passes together: :func:`stopping.reached_sync_point`). ``progress``, if

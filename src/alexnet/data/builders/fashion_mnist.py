@@ -9,11 +9,13 @@ requested during preparation (:mod:`alexnet.run.stopping`) is honoured between e
 
 from __future__ import annotations
 
+import gzip
 import os
+import shutil
 import struct
 
+from alexnet.data.tensorflow_import import tfds
 from alexnet.run import stopping
-from alexnet.data.tf_process import tfds
 
 DEBIAN_DIR = '/usr/share/datasets/fashion-mnist'
 _FILES = {
@@ -48,7 +50,7 @@ class AlexnetFashionMnist(tfds.image_classification.FashionMNIST):
     directory = local_idx_dir(manual_dir)
     if directory is None:
       return super()._split_generators(dl_manager)
-    files = dl_manager.extract({k: os.path.join(directory, f) for k, f in _FILES.items()})
+    files = _gunzipped(directory, os.path.join(dl_manager.download_dir, 'extracted'))
     return [
         tfds.core.SplitGenerator(
             name=split,
@@ -61,6 +63,28 @@ class AlexnetFashionMnist(tfds.image_classification.FashionMNIST):
     for key, example in super()._generate_examples(*args, **kwargs):
       stopping.check('while preparing Fashion-MNIST')
       yield key, example
+
+
+def _gunzipped(directory: str, extracted: str) -> dict[str, str]:
+  """{file key: path} of the four idx files of ``directory``, uncompressed into
+  ``extracted/alexnet_idx``.
+
+  Not ``dl_manager.extract``: TFDS waits for its extractions through the ``promise``
+  package, and a preparation was seen to wait there for good, every thread idle. As TFDS
+  does, the files are written into an ``incomplete.*`` directory renamed when whole, which
+  the next preparation removes if a run was cut short (a full disk, a kill).
+  """
+  done = os.path.join(extracted, 'alexnet_idx')
+  if not os.path.isdir(done):
+    partial = os.path.join(extracted, 'incomplete.alexnet_idx')
+    shutil.rmtree(partial, ignore_errors=True)
+    os.makedirs(partial)
+    for name in _FILES.values():
+      with gzip.open(os.path.join(directory, name)) as packed, open(
+          os.path.join(partial, name.removesuffix('.gz')), 'wb') as unpacked:
+        shutil.copyfileobj(packed, unpacked)
+    os.replace(partial, done)
+  return {key: os.path.join(done, name.removesuffix('.gz')) for key, name in _FILES.items()}
 
 
 def _idx_count(path: os.PathLike) -> int:

@@ -26,12 +26,12 @@ import dataclasses
 import hashlib
 import os
 import re
-
+from typing import ClassVar
 
 from alexnet import errors
-from alexnet.run import stopping
 from alexnet.data.builders import skipped, stored_format
-from alexnet.data.tf_process import tfds
+from alexnet.data.tensorflow_import import tfds
+from alexnet.run import stopping
 
 _SPLIT_DIRS = {'train': 'train', 'val': 'validation', 'validation': 'validation', 'test': 'test'}
 
@@ -59,17 +59,17 @@ def _class_folders(directory: str) -> dict[str, list[str]]:
         f'{directory!r} holds files beside its class folders ({", ".join(stray[:5])}'
         f'{", ..." if len(stray) > 5 else ""}): every image must be inside a folder named '
         'after its class (root/<class>/<image>).')
-  classes = {printable(e.name): [f.path for f in _visible_entries(e.path) if f.is_file()]
-             for e in entries if e.is_dir()}
+  classes = {
+      printable(e.name): [f.path for f in _visible_entries(e.path) if f.is_file()] for e in entries
+      if e.is_dir()
+  }
   if not classes:
-    raise FolderLayoutError(
-        f'{directory!r} has no class folders: expected root/<class>/<image> '
-        '(or root/train/<class>/<image> with root/val/...).')
+    raise FolderLayoutError(f'{directory!r} has no class folders: expected root/<class>/<image> '
+                            '(or root/train/<class>/<image> with root/val/...).')
   empty = [name for name, files in classes.items() if not files]
   if empty:
-    raise FolderLayoutError(
-        f'class folders without images in {directory!r}: {", ".join(empty)} '
-        '(images must sit directly inside their class folder).')
+    raise FolderLayoutError(f'class folders without images in {directory!r}: {", ".join(empty)} '
+                            '(images must sit directly inside their class folder).')
   return classes
 
 
@@ -94,8 +94,9 @@ def scan(root: str) -> tuple[tuple[str, ...], dict[str, list[tuple[str, int]]]]:
       raise FolderLayoutError(
           f'classes in {split!r} that train lacks: {", ".join(unknown)} (labels come from '
           f'the class folders of {os.path.join(root, "train")!r}).')
-    splits[split] = [(path, label_of[name]) for name, paths in sorted(classes.items())
-                     for path in paths]
+    splits[split] = [
+        (path, label_of[name]) for name, paths in sorted(classes.items()) for path in paths
+    ]
   return class_names, splits
 
 
@@ -110,15 +111,15 @@ def config_for(folder: str, size: int) -> FolderConfig:
   folder = os.path.abspath(folder)
   slug = re.sub(r'[^a-z0-9]+', '_', os.path.basename(folder.rstrip('/')).lower()).strip('_')
   digest = hashlib.sha1(os.fsencode(folder)).hexdigest()[:8]
-  return FolderConfig(name=f'{slug or "root"}_{digest}_resized{size}', folder=folder,
-                      size=size, description=f'{printable(folder)}, stored at {size}×{size}.')
+  return FolderConfig(name=f'{slug or "root"}_{digest}_resized{size}', folder=folder, size=size,
+                      description=f'{printable(folder)}, stored at {size}×{size}.')
 
 
 class AlexnetImageFolder(tfds.core.GeneratorBasedBuilder):
   """Images in class folders, stored as §2's central crops."""
 
   VERSION = tfds.core.Version('1.0.0')
-  RELEASE_NOTES = {'1.0.0': 'First version.'}
+  RELEASE_NOTES: ClassVar[dict[str, str]] = {'1.0.0': 'First version.'}
 
   def _info(self) -> tfds.core.DatasetInfo:
     class_names, _ = scan(self.builder_config.folder)
@@ -156,8 +157,10 @@ class AlexnetImageFolder(tfds.core.GeneratorBasedBuilder):
       yield name, {'image': stored, 'label': label, 'file_name': name}
     if split == 'train':
       # scan() refused empty class folders, so a class without a stored image lost them all.
-      unreadable = [name for label, name in enumerate(self.info.features['label'].names)
-                    if not readable[label]]
+      unreadable = [
+          name for label, name in enumerate(self.info.features['label'].names)
+          if not readable[label]
+      ]
       if unreadable:
         raise FolderLayoutError(
             f'no image of class {", ".join(map(repr, unreadable))} in {printable(folder)!r} '

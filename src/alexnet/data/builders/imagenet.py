@@ -18,15 +18,18 @@ from __future__ import annotations
 import dataclasses
 import os
 import tarfile
+from typing import ClassVar
 
 from alexnet import errors
-from alexnet.run import stopping
 from alexnet.data.builders import skipped, stored_format
-from alexnet.data.tf_process import tfds
+from alexnet.data.tensorflow_import import tfds
+from alexnet.run import stopping
 
-# After alexnet.data.tf_process, which makes TensorFlow's process settings before its import.
-from tensorflow_datasets.datasets.imagenet2012 import imagenet2012_dataset_builder  # noqa: E402
-from tensorflow_datasets.datasets.siscore import labels as imagenet_labels  # noqa: E402
+# isort: split
+# After alexnet.data.tensorflow_import, which makes TensorFlow's process settings before its
+# import.
+from tensorflow_datasets.datasets.imagenet2012 import imagenet2012_dataset_builder
+from tensorflow_datasets.datasets.siscore import labels as imagenet_labels
 
 REQUIRED_TARS = ('ILSVRC2012_img_train.tar', 'ILSVRC2012_img_val.tar')
 OPTIONAL_TAR = 'ILSVRC2012_img_test.tar'
@@ -46,9 +49,10 @@ _CONFIGS: dict[int, ResizedConfig] = {}
 
 def config_for(size: int) -> ResizedConfig:
   """One config object per size: TFDS refuses a second object with a known config's name."""
-  return _CONFIGS.setdefault(size, ResizedConfig(
-      name=f'resized{size}', size=size,
-      description=f'Shorter side {size}, central {size}×{size} crop, JPEG.'))
+  return _CONFIGS.setdefault(
+      size,
+      ResizedConfig(name=f'resized{size}', size=size,
+                    description=f'Shorter side {size}, central {size}×{size} crop, JPEG.'))
 
 
 class ArchiveError(errors.UsageError, FileNotFoundError):
@@ -58,12 +62,10 @@ class ArchiveError(errors.UsageError, FileNotFoundError):
 def check_tars(manual_dir: str) -> None:
   """One error that names every missing tar and the directory searched, or the first tar
   that is empty or not a tar (a download cut short, a wrong file under the right name)."""
-  missing = [name for name in REQUIRED_TARS
-             if not os.path.isfile(os.path.join(manual_dir, name))]
+  missing = [name for name in REQUIRED_TARS if not os.path.isfile(os.path.join(manual_dir, name))]
   if missing:
-    raise ArchiveError(
-        f'ImageNet tars missing: {", ".join(missing)} not found in {manual_dir!r} '
-        '(set config.data.manual_dir to the directory that holds them).')
+    raise ArchiveError(f'ImageNet tars missing: {", ".join(missing)} not found in {manual_dir!r} '
+                       '(set config.data.manual_dir to the directory that holds them).')
   for name in (*REQUIRED_TARS, OPTIONAL_TAR):
     path = os.path.join(manual_dir, name)
     if not os.path.isfile(path):
@@ -84,7 +86,7 @@ def check_tars(manual_dir: str) -> None:
 class AlexnetImagenet2012(imagenet2012_dataset_builder.Builder):
   """TFDS ``imagenet2012`` with §2's resizing done once, at preparation."""
 
-  BUILDER_CONFIGS = [config_for(256)]
+  BUILDER_CONFIGS: ClassVar[list[ResizedConfig]] = [config_for(256)]
 
   MANUAL_DOWNLOAD_INSTRUCTIONS = """\
   manual_dir must contain ILSVRC2012_img_train.tar and ILSVRC2012_img_val.tar
@@ -119,8 +121,7 @@ class AlexnetImagenet2012(imagenet2012_dataset_builder.Builder):
       for key, example in examples:
         yield key, {**example, 'image': example['image'].read()}
 
-    for key, example, stored in stored_format.ordered_parallel_map(
-        to_stored, read_bytes(examples)):
+    for key, example, stored in stored_format.ordered_parallel_map(to_stored, read_bytes(examples)):
       stopping.check(f'while preparing the {split} split of ImageNet')
       if isinstance(stored, stored_format.UnreadableImageError):
         skipped.record_skipped(self.info, split, example['file_name'], stored)

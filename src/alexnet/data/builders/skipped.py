@@ -2,7 +2,7 @@
 
 A corrupt or truncated file must not stop a run that has hours of preparation behind it
 (issue #3): it is left out, named in the log, and counted in the dataset's metadata so
-that :func:`alexnet.data.pipeline.prepare` can report the count on every later start.
+that :func:`alexnet.data.preparation.prepare` can report the count on every later start.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from absl import logging
 
 from alexnet.data.builders import stored_format
-from alexnet.data.tf_process import tfds
+from alexnet.data.tensorflow_import import tfds
 
 SKIPPED_KEY = 'skipped_images'  # metadata: {split: [file names]}
 
@@ -19,8 +19,7 @@ def new_metadata() -> tfds.core.MetadataDict:
   return tfds.core.MetadataDict()
 
 
-def record_skipped(info: tfds.core.DatasetInfo, split: str, name: str,
-                   error: Exception) -> None:
+def record_skipped(info: tfds.core.DatasetInfo, split: str, name: str, error: Exception) -> None:
   """Adds ``name`` to the split's skipped list; TFDS saves the metadata after generation."""
   logging.warning('Skipping unreadable image %s in split %s: %s', name, split, error)
   info.metadata.setdefault(SKIPPED_KEY, {}).setdefault(split, []).append(name)

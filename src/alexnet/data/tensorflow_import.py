@@ -2,9 +2,9 @@
 
 TensorFlow serves only the input pipeline (tf.data, TFDS); JAX owns the accelerators.
 Every module of the project that uses TensorFlow imports it from here
-(``from alexnet.data.tf_process import tf, tfds``) before any other TensorFlow import, so
-these settings hold whatever the entry point (a tool, the trainer, a test, a benchmark);
-``tests/test_structure.py`` checks the rule.
+(``from alexnet.data.tensorflow_import import tf, tfds``) before any other TensorFlow
+import, so these settings hold whatever the entry point (a tool, the trainer, a test, a
+benchmark); ``tests/test_structure.py`` checks the rule.
 
 * ``TF_CPP_MIN_LOG_LEVEL=2``: TensorFlow's C++ logs at warnings and above only. It is
   read when TensorFlow is first imported, hence before the import.
@@ -21,18 +21,18 @@ The two TFDS warnings that say how this project works are dropped by :mod:`alexn
 with the other settings of a command's process.
 """
 
+import contextlib
 import os
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 os.environ.setdefault('TF_ENABLE_ONEDNN_OPTS', '0')
 
-import tensorflow as tf  # noqa: E402
-import tensorflow_datasets as tfds  # noqa: E402
-from tensorflow.compiler.tf2xla.python import xla as tf_xla  # noqa: E402
+import tensorflow as tf
+import tensorflow_datasets as tfds
+from tensorflow.compiler.tf2xla.python import xla as tf_xla
 
-try:
+# RuntimeError: TensorFlow was initialised before this module ran; it chose its devices.
+with contextlib.suppress(RuntimeError):
   tf.config.set_visible_devices([], 'GPU')
-except RuntimeError:  # TensorFlow was initialised before this module ran; it chose its devices
-  pass
 
 __all__ = ['tf', 'tf_xla', 'tfds']
