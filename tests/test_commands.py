@@ -8,10 +8,9 @@ import sys
 
 import pytest
 
-from tiny_run import NUM_TEST, ROOT, tiny_run  # noqa: F401 - the fixture
+from tiny_run import NUM_TEST, ROOT
 
-# Commands and tools on the tiny run, trained once per xdist worker: all its users on one.
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group('tiny_run')]
+pytestmark = pytest.mark.integration
 
 _RUN_FLAGS = ('--workdir', '--checkpoint')
 COMMANDS = {

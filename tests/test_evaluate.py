@@ -13,10 +13,9 @@ import pytest
 from alexnet import evaluate, trained_run
 from alexnet.config import ConfigError
 from alexnet.data.tensorflow_import import tf
-from tiny_run import NUM_TEST, ROOT, tiny_run  # noqa: F401 - the fixture
+from tiny_run import NUM_TEST, ROOT
 
-# Commands and tools on the tiny run, trained once per xdist worker: all its users on one.
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group('tiny_run')]
+pytestmark = pytest.mark.integration
 
 
 def idx_test_split(manual_dir) -> tuple[np.ndarray, np.ndarray]:

@@ -16,10 +16,9 @@ from PIL import Image
 from alexnet import export, trained_run
 from alexnet.data.tensorflow_import import tf
 from alexnet.model import parallel
-from tiny_run import ROOT, tiny_run  # noqa: F401 - the fixture
+from tiny_run import ROOT
 
-# Commands and tools on the tiny run, trained once per xdist worker: all its users on one.
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group('tiny_run')]
+pytestmark = pytest.mark.integration
 
 LAYERS = ('conv1', 'conv2', 'conv3', 'conv4', 'conv5', 'fc6', 'fc7', 'fc8')
 

@@ -38,9 +38,9 @@ from processes import (
     start,
     training_records,
 )
+from shared_dirs import made_once
 
-# Every test runs trainers; xdist keeps them on one worker, which runs the shared run once.
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group('lifecycle')]
+pytestmark = pytest.mark.integration
 
 # Patience 1 makes the plateau rule divide the learning rate within the run, so a resume
 # that lost the rule's state, or an evaluation, would go on with another rate. Evaluations
@@ -54,25 +54,28 @@ STOP_LINE = r'stopped at step (\d+)(, during its evaluation[^\n]*)? by {}; rerun
             r'command to resume'
 
 
-@pytest.fixture(scope='module')
+@pytest.fixture(scope='session')
 def data(tmp_path_factory) -> list[str]:
-  root = tmp_path_factory.mktemp('lifecycle_data')
-  fake_data.write_fashion_mnist_idx(str(root / 'manual'), train=512, test=2000)
+  root = made_once(
+      tmp_path_factory, 'lifecycle_data',
+      lambda root: fake_data.write_fashion_mnist_idx(str(root / 'manual'), train=512, test=2000))
   return [
       f'--config.data.data_dir={root / "tfds"}', f'--config.data.manual_dir={root / "manual"}',
       *LIFECYCLE
   ]
 
 
-@pytest.fixture(scope='module')
+@pytest.fixture(scope='session')
 def uninterrupted(tmp_path_factory, data) -> Path:
   """A finished 24-step run with the lifecycle overrides, never interrupted."""
-  workdir = tmp_path_factory.mktemp('uninterrupted') / 'run'
-  output = run(workdir, *data)
-  assert len({r['learning_rate'] for r in training_records(workdir) if 'learning_rate' in r
-             }) > 1, ('the plateau rule never divided the rate: the tests would prove less\n'
-                      + output)
-  return workdir
+
+  def train(root: Path) -> None:
+    output = run(root / 'run', *data)
+    assert len({r['learning_rate'] for r in training_records(root / 'run') if 'learning_rate' in r
+               }) > 1, ('the plateau rule never divided the rate: the tests would prove less\n'
+                        + output)
+
+  return made_once(tmp_path_factory, 'uninterrupted', train) / 'run'
 
 
 def stopped_at(output: str, signal_name: str) -> tuple[int, bool]:

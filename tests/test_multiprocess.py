@@ -15,8 +15,7 @@ import pytest
 import processes
 from alexnet.run.workdir import Workdir
 
-# With test_slurm.py on one xdist worker: conftest's two_process_run is trained once.
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group('two_process_run')]
+pytestmark = pytest.mark.integration
 
 PROGRAM = Path(__file__).parent / 'programs' / 'train_tiny_on_2x2_mesh.py'
 

@@ -11,10 +11,9 @@ import skimage.data
 from PIL import Image
 
 from alexnet import predict, trained_run
-from tiny_run import ROOT, tiny_run  # noqa: F401 - the fixture
+from tiny_run import ROOT
 
-# Commands and tools on the tiny run, trained once per xdist worker: all its users on one.
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group('tiny_run')]
+pytestmark = pytest.mark.integration
 
 FASHION_MNIST_CLASSES = ('T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt',
                          'Sneaker', 'Bag', 'Ankle boot')
