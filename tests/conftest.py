@@ -1,7 +1,8 @@
-"""Test-wide setup: eight CPU devices, so meshes up to (4, 2) can be tested on one CPU, and
-one persistent XLA compilation cache for the whole session.
+"""Test-wide setup: eight CPU devices, so meshes up to (4, 2) can be tested on one CPU,
+compiled as tests/xla_flags.py says, and one persistent XLA compilation cache for the whole
+session.
 
-XLA reads the flag when JAX first initialises its backends, so it is set here,
+XLA reads its flags when JAX first initialises its backends, so they are set here,
 before any test module imports JAX.
 """
 
@@ -10,9 +11,11 @@ import shutil
 import tempfile
 from pathlib import Path
 
-_DEVICES_FLAG = '--xla_force_host_platform_device_count=8'
-if _DEVICES_FLAG not in os.environ.get('XLA_FLAGS', ''):
-  os.environ['XLA_FLAGS'] = f"{os.environ.get('XLA_FLAGS', '')} {_DEVICES_FLAG}".strip()
+import xla_flags
+
+_EIGHT_DEVICES = xla_flags.cpu_devices(8)['XLA_FLAGS']
+if _EIGHT_DEVICES not in os.environ.get('XLA_FLAGS', ''):
+  os.environ['XLA_FLAGS'] = f"{os.environ.get('XLA_FLAGS', '')} {_EIGHT_DEVICES}".strip()
 # The tests run on the CPU, whatever accelerators the machine has.
 os.environ.setdefault('CUDA_VISIBLE_DEVICES', '')
 

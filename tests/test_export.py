@@ -17,6 +17,7 @@ from alexnet import export, trained_run
 from alexnet.data.tensorflow_import import tf
 from alexnet.model import parallel
 from tiny_run import ROOT
+from xla_flags import cpu_devices
 
 pytestmark = pytest.mark.integration
 
@@ -137,7 +138,7 @@ def test_the_documented_input_normalisation_reproduces_evaluation_preprocessing(
 
 
 def test_command_line_writes_the_npz_of_the_chosen_checkpoint(tiny_run, tmp_path):
-  env = {**os.environ, 'XLA_FLAGS': '--xla_force_host_platform_device_count=1'}
+  env = {**os.environ, **cpu_devices(1)}
   output = tmp_path / 'step4.npz'
   result = subprocess.run([
       sys.executable, '-m', 'alexnet.export', f'--workdir={tiny_run}', '--checkpoint=4',
@@ -151,7 +152,7 @@ def test_command_line_writes_the_npz_of_the_chosen_checkpoint(tiny_run, tmp_path
 
 
 def test_an_output_path_through_a_file_is_one_line_and_writes_nothing(tiny_run, tmp_path):
-  env = {**os.environ, 'XLA_FLAGS': '--xla_force_host_platform_device_count=1'}
+  env = {**os.environ, **cpu_devices(1)}
   (tmp_path / 'afile').write_text('')
   result = subprocess.run([
       sys.executable, '-m', 'alexnet.export', f'--workdir={tiny_run}',

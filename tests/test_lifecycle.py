@@ -39,6 +39,7 @@ from processes import (
     training_records,
 )
 from shared_dirs import made_once
+from xla_flags import cpu_devices
 
 pytestmark = pytest.mark.integration
 
@@ -201,7 +202,7 @@ def start_tools(workdir: Path, scratch: Path) -> list[subprocess.Popen]:
   image = scratch / 'image.jpg'
   if not image.exists():
     image.write_bytes(fake_data.jpeg_bytes(np.random.default_rng(0), 40, 40))
-  env = {**os.environ, 'XLA_FLAGS': '--xla_force_host_platform_device_count=1'}
+  env = {**os.environ, **cpu_devices(1)}
   commands = [['-m', 'alexnet.evaluate', '--crops=1', '--split=test[:64]'],
               ['-m', 'alexnet.predict', '--crops=1',
                str(image)], ['-m', 'alexnet.export', f'--output={scratch / "params.npz"}']]
@@ -396,10 +397,7 @@ def test_a_full_disk_stops_the_run_with_one_line_naming_the_directory_and_keeps_
       sys.executable, '-m', 'alexnet.main', *SMOKE, f'--workdir={mount / "run"}', *data,
       '--config.train.num_steps=200', '--config.train.eval_every_epochs=100'
   ]
-  env = {
-      **os.environ, 'MOUNT': str(mount), 'OUT': str(out),
-      'XLA_FLAGS': '--xla_force_host_platform_device_count=1'
-  }
+  env = {**os.environ, 'MOUNT': str(mount), 'OUT': str(out), **cpu_devices(1)}
   subprocess.run(['unshare', '--user', '--map-root-user', '--mount', 'bash',
                   str(script), *command], cwd=ROOT, env=env, check=True, timeout=900)
   first = (out / 'first.txt').read_text()
@@ -441,10 +439,7 @@ def test_a_full_disk_while_preparing_the_data_is_one_line_and_the_next_run_clear
       f'--config.data.data_dir={mount / "tfds"}', f'--config.data.manual_dir={tmp_path / "manual"}',
       '--config.train.num_steps=1'
   ]
-  env = {
-      **os.environ, 'MOUNT': str(mount), 'OUT': str(out),
-      'XLA_FLAGS': '--xla_force_host_platform_device_count=1'
-  }
+  env = {**os.environ, 'MOUNT': str(mount), 'OUT': str(out), **cpu_devices(1)}
   subprocess.run(['unshare', '--user', '--map-root-user', '--mount', 'bash',
                   str(script), *command], cwd=ROOT, env=env, check=True, timeout=900)
   first = (out / 'first.txt').read_text()

@@ -12,6 +12,7 @@ from PIL import Image
 
 from alexnet import predict, trained_run
 from tiny_run import ROOT
+from xla_flags import cpu_devices
 
 pytestmark = pytest.mark.integration
 
@@ -35,7 +36,7 @@ def images(tmp_path_factory) -> dict[str, str]:
 
 
 def run_predict(workdir, *paths) -> subprocess.CompletedProcess:
-  env = {**os.environ, 'XLA_FLAGS': '--xla_force_host_platform_device_count=1'}
+  env = {**os.environ, **cpu_devices(1)}
   return subprocess.run([sys.executable, '-m', 'alexnet.predict', f'--workdir={workdir}', *paths],
                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
