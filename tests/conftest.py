@@ -46,20 +46,26 @@ def pytest_configure(config: pytest.Config) -> None:
   config.add_cleanup(lambda: shutil.rmtree(directory, ignore_errors=True))
 
 
+_GROUP_LOST = pytest.StashKey[bool]()
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-  """Stops a session whose xdist ignores the ``xdist_group`` marks (pytest-xdist 3.8 with
-  pytest 9.2, pytest-xdist#1386): a group's tests would run on several workers at once, each
-  with its own copy of what they share (the SLURM cluster)."""
-  if not getattr(config.option, 'loadgroup', False):
-    return
-  lost = [
-      item.nodeid for item in items
-      if item.get_closest_marker('xdist_group') and '@' not in item.nodeid
-  ]
-  if lost:
-    raise pytest.UsageError(f'pytest-xdist left out the xdist_group of {lost[0]} and '
-                            f'{len(lost) - 1} more tests; install requirements.txt\'s pytest')
+  """Notes the tests whose ``xdist_group`` xdist ignores (pytest-xdist 3.8 with pytest 9.2,
+  pytest-xdist#1386): a group's tests would run on several workers at once, each with its
+  own copy of what they share (the SLURM cluster). A worker that raised here would die
+  without a word, so each such test fails at its set-up instead, saying why."""
+  if getattr(config.option, 'loadgroup', False):
+    for item in items:
+      item.stash[_GROUP_LOST] = bool(
+          item.get_closest_marker('xdist_group') and '@' not in item.nodeid)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+  if item.stash.get(_GROUP_LOST, False):
+    pytest.fail(
+        'pytest-xdist ignored this test\'s xdist_group (pytest-xdist#1386); install '
+        'the pytest requirements.txt pins', pytrace=False)
 
 
 @pytest.fixture(scope='session')
