@@ -23,6 +23,7 @@ import numpy as np
 
 from alexnet.run import checkpoint
 from alexnet.run.workdir import Workdir
+from xla_flags import cpu_devices
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ['--config', 'configs/fashion_mnist.py:smoke']
@@ -51,9 +52,7 @@ def start(workdir: Path | None, *overrides: str, devices: int = 1, env: dict | N
   command = command or [
       sys.executable, '-c', _LAUNCH_WITH_SIGINT, *SMOKE, f'--workdir={workdir}', *overrides
   ]
-  env = {
-      **os.environ, 'XLA_FLAGS': f'--xla_force_host_platform_device_count={devices}', **(env or {})
-  }
+  env = {**os.environ, **cpu_devices(devices), **(env or {})}
   return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True)
 

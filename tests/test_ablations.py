@@ -16,6 +16,7 @@ sys.path.insert(0, str(ROOT / 'experiments'))
 import ablations
 import figures
 import runner
+from xla_flags import cpu_devices
 
 # The sweep fixture runs once, on one xdist worker.
 pytestmark = pytest.mark.xdist_group('ablations')
@@ -42,7 +43,7 @@ def sweep(tmp_path_factory) -> dict:
 
 
 def run(command, expect_success=True) -> subprocess.CompletedProcess:
-  env = {**os.environ, 'XLA_FLAGS': '--xla_force_host_platform_device_count=1'}
+  env = {**os.environ, **cpu_devices(1)}
   result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
   assert (result.returncode == 0) == expect_success, (result.stdout + result.stderr)[-3000:]
   return result

@@ -8,10 +8,10 @@ import sys
 
 import pytest
 
-from tiny_run import NUM_TEST, ROOT, tiny_run  # noqa: F401 - the fixture
+from tiny_run import NUM_TEST, ROOT
+from xla_flags import cpu_devices
 
-# Commands and tools on the tiny run, trained once per xdist worker: all its users on one.
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group('tiny_run')]
+pytestmark = pytest.mark.integration
 
 _RUN_FLAGS = ('--workdir', '--checkpoint')
 COMMANDS = {
@@ -29,7 +29,7 @@ COMMANDS = {
 
 
 def command(program: str, *args: str, **kwargs) -> subprocess.CompletedProcess:
-  env = {**os.environ, 'XLA_FLAGS': '--xla_force_host_platform_device_count=1'}
+  env = {**os.environ, **cpu_devices(1)}
   return subprocess.run([sys.executable, *program.split(), *args], cwd=ROOT, env=env,
                         capture_output=True, text=True, timeout=600, **kwargs)
 

@@ -13,10 +13,10 @@ import pytest
 from alexnet import evaluate, trained_run
 from alexnet.config import ConfigError
 from alexnet.data.tensorflow_import import tf
-from tiny_run import NUM_TEST, ROOT, tiny_run  # noqa: F401 - the fixture
+from tiny_run import NUM_TEST, ROOT
+from xla_flags import cpu_devices
 
-# Commands and tools on the tiny run, trained once per xdist worker: all its users on one.
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group('tiny_run')]
+pytestmark = pytest.mark.integration
 
 
 def idx_test_split(manual_dir) -> tuple[np.ndarray, np.ndarray]:
@@ -91,7 +91,7 @@ def test_best_checkpoint_is_the_evaluated_one_and_unknown_steps_are_named(tiny_r
 
 def evaluate_command(workdir, *args: str) -> subprocess.CompletedProcess:
   """``python -m alexnet.evaluate --workdir=workdir *args`` on one CPU device."""
-  env = {**os.environ, 'XLA_FLAGS': '--xla_force_host_platform_device_count=1'}
+  env = {**os.environ, **cpu_devices(1)}
   return subprocess.run([sys.executable, '-m', 'alexnet.evaluate', f'--workdir={workdir}', *args],
                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 

@@ -16,10 +16,10 @@ from PIL import Image
 from alexnet import export, trained_run
 from alexnet.data.tensorflow_import import tf
 from alexnet.model import parallel
-from tiny_run import ROOT, tiny_run  # noqa: F401 - the fixture
+from tiny_run import ROOT
+from xla_flags import cpu_devices
 
-# Commands and tools on the tiny run, trained once per xdist worker: all its users on one.
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group('tiny_run')]
+pytestmark = pytest.mark.integration
 
 LAYERS = ('conv1', 'conv2', 'conv3', 'conv4', 'conv5', 'fc6', 'fc7', 'fc8')
 
@@ -138,7 +138,7 @@ def test_the_documented_input_normalisation_reproduces_evaluation_preprocessing(
 
 
 def test_command_line_writes_the_npz_of_the_chosen_checkpoint(tiny_run, tmp_path):
-  env = {**os.environ, 'XLA_FLAGS': '--xla_force_host_platform_device_count=1'}
+  env = {**os.environ, **cpu_devices(1)}
   output = tmp_path / 'step4.npz'
   result = subprocess.run([
       sys.executable, '-m', 'alexnet.export', f'--workdir={tiny_run}', '--checkpoint=4',
@@ -152,7 +152,7 @@ def test_command_line_writes_the_npz_of_the_chosen_checkpoint(tiny_run, tmp_path
 
 
 def test_an_output_path_through_a_file_is_one_line_and_writes_nothing(tiny_run, tmp_path):
-  env = {**os.environ, 'XLA_FLAGS': '--xla_force_host_platform_device_count=1'}
+  env = {**os.environ, **cpu_devices(1)}
   (tmp_path / 'afile').write_text('')
   result = subprocess.run([
       sys.executable, '-m', 'alexnet.export', f'--workdir={tiny_run}',

@@ -10,14 +10,11 @@ from PIL import Image
 
 from alexnet import trained_run
 from alexnet.data.builders import image_folder
-from tiny_run import ROOT, tiny_run  # noqa: F401 - the fixture
+from tiny_run import ROOT
 
 sys.path.insert(0, str(ROOT / 'experiments'))
 import colour_patches
 import figures
-
-# The tiny run is trained once per xdist worker: all its users on one.
-pytestmark = pytest.mark.xdist_group('tiny_run')
 
 
 def test_chroma_fraction_is_zero_for_grey_kernels_one_for_pure_chroma_two_thirds_for_noise():

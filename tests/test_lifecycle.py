@@ -38,9 +38,10 @@ from processes import (
     start,
     training_records,
 )
+from shared_dirs import made_once
+from xla_flags import cpu_devices
 
-# Every test runs trainers; xdist keeps them on one worker, which runs the shared run once.
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group('lifecycle')]
+pytestmark = pytest.mark.integration
 
 # Patience 1 makes the plateau rule divide the learning rate within the run, so a resume
 # that lost the rule's state, or an evaluation, would go on with another rate. Evaluations
@@ -54,25 +55,28 @@ STOP_LINE = r'stopped at step (\d+)(, during its evaluation[^\n]*)? by {}; rerun
             r'command to resume'
 
 
-@pytest.fixture(scope='module')
+@pytest.fixture(scope='session')
 def data(tmp_path_factory) -> list[str]:
-  root = tmp_path_factory.mktemp('lifecycle_data')
-  fake_data.write_fashion_mnist_idx(str(root / 'manual'), train=512, test=2000)
+  root = made_once(
+      tmp_path_factory, 'lifecycle_data',
+      lambda root: fake_data.write_fashion_mnist_idx(str(root / 'manual'), train=512, test=2000))
   return [
       f'--config.data.data_dir={root / "tfds"}', f'--config.data.manual_dir={root / "manual"}',
       *LIFECYCLE
   ]
 
 
-@pytest.fixture(scope='module')
+@pytest.fixture(scope='session')
 def uninterrupted(tmp_path_factory, data) -> Path:
   """A finished 24-step run with the lifecycle overrides, never interrupted."""
-  workdir = tmp_path_factory.mktemp('uninterrupted') / 'run'
-  output = run(workdir, *data)
-  assert len({r['learning_rate'] for r in training_records(workdir) if 'learning_rate' in r
-             }) > 1, ('the plateau rule never divided the rate: the tests would prove less\n'
-                      + output)
-  return workdir
+
+  def train(root: Path) -> None:
+    output = run(root / 'run', *data)
+    assert len({r['learning_rate'] for r in training_records(root / 'run') if 'learning_rate' in r
+               }) > 1, ('the plateau rule never divided the rate: the tests would prove less\n'
+                        + output)
+
+  return made_once(tmp_path_factory, 'uninterrupted', train) / 'run'
 
 
 def stopped_at(output: str, signal_name: str) -> tuple[int, bool]:
@@ -198,7 +202,7 @@ def start_tools(workdir: Path, scratch: Path) -> list[subprocess.Popen]:
   image = scratch / 'image.jpg'
   if not image.exists():
     image.write_bytes(fake_data.jpeg_bytes(np.random.default_rng(0), 40, 40))
-  env = {**os.environ, 'XLA_FLAGS': '--xla_force_host_platform_device_count=1'}
+  env = {**os.environ, **cpu_devices(1)}
   commands = [['-m', 'alexnet.evaluate', '--crops=1', '--split=test[:64]'],
               ['-m', 'alexnet.predict', '--crops=1',
                str(image)], ['-m', 'alexnet.export', f'--output={scratch / "params.npz"}']]
@@ -393,10 +397,7 @@ def test_a_full_disk_stops_the_run_with_one_line_naming_the_directory_and_keeps_
       sys.executable, '-m', 'alexnet.main', *SMOKE, f'--workdir={mount / "run"}', *data,
       '--config.train.num_steps=200', '--config.train.eval_every_epochs=100'
   ]
-  env = {
-      **os.environ, 'MOUNT': str(mount), 'OUT': str(out),
-      'XLA_FLAGS': '--xla_force_host_platform_device_count=1'
-  }
+  env = {**os.environ, 'MOUNT': str(mount), 'OUT': str(out), **cpu_devices(1)}
   subprocess.run(['unshare', '--user', '--map-root-user', '--mount', 'bash',
                   str(script), *command], cwd=ROOT, env=env, check=True, timeout=900)
   first = (out / 'first.txt').read_text()
@@ -438,10 +439,7 @@ def test_a_full_disk_while_preparing_the_data_is_one_line_and_the_next_run_clear
       f'--config.data.data_dir={mount / "tfds"}', f'--config.data.manual_dir={tmp_path / "manual"}',
       '--config.train.num_steps=1'
   ]
-  env = {
-      **os.environ, 'MOUNT': str(mount), 'OUT': str(out),
-      'XLA_FLAGS': '--xla_force_host_platform_device_count=1'
-  }
+  env = {**os.environ, 'MOUNT': str(mount), 'OUT': str(out), **cpu_devices(1)}
   subprocess.run(['unshare', '--user', '--map-root-user', '--mount', 'bash',
                   str(script), *command], cwd=ROOT, env=env, check=True, timeout=900)
   first = (out / 'first.txt').read_text()

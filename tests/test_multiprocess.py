@@ -13,16 +13,16 @@ import numpy as np
 import pytest
 
 import processes
+import xla_flags
 from alexnet.run.workdir import Workdir
 
-# With test_slurm.py on one xdist worker: conftest's two_process_run is trained once.
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group('two_process_run')]
+pytestmark = pytest.mark.integration
 
 PROGRAM = Path(__file__).parent / 'programs' / 'train_tiny_on_2x2_mesh.py'
 
 
 def run_processes(output: Path, count: int) -> None:
-  env = {k: v for k, v in os.environ.items() if k != 'XLA_FLAGS'}  # devices set by the program
+  env = {**os.environ, 'XLA_FLAGS': xla_flags.UNOPTIMISED}  # devices set by the program
   port = processes.free_port()
   commands = [[
       sys.executable,

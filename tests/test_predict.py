@@ -11,10 +11,10 @@ import skimage.data
 from PIL import Image
 
 from alexnet import predict, trained_run
-from tiny_run import ROOT, tiny_run  # noqa: F401 - the fixture
+from tiny_run import ROOT
+from xla_flags import cpu_devices
 
-# Commands and tools on the tiny run, trained once per xdist worker: all its users on one.
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group('tiny_run')]
+pytestmark = pytest.mark.integration
 
 FASHION_MNIST_CLASSES = ('T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt',
                          'Sneaker', 'Bag', 'Ankle boot')
@@ -36,7 +36,7 @@ def images(tmp_path_factory) -> dict[str, str]:
 
 
 def run_predict(workdir, *paths) -> subprocess.CompletedProcess:
-  env = {**os.environ, 'XLA_FLAGS': '--xla_force_host_platform_device_count=1'}
+  env = {**os.environ, **cpu_devices(1)}
   return subprocess.run([sys.executable, '-m', 'alexnet.predict', f'--workdir={workdir}', *paths],
                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 

@@ -21,14 +21,14 @@ import pytest
 import processes
 import slurm_cluster
 from alexnet.run.workdir import Workdir
+from xla_flags import cpu_devices
 
 SCRIPT = processes.ROOT / 'slurm' / 'train.sbatch'
 # Each task one CPU device, as in the two-process run it is compared with.
-JOB_ENV = {'XLA_FLAGS': '--xla_force_host_platform_device_count=1', 'TF_CPP_MIN_LOG_LEVEL': '1'}
+JOB_ENV = {**cpu_devices(1), 'TF_CPP_MIN_LOG_LEVEL': '1'}
 
-# One SLURM cluster, on one xdist worker, with test_multiprocess.py: conftest's two_process_run
-# is trained once.
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group('two_process_run')]
+# One SLURM cluster for the file, on one xdist worker.
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group('slurm')]
 
 
 @pytest.fixture(scope='module')

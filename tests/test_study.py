@@ -8,6 +8,7 @@ import sys
 import pytest
 
 import fake_data
+import xla_flags
 from tiny_run import ROOT
 
 sys.path.insert(0, str(ROOT / 'experiments'))
@@ -194,7 +195,7 @@ def test_a_regime_chooses_each_arms_rate_reuses_the_selection_runs_and_draws_fig
   also the selection seed: 4 selection runs, then only seed 1 of each arm trains."""
   fake_data.write_fashion_mnist_idx(str(tmp_path / 'manual'), train=512, test=40)
   monkeypatch.chdir(ROOT)
-  monkeypatch.setenv('XLA_FLAGS', '--xla_force_host_platform_device_count=1')
+  monkeypatch.setenv('XLA_FLAGS', xla_flags.cpu_devices(1)['XLA_FLAGS'])
   regime = plan.Regime('figure1_smoke', 'configs/fashion_mnist.py:smoke', ('tanh',), seeds=(0, 1),
                        rates=(0.01, 1.0), rate_per_arm=True, choose_by='train_steps@0.85')
   places = study.Places(tmp_path / 'out', tmp_path / 'workdirs',

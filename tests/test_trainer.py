@@ -36,6 +36,7 @@ from processes import (
     training_records,
 )
 from tiny_run import smoke_config
+from xla_flags import cpu_devices
 
 # Patience 1 makes the plateau rule divide the learning rate within the smoke run, so
 # a resume that lost its state would train with another rate.
@@ -187,7 +188,7 @@ def test_config_errors_stop_before_any_work_with_one_line_naming_the_field(
       sys.executable, '-m', 'alexnet.main', *SMOKE, f'--workdir={tmp_path / "run"}',
       f'--config.data.data_dir={data_dir}', '--config.mesh.model=1', override
   ]
-  env = {**os.environ, 'XLA_FLAGS': '--xla_force_host_platform_device_count=8'}
+  env = {**os.environ, **cpu_devices(8)}
   result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
   assert result.returncode == 2, result.stderr[-2000:]
   said = [line for line in result.stderr.splitlines() if line.startswith('error: ')]
@@ -216,10 +217,7 @@ def test_a_known_error_is_one_line_and_alexnet_traceback_adds_the_traceback(tmp_
       f'--config.data.data_dir={tmp_path / "tfds"}', '--config.mesh.model=1'
   ]
   for traceback in ('', '1'):
-    env = {
-        **os.environ, 'XLA_FLAGS': '--xla_force_host_platform_device_count=1',
-        'ALEXNET_TRACEBACK': traceback
-    }
+    env = {**os.environ, **cpu_devices(1), 'ALEXNET_TRACEBACK': traceback}
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 2, result.stderr[-3000:]
     last = result.stderr.strip().splitlines()[-1]

@@ -21,6 +21,7 @@ from alexnet import config, errors, trained_run
 from alexnet.run import workdir as workdir_lib
 from alexnet.run.workdir import Workdir, WorkdirInUseError
 from processes import ROOT, SMOKE, start
+from xla_flags import cpu_devices
 
 
 def test_a_second_lock_on_a_held_workdir_is_refused_naming_its_holder(tmp_path):
@@ -146,10 +147,7 @@ def test_a_workdir_that_cannot_be_one_is_one_line_naming_it(tmp_path, case):
         'unshare', '--user', '--map-root-user', '--mount', 'sh', '-c', READ_ONLY, 'read-only',
         *command
     ]
-  env = {
-      **os.environ, 'DIRECTORY': str(tmp_path / 'ro'),
-      'XLA_FLAGS': '--xla_force_host_platform_device_count=1'
-  }
+  env = {**os.environ, 'DIRECTORY': str(tmp_path / 'ro'), **cpu_devices(1)}
   result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
   assert result.returncode == status, result.stderr[-2000:]
   assert result.stderr.splitlines() == ['error: ' + message.format(workdir=workdir)], result.stderr
