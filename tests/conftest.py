@@ -24,10 +24,10 @@ import pytest  # noqa: E402 - after the environment above, which must come first
 # Compiling the smoke config's steps is most of a short run's time on two cores (an 8-step
 # run: 31 CPU-seconds with nothing cached, 11 with its programs in the cache), and the suite
 # starts about a hundred trainers, commands and pytest workers that compile the same
-# programs. They share one cache through the environment,
-# which every process the tests start inherits. JAX reads these at import. The cache is
-# bounded so that JAX serialises its reads and writes with a file lock (the filelock
-# package): two processes compiling the same program never read a half-written entry.
+# programs. They share one cache through the environment, which every process the tests
+# start inherits (JAX reads these at import). The cache is bounded so that JAX serialises
+# its reads and writes with a file lock (the filelock package): two processes compiling the
+# same program never read a half-written entry.
 _COMPILATION_CACHE = 'JAX_COMPILATION_CACHE_DIR'
 _CACHE_SETTINGS = {
     'JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS': '0',
