@@ -31,10 +31,10 @@ ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ['--config', 'configs/fashion_mnist.py:smoke']
 # The two-process run of the multi-process and SLURM tests (with the fashion_mnist fixture's
 # data): 96 steps, evaluated and checkpointed every 32 (2 epochs), a record every step so that
-# a test can act at a chosen step. A test that stops it freezes both trainers (SIGSTOP, see
-# ``freeze``) at the moment it chose, so where the stop lands does not depend on how fast the
-# machine trains; JAX's preemption service then agrees on a stopping step within a few
-# steps of it, well before the end.
+# a test can act at a chosen step. A test that stops it freezes both trainers (``frozen``)
+# at the step it chose until its signal, or SLURM's, is on its way, so the stop lands a few
+# steps after that one however fast the machine trains (at step 13 after a freeze at step 5
+# in test_slurm.py's preemption), far from the end.
 TWO_PROCESS_RUN = [
     '--config.train.log_every_steps=1', '--config.data.eval_crops=1', '--config.train.num_steps=96',
     '--config.train.eval_every_epochs=2', '--config.train.checkpoint_every_steps=32'
