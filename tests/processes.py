@@ -10,12 +10,14 @@ Python between fork and exec in this multithreaded (JAX) process.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import jax
@@ -27,15 +29,15 @@ from xla_flags import cpu_devices
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ['--config', 'configs/fashion_mnist.py:smoke']
-# The two-process run of the multi-process tests (with the fashion_mnist fixture's data):
-# 384 steps, evaluated every 64 (4 epochs), checkpointed every 128, a record every step so
-# that a test can act at a chosen step. JAX's preemption service agrees on a stopping step
-# within about a second; the run leaves half a minute after step 5, so that a test that
-# stops it there cannot pass or fail on how fast the machine is.
+# The two-process run of the multi-process and SLURM tests (with the fashion_mnist fixture's
+# data): 96 steps, evaluated and checkpointed every 32 (2 epochs), a record every step so that
+# a test can act at a chosen step. A test that stops it freezes both trainers (``frozen``)
+# at the step it chose until its signal, or SLURM's, is on its way, so the stop lands a few
+# steps after that one however fast the machine trains (at step 13 after a freeze at step 5
+# in test_slurm.py's preemption), far from the end.
 TWO_PROCESS_RUN = [
-    '--config.train.log_every_steps=1', '--config.data.eval_crops=1',
-    '--config.train.num_steps=384', '--config.train.eval_every_epochs=4',
-    '--config.train.checkpoint_every_steps=128'
+    '--config.train.log_every_steps=1', '--config.data.eval_crops=1', '--config.train.num_steps=96',
+    '--config.train.eval_every_epochs=2', '--config.train.checkpoint_every_steps=32'
 ]
 TIMING_FIELDS = ('time', 'images_per_second', 'host_memory_gib', 'device_memory_gib',
                  'train_seconds')
@@ -95,16 +97,37 @@ def run(workdir: Path, *overrides: str, status: int = 0, **kwargs) -> str:
   return output
 
 
-def signal_when(process: subprocess.Popen, ready: Callable[[], bool], signum: int,
-                poll_s: float = 0.02, timeout_s: float = 600) -> None:
-  """Sends ``signum`` as soon as ``ready()`` holds; fails if the process ends first."""
+def wait_until(process: subprocess.Popen, ready: Callable[[], bool], poll_s: float = 0.02,
+               timeout_s: float = 600) -> None:
+  """Returns as soon as ``ready()`` holds; fails if the process ends first."""
   deadline = time.monotonic() + timeout_s
   while not ready():
     assert process.poll() is None, (
-        f'the run ended before it was signalled:\n{process.stdout.read()}')
-    assert time.monotonic() < deadline, 'the moment to signal never came'
+        f'the run ended before the moment came:\n{process.stdout.read()}')
+    assert time.monotonic() < deadline, 'the moment never came'
     time.sleep(poll_s)
+
+
+def signal_when(process: subprocess.Popen, ready: Callable[[], bool], signum: int, **wait) -> None:
+  """Sends ``signum`` as soon as ``ready()`` holds; fails if the process ends first."""
+  wait_until(process, ready, **wait)
   process.send_signal(signum)
+
+
+@contextlib.contextmanager
+def frozen(pids: Iterable[int]) -> Iterator[None]:
+  """The processes stopped (SIGSTOP) inside the block and continued (SIGCONT) after it, so
+  that what the block does (a signal, a scheduler's decision) finds a run at the step it was
+  frozen at, however fast the machine trains. A signal sent meanwhile waits for SIGCONT."""
+  pids = list(pids)
+  for pid in pids:
+    os.kill(pid, signal.SIGSTOP)
+  try:
+    yield
+  finally:
+    for pid in pids:
+      with contextlib.suppress(ProcessLookupError):  # killed while frozen
+        os.kill(pid, signal.SIGCONT)
 
 
 def logged_step(workdir: Path, since_ns: int) -> int:

@@ -31,6 +31,7 @@ from processes import (
     assert_same_parameters,
     final_parameters,
     finish,
+    frozen,
     logged_step,
     run,
     signal_when,
@@ -183,11 +184,8 @@ def test_a_second_trainer_on_a_held_workdir_is_refused_at_once_and_the_first_fin
   while logged_step(tmp_path, began) < 1:
     assert first.poll() is None and time.monotonic() < deadline
     time.sleep(0.05)
-  first.send_signal(signal.SIGSTOP)  # paused while it holds the lock, however fast it trains
-  try:
+  with frozen([first.pid]):  # paused while it holds the lock, however fast it trains
     second = run(tmp_path, *data, status=2)
-  finally:
-    first.send_signal(signal.SIGCONT)
   assert re.search(
       rf'error: {re.escape(str(tmp_path))} is in use by another training run: '
       rf'process {first.pid} on host \S+, started ', second), second

@@ -56,8 +56,10 @@ def test_sigterm_to_one_of_two_processes_stops_both_at_the_same_step_and_they_re
   workdir = tmp_path / 'stopped'
   began = time.time_ns()
   pair = processes.start_trainers(workdir, overrides)
-  processes.signal_when(pair[1], lambda: processes.logged_step(workdir, began) >= 5, signal.SIGTERM)
-  signalled = f'SIGTERM sent to process 1 after step {processes.logged_step(workdir, began)}'
+  processes.wait_until(pair[1], lambda: processes.logged_step(workdir, began) >= 5)
+  with processes.frozen(process.pid for process in pair):
+    signalled = f'SIGTERM sent to process 1 after step {processes.logged_step(workdir, began)}'
+    pair[1].send_signal(signal.SIGTERM)
   outputs = processes.finish_trainers(pair, 128 + signal.SIGTERM, signalled)
   steps = [
       re.findall(r'stopped at step (\d+)[^\n]* by SIGTERM; rerun the same command', output)

@@ -92,8 +92,9 @@ def test_two_tasks_under_srun_train_like_two_processes_joined_by_address(
   assert_trained_like_the_uninterrupted_run(tmp_path / 'run', two_process_run)
 
 
-def trainer_processes(workdir: Path) -> list[int]:
-  """The PIDs of the trainer's Python processes on ``workdir`` (not srun, not the script)."""
+def the_two_trainers(workdir: Path) -> list[int]:
+  """The PIDs of the job's two trainer processes on ``workdir`` (Python, not srun or the
+  script)."""
   found = []
   for cmdline in Path('/proc').glob('[0-9]*/cmdline'):
     try:
@@ -103,6 +104,7 @@ def trainer_processes(workdir: Path) -> list[int]:
     if (Path(argv[0].decode()).name.startswith('python') and b'alexnet.main' in argv
         and f'--workdir={workdir}'.encode() in argv):
       found.append(int(cmdline.parent.name))
+  assert len(found) == 2, found
   return found
 
 
@@ -111,29 +113,27 @@ def test_a_job_preempted_then_timed_out_requeues_itself_and_ends_as_if_never_sto
   workdir = tmp_path / 'run'
   began = time.time_ns()
   job = submit(slurm, tmp_path, workdir, *fashion_mnist, *processes.TWO_PROCESS_RUN)
+  # Each stop lands near the step chosen, whatever this machine's speed: the trainers are
+  # frozen (SIGSTOP) there until SLURM has decided (the preemption, the time limit's warning).
   slurm.wait_for('step 5 of the first start', lambda: processes.logged_step(workdir, began) >= 5)
-  slurm.sbatch('--partition=high', '--ntasks=1', f'--output={tmp_path}/preemptor-%j.out',
-               '--wrap=true', env=JOB_ENV)
+  with processes.frozen(the_two_trainers(workdir)):
+    slurm.sbatch('--partition=high', '--ntasks=1', f'--output={tmp_path}/preemptor-%j.out',
+                 '--wrap=true', env=JOB_ENV)
+    slurm.wait_for('the preemption', lambda: slurm.job(job)['PreemptTime'] != 'None')
   slurm.wait_for('the requeue after the preemption', lambda: slurm.job(job)['Restarts'] == '1')
   requeued = time.time_ns()
   stopped = stops_and_resumptions(job_log(tmp_path, job))[0]
   assert stopped[0] == 'stopped' and stopped[1] >= 5, job_log(tmp_path, job)
 
-  # The time limit, mid-training whatever this machine's speed: once the second start has
-  # trained a step, its processes are frozen (SIGSTOP) and the job given two minutes, less
-  # than the script's warning time: SLURM warns the script at its next time-limit check
-  # (every 30 s), the script's SIGTERM waits for the processes, which go on (SIGCONT) once
-  # the warning is in the log.
+  # The time limit, mid-training: once the second start has trained a step, the job is given
+  # two minutes, less than the script's warning time: SLURM warns the script at its next
+  # time-limit check (every 30 s), and the script's SIGTERM waits for the trainers, which go
+  # on once the warning is in the log.
   slurm.wait_for('a step of the second start',
                  lambda: processes.logged_step(workdir, requeued) > stopped[1])
-  frozen = trainer_processes(workdir)
-  assert len(frozen) == 2, frozen
-  for pid in frozen:
-    os.kill(pid, signal.SIGSTOP)
-  slurm.command('scontrol', 'update', f'JobId={job}', 'TimeLimit=2')
-  slurm.wait_for('SLURM\'s warning', lambda: 'the time limit is near' in job_log(tmp_path, job))
-  for pid in frozen:
-    os.kill(pid, signal.SIGCONT)
+  with processes.frozen(the_two_trainers(workdir)):
+    slurm.command('scontrol', 'update', f'JobId={job}', 'TimeLimit=2')
+    slurm.wait_for('SLURM\'s warning', lambda: 'the time limit is near' in job_log(tmp_path, job))
   slurm.wait_for('the requeue at the time limit', lambda: slurm.job(job)['Restarts'] == '2')
   slurm.command('scontrol', 'update', f'JobId={job}', 'TimeLimit=UNLIMITED')
   record = ended(slurm, tmp_path, job, 'COMPLETED', restarts=2)
@@ -176,8 +176,10 @@ def test_a_missing_python_environment_ends_the_job_failed_with_one_line(slurm, t
 def test_scancel_full_kills_the_tasks_at_once_and_leaves_the_checkpoints_saved_before(
     slurm, tmp_path, fashion_mnist):
   workdir = tmp_path / 'run'
-  job = submit(slurm, tmp_path, workdir, *fashion_mnist, *processes.TWO_PROCESS_RUN)
-  slurm.wait_for('the checkpoint of step 128', lambda: 128 in Workdir(workdir).checkpoint_steps())
+  # A checkpoint at step 64, the next one 64 steps later: the run is killed between them.
+  job = submit(slurm, tmp_path, workdir, *fashion_mnist, *processes.TWO_PROCESS_RUN,
+               '--config.train.num_steps=384', '--config.train.checkpoint_every_steps=64')
+  slurm.wait_for('the checkpoint of step 64', lambda: 64 in Workdir(workdir).checkpoint_steps())
   slurm.command('scancel', '--full', '--signal=TERM', str(job))
   record = ended(slurm, tmp_path, job, 'FAILED', restarts=0)
   log = job_log(tmp_path, job)
@@ -185,5 +187,5 @@ def test_scancel_full_kills_the_tasks_at_once_and_leaves_the_checkpoints_saved_b
   assert record['ExitCode'] == f'{128 + signal.SIGKILL}:0', log
   assert 'stopped at step' not in log, log
   steps = Workdir(workdir).checkpoint_steps()
-  assert steps[-1] == 128, (steps, log)
+  assert steps[-1] == 64, (steps, log)
   processes.final_parameters(workdir)  # the checkpoint saved before is whole
