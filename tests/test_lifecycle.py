@@ -38,6 +38,7 @@ from processes import (
     snapshot,
     start,
     training_records,
+    wait_until,
 )
 from shared_dirs import made_once
 from xla_flags import cpu_devices
@@ -180,10 +181,7 @@ def test_a_second_trainer_on_a_held_workdir_is_refused_at_once_and_the_first_fin
     tmp_path, data, uninterrupted):
   began = time.time_ns()
   first = start(tmp_path, *data)
-  deadline = time.monotonic() + 300
-  while logged_step(tmp_path, began) < 1:
-    assert first.poll() is None and time.monotonic() < deadline
-    time.sleep(0.05)
+  wait_until(first, lambda: logged_step(tmp_path, began) >= 1, poll_s=0.05, timeout_s=300)
   with frozen([first.pid]):  # paused while it holds the lock, however fast it trains
     second = run(tmp_path, *data, status=2)
   assert re.search(

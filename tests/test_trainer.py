@@ -32,6 +32,7 @@ from processes import (
     final_parameters,
     logged_step,
     run,
+    signal_when,
     start,
     training_records,
 )
@@ -49,12 +50,7 @@ def kill_after_step(workdir: Path, step: int, *overrides: str) -> None:
   """Starts a run and SIGKILLs it once its metrics.jsonl shows ``step`` done."""
   started = time.time_ns()
   process = start(workdir, *overrides)
-  deadline = time.monotonic() + 600
-  while time.monotonic() < deadline and process.poll() is None:
-    if logged_step(workdir, started) >= step:
-      process.send_signal(signal.SIGKILL)
-      break
-    time.sleep(0.05)
+  signal_when(process, lambda: logged_step(workdir, started) >= step, signal.SIGKILL, poll_s=0.05)
   process.communicate(timeout=60)
   assert process.returncode == -signal.SIGKILL, f'run ended before step {step}'
 
