@@ -7,7 +7,8 @@ It gives each command (the trainer, the tools, the experiments) the same conduct
   as bugs to report (``ALEXNET_TRACEBACK=1`` shows it for known failures too);
 * the console holds the command's own output: the libraries' INFO logs are hidden unless
   ``--verbosity`` is given, and the warnings and errors they log about what this project
-  does on purpose, or about a failure the command reports itself, are dropped.
+  does on purpose, or about a failure the command reports itself, are dropped;
+* Python's garbage collector runs less often (:func:`_collect_garbage_less_often`).
 
 These are settings of the whole process, installed here, when a command starts, and by no
 module when it is imported.
@@ -16,6 +17,7 @@ module when it is imported.
 from __future__ import annotations
 
 import functools
+import gc
 import logging
 import os
 import sys
@@ -246,6 +248,20 @@ def parse_flags(argv: Sequence[str]) -> list[str]:
     sys.exit(errors.USAGE_STATUS)
 
 
+# Allocations between two collections of the youngest generation; Python's default is 700.
+_YOUNG_GENERATION_THRESHOLD = 10_000
+
+
+def _collect_garbage_less_often() -> None:
+  """Importing TensorFlow, JAX and their libraries, and tracing a network with JAX, create
+  millions of objects that live as long as the process; at Python's default threshold the
+  collector runs over a thousand times while a command starts and finds almost nothing to
+  free. With 10,000 it runs about 90 times: an 8-step smoke run spent 1.4–1.6 of its 12–13.5
+  CPU-seconds collecting, and 0.6 this way (2-core AMD EPYC; Python 3.11)."""
+  gc.set_threshold(_YOUNG_GENERATION_THRESHOLD, *gc.get_threshold()[1:])
+
+
 def run(main: Callable[[Sequence[str]], None], argv: Sequence[str] | None = None) -> None:
   """Runs a command's ``main`` (given the arguments absl leaves) as described above."""
+  _collect_garbage_less_often()
   app.run(reported(main), argv=argv, flags_parser=parse_flags)
