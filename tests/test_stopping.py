@@ -27,6 +27,17 @@ def test_sigterm_inside_a_run_is_only_a_request_which_check_turns_into_the_stop_
   assert errors.one_line(raised.value) == str(raised.value)
 
 
+@pytest.fixture
+def sigint_as_in_a_terminal():
+  """Python's own SIGINT handler for the test, as a command started in a terminal has it,
+  even when pytest itself runs as a background job, whose SIGINT is ignored (and which the
+  run then keeps ignored, as the last test here proves)."""
+  previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+  yield
+  signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.usefixtures('sigint_as_in_a_terminal')
 def test_a_single_process_stops_at_the_first_sync_point_after_the_signal(capfd):
   with stopping.handled():
     assert not stopping.reached_sync_point()
@@ -36,6 +47,7 @@ def test_a_single_process_stops_at_the_first_sync_point_after_the_signal(capfd):
          'again to exit at once)' in capfd.readouterr().err
 
 
+@pytest.mark.usefixtures('sigint_as_in_a_terminal')
 def test_after_a_first_ctrl_c_a_second_one_kills_at_once():
   with stopping.handled():
     assert signal.getsignal(signal.SIGINT) is not signal.SIG_DFL
