@@ -206,7 +206,7 @@ def _info(spec: Spec, config: DataConfig, statistics_file: str) -> DatasetInfo:
       split_size(info, getattr(config, field), f'data.{field}')
   return DatasetInfo(
       num_classes=label.num_classes,
-      class_names=spec.entry.class_names or tuple(label.names),
+      class_names=spec.entry.class_names() if spec.entry.class_names else tuple(label.names),
       num_examples={name: split.num_examples for name, split in info.splits.items()},
       train_examples=train_examples,
       skipped_images=skipped.count_skipped(info),

@@ -6,16 +6,23 @@ there would be a second place to add each dataset to. ``data.dataset`` is checke
 instead, by :func:`entry`, the first thing :func:`alexnet.data.preparation.prepare` and
 :meth:`alexnet.data.dataset.Dataset.open` do, before any file is read or written: a name
 not here is the one-line ConfigError naming those that are.
+
+The builders import TensorFlow (seconds of a process's start): an entry's functions import
+its builder's module when they are called, so that checking a config's dataset (a sweep
+before its runs, a command refusing a misspelt name) imports no TensorFlow.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 from alexnet.config import ConfigError, DataConfig, ModelConfig, require, validate_data
-from alexnet.data.builders import fashion_mnist, image_folder, imagenet, stored_format
-from alexnet.data.tensorflow_import import tfds
+from alexnet.data.builders import stored_format
+
+if TYPE_CHECKING:
+  from alexnet.data.tensorflow_import import tfds
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,29 +33,49 @@ class Entry:
   stored_size: int | None  # the side of a stored image; None: data.resize_size (§2's form)
   channels: int  # of a stored image: 3, or 1 for a grey dataset
   image_format: str  # 'jpeg' or 'png', of the stored image
-  class_names: tuple[str, ...] | None = None  # None: the names of the builder's label feature
+  # None: the names of the builder's label feature.
+  class_names: Callable[[], tuple[str, ...]] | None = None
   check_manual_dir: Callable[[str], None] | None = None  # before preparing: what it must hold
   required: Mapping[str, str] = dataclasses.field(default_factory=dict)  # data field: what
 
 
 def _imagenet(config: DataConfig, **tfds_arguments) -> tfds.core.DatasetBuilder:
+  from alexnet.data.builders import imagenet
+
   return imagenet.AlexnetImagenet2012(config=imagenet.config_for(config.resize_size),
                                       **tfds_arguments)
 
 
+def _imagenet_class_names() -> tuple[str, ...]:
+  """Readable names in place of the synset ids of TFDS's labels."""
+  from alexnet.data.builders import imagenet
+
+  return imagenet.CLASS_NAMES
+
+
+def _check_imagenet_tars(manual_dir: str) -> None:
+  from alexnet.data.builders import imagenet
+
+  imagenet.check_tars(manual_dir)
+
+
 def _fashion_mnist(_: DataConfig, **tfds_arguments) -> tfds.core.DatasetBuilder:
   """TFDS's 28×28 PNGs, stored as they are whatever the config."""
+  from alexnet.data.builders import fashion_mnist
+
   return fashion_mnist.AlexnetFashionMnist(**tfds_arguments)
 
 
 def _image_folder(config: DataConfig, **tfds_arguments) -> tfds.core.DatasetBuilder:
+  from alexnet.data.builders import image_folder
+
   return image_folder.AlexnetImageFolder(
       config=image_folder.config_for(config.folder, config.resize_size), **tfds_arguments)
 
 
 DATASETS: dict[str, Entry] = {
     'imagenet2012': Entry(_imagenet, stored_size=None, channels=3, image_format='jpeg',
-                          class_names=imagenet.CLASS_NAMES, check_manual_dir=imagenet.check_tars),
+                          class_names=_imagenet_class_names, check_manual_dir=_check_imagenet_tars),
     'fashion_mnist': Entry(_fashion_mnist, stored_size=28, channels=1, image_format='png'),
     'image_folder': Entry(_image_folder, stored_size=None, channels=3, image_format='jpeg',
                           required={'folder': 'the root of the image folder'}),
