@@ -166,9 +166,9 @@ def test_between_logged_steps_the_loop_refuses_what_would_make_it_wait_for_the_d
 
 
 # The config's own checks are tested in this process (tests/test_config.py); these runs prove
-# that the command stops before any work with one line and the usage status, for a check made
-# when the trainer validates the config, one made when it builds the mesh and one made when
-# it looks the dataset up (alexnet.data.registry).
+# that the command stops before any work with one line and the usage status, for a check of
+# the config's fields and one of its dataset's name (alexnet.data.registry), both made before
+# the trainer is imported, and one made when the trainer builds the mesh.
 @pytest.mark.integration
 @pytest.mark.parametrize('override, message', [
     ('--config.model.towers=3', r'model.towers=3 is not allowed: it must be 1 or 2'),

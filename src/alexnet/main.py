@@ -27,6 +27,8 @@ from absl import flags
 from ml_collections import config_flags
 
 from alexnet import cli, errors
+from alexnet import config as config_lib
+from alexnet.data import registry
 
 _CONFIG = config_flags.DEFINE_config_file(
     'config', None, 'Config file, path[:variant], e.g. configs/fashion_mnist.py; set any field '
@@ -52,10 +54,14 @@ def join_processes() -> None:
 def main(argv) -> None:
   if len(argv) > 1:
     raise errors.UsageError(f'unexpected arguments: {argv[1:]}')
+  # The config's own mistakes and an unknown dataset are said before JAX and TensorFlow are
+  # imported (seconds): the trainer checks the same again, with what needs the devices.
+  run_config = config_lib.validate(_CONFIG.value)
+  registry.entry(run_config.data)
   join_processes()
   from alexnet.training import trainer
 
-  trainer.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+  trainer.train_and_evaluate(run_config, _WORKDIR.value)
 
 
 if __name__ == '__main__':
