@@ -32,7 +32,7 @@ from pathlib import Path
 
 from absl import flags
 
-import figures
+import curves
 import runner
 import stats
 from alexnet import cli, errors
@@ -198,9 +198,9 @@ def report(config_arg: str, runner_command: str, variants: Sequence[Variant], se
   ]
   finished = {name: [r for r in runs if outcomes(r)] for name, runs in records.items()}
   finished = {name: runs for name, runs in finished.items() if runs}
-  figures.plot_training_curves(finished, data['eval_split'], out / 'training_loss.png',
-                               out / 'eval_error.png')
-  figures.plot_generalisation(finished, data['eval_split'], out / 'train_and_eval_error.png')
+  curves.plot_training_curves(finished, data['eval_split'], out / 'training_loss.png',
+                              out / 'eval_error.png')
+  curves.plot_generalisation(finished, data['eval_split'], out / 'train_and_eval_error.png')
   lines += [
       '', '![training loss](training_loss.png)', '',
       f'![{data["eval_split"]} error during training](eval_error.png)', '',

@@ -33,8 +33,7 @@ from pathlib import Path
 from absl import flags
 
 import ablations
-import figures
-import lrn_diagnostic
+import curves
 import runner
 import stats
 from alexnet import cli, errors
@@ -79,10 +78,10 @@ def collapsed(records: Sequence[Mapping]) -> bool:
 def smoothed_loss_at(records: Sequence[Mapping], step: int) -> float:
   """The training loss at ``step``, the mean of the SMOOTHING_WINDOW logs that end there;
   nan for a run that did not log that far."""
-  steps, losses = figures.series(records, 'loss')
-  if len(losses) < figures.SMOOTHING_WINDOW:
+  steps, losses = curves.series(records, 'loss')
+  if len(losses) < curves.SMOOTHING_WINDOW:
     return math.nan
-  steps, losses = figures.smooth(steps, losses)
+  steps, losses = curves.smooth(steps, losses)
   at = [loss for s, loss in zip(steps, losses) if s == step]
   return float(at[0]) if at else math.nan
 
@@ -108,7 +107,7 @@ def outcome_of(run: Path, name: str) -> float:
     steps = None if failed else steps_to_converge(metrics)
     return math.nan if steps is None else float(steps)
   if kind == 'train_steps':
-    steps = None if failed else figures.steps_to_error(metrics, float(argument))
+    steps = None if failed else curves.steps_to_error(metrics, float(argument))
     return float(steps) if steps is not None else 2.0 * run_length(run)
   if kind == 'loss':
     return smoothed_loss_at(metrics, int(argument))
@@ -138,7 +137,7 @@ def outcome_label(name: str) -> str:
   if kind == 'train_steps':
     return f'steps to {100 * float(argument):g} % training error'
   if kind == 'loss':
-    return f'training loss at step {argument} (mean of {figures.SMOOTHING_WINDOW} logs)'
+    return f'training loss at step {argument} (mean of {curves.SMOOTHING_WINDOW} logs)'
   return name
 
 
@@ -258,10 +257,15 @@ def trained_workdir(spec: runner.RunSpec, regime: Regime, places: Places) -> Pat
 
 def diagnose_lrn(regime: Regime, places: Places, specs: Sequence[runner.RunSpec]) -> None:
   """lrn_diagnostic.json in the regime's records: α Σ a² against k at each LRN layer, at
-  initialisation and at the end, in each of the base arm's runs."""
+  initialisation and at the end, in each of the base arm's runs.
+
+  lrn_diagnostic loads the runs' networks (JAX, TensorFlow for their data): imported here,
+  where a regime needs it, so that the study's other work and its refusals start without."""
   path = places.out / regime.name / 'lrn_diagnostic.json'
   if path.exists():
     return
+  import lrn_diagnostic
+
   runs = [trained_workdir(s, regime, places) for s in specs if s.variant.name == ablations.BASE]
   results = [lrn_diagnostic.diagnose(str(w), lrn_diagnostic.IMAGES) for w in runs]
   path.write_text(json.dumps(results, indent=1) + '\n')
@@ -278,8 +282,8 @@ def plot_figure1(regime: Regime, places: Places) -> str:
   }
   out = places.out / regime.name
   records = ablations.read_records(out, ablations.chosen_variants(regime.variants), regime.seeds)
-  figures.plot_figure1(sweep, outcome_label(regime.choose_by), records[ablations.BASE],
-                       records['tanh'], FIGURE1_TARGETS[-1], regime.name, out / 'figure1.png')
+  curves.plot_figure1(sweep, outcome_label(regime.choose_by), records[ablations.BASE],
+                      records['tanh'], FIGURE1_TARGETS[-1], regime.name, out / 'figure1.png')
   return '\n![Figure 1: the sweep and the training error at the chosen rates](figure1.png)\n'
 
 

@@ -14,7 +14,7 @@ from tiny_run import ROOT
 
 sys.path.insert(0, str(ROOT / 'experiments'))
 import ablations
-import figures
+import curves
 import runner
 from xla_flags import cpu_devices
 
@@ -150,5 +150,5 @@ def test_steps_to_error_takes_the_first_step_where_the_smoothed_error_reaches_th
   records = [{'step': 10 * (i + 1), 'train_top1_error': e} for i, e in enumerate(errors)]
   records.insert(3, {'step': 35, 'eval_top1_error': 0.0})  # other records are ignored
   # Trailing means of 5: 0.62, 0.5, 0.4, 0.29, …: ≤ 0.3 first at the 8th value (step 80).
-  assert figures.steps_to_error(records, 0.3) == 80
-  assert figures.steps_to_error(records, 0.05) is None
+  assert curves.steps_to_error(records, 0.3) == 80
+  assert curves.steps_to_error(records, 0.05) is None
