@@ -46,8 +46,7 @@ from xla_flags import cpu_devices
 pytestmark = pytest.mark.integration
 
 # Patience 1 makes the plateau rule divide the learning rate within the run, so a resume
-# that lost the rule's state, or an evaluation, would go on with another rate. Evaluations
-# of 2,000 images take long enough for a signal to land inside one.
+# that lost the rule's state, or an evaluation, would go on with another rate.
 LIFECYCLE = [
     '--config.optim.plateau_patience=1', '--config.optim.plateau_min_improvement=0.5',
     '--config.train.log_every_steps=1', '--config.data.eval_split=test',
@@ -61,7 +60,7 @@ STOP_LINE = r'stopped at step (\d+)(, during its evaluation[^\n]*)? by {}; rerun
 def data(tmp_path_factory) -> list[str]:
   root = made_once(
       tmp_path_factory, 'lifecycle_data',
-      lambda root: fake_data.write_fashion_mnist_idx(str(root / 'manual'), train=512, test=2000))
+      lambda root: fake_data.write_fashion_mnist_idx(str(root / 'manual'), train=512, test=512))
   return [
       f'--config.data.data_dir={root / "tfds"}', f'--config.data.manual_dir={root / "manual"}',
       *LIFECYCLE
@@ -113,8 +112,11 @@ def test_sigint_inside_an_evaluation_stops_there_and_the_resumed_run_evaluates_t
     tmp_path, data, uninterrupted):
   began = time.time_ns()
   process = start(tmp_path, *data)
-  # Step 8's record is written just before its evaluation starts.
-  signal_when(process, lambda: logged_step(tmp_path, began) >= 8, signal.SIGINT, poll_s=0.005)
+  # Step 8's record is written just before its evaluation of 16 batches starts: the run,
+  # frozen as soon as the record is seen, gets the signal inside that evaluation.
+  wait_until(process, lambda: logged_step(tmp_path, began) >= 8, poll_s=0.005)
+  with frozen([process.pid]):
+    process.send_signal(signal.SIGINT)
   output = finish(process, 128 + signal.SIGINT)
   step, during_evaluation = stopped_at(output, 'SIGINT')
   assert (step, during_evaluation) == (8, True), output
@@ -137,7 +139,7 @@ def test_sigterm_during_an_asynchronous_save_keeps_that_save_and_saves_the_stopp
 
 
 def test_sigint_while_the_dataset_is_prepared_stops_there_and_leaves_no_workdir(tmp_path):
-  fake_data.write_fashion_mnist_idx(str(tmp_path / 'manual'), train=40_000, test=100)
+  fake_data.write_fashion_mnist_idx(str(tmp_path / 'manual'), train=512, test=100)
   tfds_dir = tmp_path / 'tfds'
   overrides = [
       f'--config.data.data_dir={tfds_dir}', f'--config.data.manual_dir={tmp_path / "manual"}',
@@ -145,7 +147,9 @@ def test_sigint_while_the_dataset_is_prepared_stops_there_and_leaves_no_workdir(
   ]
   preparing = lambda: any(tfds_dir.glob('alexnet_fashion_mnist/incomplete*'))
   process = start(tmp_path / 'run', *overrides)
-  signal_when(process, preparing, signal.SIGINT, poll_s=0.01)
+  wait_until(process, preparing, poll_s=0.005)
+  with frozen([process.pid]):  # preparing its first images, however fast the machine prepares
+    process.send_signal(signal.SIGINT)
   output = finish(process, 128 + signal.SIGINT)
   assert re.search(r'stopped while preparing Fashion-MNIST by SIGINT; rerun the same command',
                    output), output
@@ -354,7 +358,7 @@ def test_a_run_whose_checkpoints_are_all_damaged_is_refused_saying_what_was_move
     with pytest.raises(
         checkpoint.DamagedCheckpointError,
         match=rf'no checkpoint of this run can be read: {len(steps)} damaged '
-        r'checkpoint\(s\) \(steps 8, 16, 20, 24\) are in '
+        rf'checkpoint\(s\) \(steps {", ".join(map(str, steps))}\) are in '
         r'.*damaged_checkpoints'
         r'.*Nothing was deleted\. To start this run again from step 0 here, '
         r'move .*damaged_checkpoints away'):
@@ -370,7 +374,9 @@ mount -t tmpfs -o size=16m tmpfs "$MOUNT"
 "$@" > "$OUT/first.txt" 2>&1 &
 trainer=$!
 until [ -d "$MOUNT/run/checkpoints/8" ] || ! kill -0 $trainer 2>/dev/null; do sleep 0.02; done
+kill -STOP $trainer  # the disk fills up before the trainer takes another step
 dd if=/dev/zero of="$MOUNT/filler" bs=64k 2>/dev/null
+kill -CONT $trainer
 wait $trainer
 echo $? > "$OUT/first.status"
 ls "$MOUNT/run/checkpoints" > "$OUT/checkpoints.txt"
@@ -391,7 +397,7 @@ def test_a_full_disk_stops_the_run_with_one_line_naming_the_directory_and_keeps_
   script.write_text(FILL_THE_DISK)
   command = [
       sys.executable, '-m', 'alexnet.main', *SMOKE, f'--workdir={mount / "run"}', *data,
-      '--config.train.num_steps=200', '--config.train.eval_every_epochs=100'
+      '--config.train.eval_every_epochs=100'
   ]
   env = {**os.environ, 'MOUNT': str(mount), 'OUT': str(out), **cpu_devices(1)}
   subprocess.run(['unshare', '--user', '--map-root-user', '--mount', 'bash',
