@@ -114,7 +114,8 @@ def test_a_forward_pass_written_from_the_documented_layout_gives_the_models_outp
   size = random_run.model_config.image_size
   # Raw-pixel scale, as in the paper: large enough for LRN's window sums to matter.
   images = np.random.default_rng(1).normal(0, 60, (8, size, size, 3)).astype(np.float32)
-  expected = np.asarray(random_run.net.apply(random_run.params, images))
+  # jitted: eagerly, a shard_map runs each operation of the network on its own (15× the CPU).
+  expected = np.asarray(jax.jit(random_run.net.apply)(random_run.params, images))
   logits = documented_forward(path, images)
   np.testing.assert_allclose(logits, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
 

@@ -237,7 +237,8 @@ def test_layer_activations_are_the_same_global_arrays_on_every_mesh():
     sharded = jax.device_put(params, net.param_shardings)
     results.append(
         jax.device_get(jax.jit(net.activations, static_argnums=2)(sharded, batch['image'], layers)))
-    logits = net.apply(sharded, batch['image'])
+    # jitted: eagerly, a shard_map runs each operation of the network on its own (15× the CPU).
+    logits = jax.jit(net.apply)(sharded, batch['image'])
     np.testing.assert_allclose(results[-1]['fc8'], logits, rtol=1e-6)
   assert results[0]['fc7'].shape == (BATCH, 256) and results[0]['pool2'].shape[-1] == 16
   assert_trees_close(results[1], results[0])
