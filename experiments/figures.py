@@ -27,14 +27,18 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib.patches
 import matplotlib.pyplot as plt
 import numpy as np
 from absl import flags
 
-from alexnet import cli, errors, trained_run
+from alexnet import cli, errors, tool_flags
 from curves import DPI
+
+if TYPE_CHECKING:
+  from alexnet import trained_run
 
 PERMUTATIONS = 10_000
 NEIGHBOURS = 6  # per query in Figure 4's grid (the paper shows 6)
@@ -288,8 +292,8 @@ FIGURES = {'kernels': figure3, 'neighbours': figure4}
 
 
 def define_flags() -> None:
-  trained_run.define_run_flags()
-  flags.adopt_module_key_flags(trained_run)  # --help lists them with this command's own
+  tool_flags.define_run_flags()
+  flags.adopt_module_key_flags(tool_flags)  # --help lists them with this command's own
   flags.DEFINE_enum('figure', None, list(FIGURES), 'kernels: Figure 3; neighbours: Figure 4.',
                     required=True)
   flags.DEFINE_string('out', None, 'The PNG to write; the numbers go beside it as .json.',
@@ -299,6 +303,8 @@ def define_flags() -> None:
 def main(argv: Sequence[str]) -> None:
   if len(argv) > 1:
     raise errors.UsageError(f'unexpected arguments: {argv[1:]}')
+  from alexnet import trained_run  # JAX and TensorFlow: not loaded for --help or a wrong flag
+
   run = trained_run.load_run_from_flags()
   path = Path(FLAGS.out)
   path.parent.mkdir(parents=True, exist_ok=True)

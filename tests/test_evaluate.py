@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from alexnet import evaluate, trained_run
+from alexnet import trained_run
 from alexnet.config import ConfigError
 from alexnet.data.tensorflow_import import tf
 from tiny_run import NUM_TEST, ROOT
@@ -68,13 +68,13 @@ def test_ten_crop_error_equals_a_hand_computation_over_the_ten_patches(tiny_run)
   # The patches must matter, or the test could not tell ten from one.
   assert np.abs(per_patch.mean(axis=1) - per_patch[:, 0]).max() > 1e-3
 
-  result = evaluate.evaluate_run(run, split='test', crops=10)
+  result = run.evaluate('test', crops=10)
 
   assert result['examples'] == NUM_TEST == len(labels)
   assert result['top1_error'] == expected['top1_error']
   assert result['top5_error'] == expected['top5_error']
   assert result['loss'] == pytest.approx(expected['loss'], rel=1e-5)
-  centre = evaluate.evaluate_run(run, split='test', crops=1)
+  centre = run.evaluate('test', crops=1)
   assert (centre['top1_error'], centre['top5_error']) == (centre_only['top1_error'],
                                                           centre_only['top5_error'])
   assert centre['loss'] == pytest.approx(centre_only['loss'], rel=1e-5)
@@ -99,7 +99,7 @@ def evaluate_command(workdir, *args: str) -> subprocess.CompletedProcess:
 def test_command_line_prints_the_errors_of_the_latest_checkpoint(tiny_run):
   result = evaluate_command(tiny_run, '--crops=10')
   assert result.returncode == 0, result.stderr[-2000:]
-  expected = evaluate.evaluate_run(trained_run.load_run(tiny_run), split='test', crops=10)
+  expected = trained_run.load_run(tiny_run).evaluate('test', crops=10)
   assert (f'step 8, test ({NUM_TEST} images, 10 crops): top-1 error '
           f'{100 * expected["top1_error"]:.2f} %, top-5 error '
           f'{100 * expected["top5_error"]:.2f} %') in result.stdout

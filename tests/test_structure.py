@@ -57,6 +57,20 @@ def test_the_tools_do_not_import_the_training_loop():
   assert loaded == []
 
 
+@pytest.mark.integration
+def test_the_commands_load_tensorflow_only_in_their_main():
+  """So that --help and a wrong flag or config field are answered in a second, not after the
+  seconds TensorFlow takes to import. (alexnet.main and alexnet.summary both define
+  --config when imported: one process each.)"""
+  for commands in [('alexnet.main', 'alexnet.evaluate', 'alexnet.predict', 'alexnet.export',
+                    'figures', 'ablations', 'study'), ('alexnet.summary',)]:
+    loaded = subprocess.run([
+        sys.executable, '-c', f'import sys; sys.path.insert(0, "experiments"); '
+        f'import {", ".join(commands)}; print("tensorflow" in sys.modules)'
+    ], cwd=ROOT, capture_output=True, text=True, timeout=300, check=True).stdout.split()
+    assert loaded == ['False'], commands
+
+
 PACKAGE = ROOT / 'src' / 'alexnet'
 
 
@@ -139,8 +153,8 @@ LAYERS = (
     ('alexnet.run',),  # a run's life: its workdir, checkpoints, stopping, the console
     ('alexnet.data',),  # preparation, the TFDS builders, the views, the tf.data pipeline
     ('alexnet.training',),  # the steps, the optimizer, the loop, its logs and profiles
-    ('alexnet.cli', 'alexnet.trained_run', 'alexnet.main', 'alexnet.evaluate', 'alexnet.predict',
-     'alexnet.export', 'alexnet.summary'),
+    ('alexnet.cli', 'alexnet.tool_flags', 'alexnet.trained_run', 'alexnet.main', 'alexnet.evaluate',
+     'alexnet.predict', 'alexnet.export', 'alexnet.summary'),
 )
 
 

@@ -53,14 +53,18 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import jax
 import numpy as np
 from absl import flags
 
-from alexnet import cli, errors, trained_run
+from alexnet import cli, errors, tool_flags
 from alexnet.config import ModelConfig
 from alexnet.model import network
+
+if TYPE_CHECKING:
+  from alexnet import trained_run
 
 FLAGS = flags.FLAGS
 
@@ -121,6 +125,8 @@ def load_export(path: str | Path) -> Export:
 def main(argv) -> None:
   if len(argv) > 1:
     raise errors.UsageError(f'unexpected arguments: {argv[1:]}')
+  from alexnet import trained_run  # JAX and TensorFlow: not loaded for --help or a wrong flag
+
   run = trained_run.load_run_from_flags()
   path = export_run(run, FLAGS.output or run.workdir / f'params_step{run.step}.npz')
   count = sum(v.size for v in flat_parameters(run.params).values())
@@ -128,8 +134,8 @@ def main(argv) -> None:
 
 
 def define_flags() -> None:
-  trained_run.define_run_flags()
-  flags.adopt_module_key_flags(trained_run)  # --help lists them with this command's own
+  tool_flags.define_run_flags()
+  flags.adopt_module_key_flags(tool_flags)  # --help lists them with this command's own
   flags.DEFINE_string('output', None, 'The .npz to write; default: '
                       '<workdir>/params_step<step>.npz.')
 

@@ -25,12 +25,16 @@ import dataclasses
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from absl import flags
 
-from alexnet import cli, errors, trained_run
+from alexnet import cli, errors, tool_flags
 from alexnet.data.builders import stored_format
+
+if TYPE_CHECKING:
+  from alexnet import trained_run
 
 TOP_K = 5
 
@@ -104,6 +108,8 @@ def main(argv) -> None:
   paths = argv[1:]
   if not paths:
     raise errors.UsageError('give one or more image files after the flags.')
+  from alexnet import trained_run  # JAX and TensorFlow: not loaded for --help or a wrong flag
+
   run = trained_run.load_run_from_flags()
   crops = int(FLAGS.crops or run.config.data.eval_crops)
   class_names = run.dataset.info.class_names
@@ -125,9 +131,9 @@ def main(argv) -> None:
 
 
 def define_flags() -> None:
-  trained_run.define_run_flags()
-  trained_run.define_crops_flag()
-  flags.adopt_module_key_flags(trained_run)  # --help lists them with this command's own
+  tool_flags.define_run_flags()
+  tool_flags.define_crops_flag()
+  flags.adopt_module_key_flags(tool_flags)  # --help lists them with this command's own
 
 
 if __name__ == '__main__':

@@ -21,11 +21,12 @@ import numpy as np
 from absl import flags
 
 from alexnet import errors
-from alexnet.config import EVAL_CROPS, ModelConfig, RunConfig
+from alexnet.config import ModelConfig, RunConfig
 from alexnet.data import preparation
 from alexnet.data.dataset import Dataset
 from alexnet.model import lowering, parallel
 from alexnet.model.towers import DATA_AXIS
+from alexnet.run import console, stopping
 from alexnet.run.checkpoint import CheckpointDeletedError, CheckpointReader
 from alexnet.run.workdir import RunNotFoundError, Workdir
 from alexnet.training import optim, steps
@@ -67,6 +68,19 @@ class Run:
     the host sends (``self.dataset.finish_eval(batch, crops)`` gives the views)."""
     return self.dataset.eval_batches(split, crops=crops,
                                      global_batch_size=self.config.train.eval_batch_size)
+
+  def evaluate(self, split: str, crops: int,
+               progress: console.Progress | None = None) -> dict[str, float]:
+    """{top1_error, top5_error, loss, examples} on ``split`` with 1 or 10 crops, computed by
+    the trainer's own evaluation step on this machine's devices."""
+    parallel.check_batch(self.config.train.eval_batch_size, self.net.mesh)
+    eval_step = steps.make_eval_step(
+        self.net, functools.partial(self.dataset.device.eval_images, crops=crops))
+    result = steps.evaluate_batches(eval_step, self.params, self.eval_batches(split, crops),
+                                    self.net.mesh, progress)
+    if result is None:  # only with several processes, where JAX's preemption notice stops it
+      raise stopping.StopRequested(f'while evaluating {split}', stopping.stop_signal())
+    return result
 
   def preprocess(self, encoded_image: bytes, crops: int) -> np.ndarray:
     """One image file's bytes → (crops, H, W, channels), as evaluation would see it."""
@@ -165,24 +179,7 @@ def load_run(workdir: str | Path, checkpoint: str = 'latest',
   return Run(workdir=run_dir.path, config=config, net=net, params=state.params, step=step)
 
 
-def define_run_flags() -> None:
-  """--workdir and --checkpoint, the flags every tool has.
-
-  Tools define their flags only when run as programs, so that tests can import several.
-  """
-  flags.DEFINE_string('workdir', None, 'Workdir of a training run.', required=True)
-  flags.DEFINE_string(
-      'checkpoint', 'latest', "'latest', 'best' (lowest centre-crop top-1 error on the run's "
-      "data.eval_split, among the saved evaluations) or a step number.")
-
-
-def define_crops_flag() -> None:
-  flags.DEFINE_enum(
-      'crops', None, [str(crops) for crops in EVAL_CROPS],
-      "1 = the centre patch, 10 = §4.1's ten patches (softmax outputs "
-      "averaged); default: the run's data.eval_crops.")
-
-
 def load_run_from_flags() -> Run:
-  """The run named by --workdir and --checkpoint (RunNotFoundError and others if there is none)."""
+  """The run named by :mod:`alexnet.tool_flags`' --workdir and --checkpoint
+  (RunNotFoundError and others if there is none)."""
   return load_run(flags.FLAGS.workdir, flags.FLAGS.checkpoint)
