@@ -256,7 +256,7 @@ def _collect_garbage_less_often() -> None:
   """Importing TensorFlow, JAX and their libraries, and tracing a network with JAX, create
   millions of objects that live as long as the process; at Python's default threshold the
   collector runs over a thousand times while a command starts and finds almost nothing to
-  free. With 10,000 it runs about 90 times: an 8-step smoke run spent 1.4–1.6 of its 12–13.5
+  free. With 10,000 it runs about a hundred times: an 8-step smoke run spent 1.4–1.6 of its 12–13.5
   CPU-seconds collecting, and 0.6 this way (2-core AMD EPYC; Python 3.11)."""
   gc.set_threshold(_YOUNG_GENERATION_THRESHOLD, *gc.get_threshold()[1:])
 
