@@ -21,15 +21,19 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import jax
 import numpy as np
 from absl import flags
 
-from alexnet import cli, errors, trained_run
+from alexnet import cli, errors
 from alexnet.model import network
 from alexnet.training import steps
 from alexnet.training.optim import make_optimizer
+
+if TYPE_CHECKING:
+  from alexnet import trained_run
 
 LRN_INPUTS = {'norm1': 'conv1', 'norm2': 'conv2'}  # each LRN layer and the output it normalises
 IMAGES = 512  # of the evaluation split, measured on
@@ -70,6 +74,8 @@ def first_images(run: trained_run.Run, count: int) -> np.ndarray:
 
 
 def diagnose(workdir: str, count: int) -> dict:
+  from alexnet import trained_run  # TensorFlow, for the run's data: not loaded for --help
+
   trained = trained_run.load_run(workdir)
   images = first_images(trained, count)
   return dict(workdir=workdir, images=len(images), k=trained.model_config.lrn_k,

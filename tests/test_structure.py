@@ -63,7 +63,7 @@ def test_the_commands_load_tensorflow_only_in_their_main():
   seconds TensorFlow takes to import. (alexnet.main and alexnet.summary both define
   --config when imported: one process each.)"""
   for commands in [('alexnet.main', 'alexnet.evaluate', 'alexnet.predict', 'alexnet.export',
-                    'figures', 'ablations', 'study'), ('alexnet.summary',)]:
+                    'figures', 'ablations', 'study', 'lrn_diagnostic'), ('alexnet.summary',)]:
     loaded = subprocess.run([
         sys.executable, '-c', f'import sys; sys.path.insert(0, "experiments"); '
         f'import {", ".join(commands)}; print("tensorflow" in sys.modules)'
