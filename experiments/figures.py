@@ -35,7 +35,7 @@ import numpy as np
 from absl import flags
 
 from alexnet import cli, errors, tool_flags
-from curves import DPI
+from curves import DPI  # curves also sets matplotlib's backend: files only, no display
 
 if TYPE_CHECKING:
   from alexnet import trained_run
