@@ -42,6 +42,15 @@ def test_tensorflow_is_imported_only_after_the_settings_of_alexnet_tensorflow_im
       'come first')
 
 
+def _loaded_by_importing(modules, watched) -> list[str]:
+  """Those of ``watched`` that a fresh Python has loaded once it has imported ``modules``
+  (the experiments' scripts importable by name, as they are when run)."""
+  code = (f'import sys; sys.path.insert(0, "experiments"); import {", ".join(modules)}; '
+          f'print(" ".join(m for m in {tuple(watched)!r} if m in sys.modules))')
+  return subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True,
+                        timeout=300, check=True).stdout.split()
+
+
 @pytest.mark.integration
 def test_the_tools_do_not_import_the_training_loop():
   """Nor its logging (tensorboardX); tqdm is not asked about, as TFDS imports it too."""
@@ -49,12 +58,8 @@ def test_the_tools_do_not_import_the_training_loop():
       'alexnet.evaluate', 'alexnet.predict', 'alexnet.export', 'alexnet.trained_run',
       'alexnet.summary'
   ]
-  loaded = subprocess.run([
-      sys.executable, '-c', f'import sys; import {", ".join(modules)}; '
-      "print(' '.join(m for m in ('alexnet.training.trainer', 'alexnet.training.metrics', "
-      "'tensorboardX') if m in sys.modules))"
-  ], cwd=ROOT, capture_output=True, text=True, timeout=300, check=True).stdout.split()
-  assert loaded == []
+  watched = ('alexnet.training.trainer', 'alexnet.training.metrics', 'tensorboardX')
+  assert _loaded_by_importing(modules, watched) == []
 
 
 @pytest.mark.integration
@@ -64,11 +69,7 @@ def test_the_commands_load_tensorflow_only_in_their_main():
   --config when imported: one process each.)"""
   for commands in [('alexnet.main', 'alexnet.evaluate', 'alexnet.predict', 'alexnet.export',
                     'figures', 'ablations', 'study', 'lrn_diagnostic'), ('alexnet.summary',)]:
-    loaded = subprocess.run([
-        sys.executable, '-c', f'import sys; sys.path.insert(0, "experiments"); '
-        f'import {", ".join(commands)}; print("tensorflow" in sys.modules)'
-    ], cwd=ROOT, capture_output=True, text=True, timeout=300, check=True).stdout.split()
-    assert loaded == ['False'], commands
+    assert _loaded_by_importing(commands, ('tensorflow',)) == [], commands
 
 
 PACKAGE = ROOT / 'src' / 'alexnet'
